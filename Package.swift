@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-multiprocessing",
+    products: [
+        .library(name: "Multiprocessing", targets: ["Multiprocessing"]),
+        .executable(name: "multiprocessing-demo", targets: ["MultiprocessingDemo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Glibc's Swift module lacks pipe2/prctl/pidfd/wait-status macros; this fills the gaps and
+        // holds the load-time hook that diverts worker processes before `main` runs.
+        .target(name: "CMultiprocessing"),
+        .target(
+            name: "Multiprocessing",
+            dependencies: [
+                "CMultiprocessing",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "MultiprocessingDemo",
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "MultiprocessingTests",
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,56 @@
+#ifndef C_MULTIPROCESSING_H
+#define C_MULTIPROCESSING_H
+
+#include <sys/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/// Creates a close-on-exec AF_UNIX stream socket pair. Returns 0 or -errno.
+int cmp_socketpair(int fds[2]);
+
+/// Spawns `path` with `argv`/`envp`; `channel_fd` becomes descriptor `target_fd` in the child and
+/// every other descriptor keeps its close-on-exec flag. Signal mask and dispositions are reset.
+/// Returns 0 or an errno value.
+int cmp_spawn(const char *path, char *const argv[], char *const envp[],
+              int channel_fd, int target_fd, pid_t *pid_out);
+
+/// pidfd_open(2), or -errno.
+int cmp_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2): signals exactly this process even if its pid was reused; 0 or -errno.
+int cmp_pidfd_send_signal(int pidfd, int sig);
+
+/// prctl(PR_SET_PDEATHSIG, sig); 0 or -errno.
+int cmp_set_parent_death_signal(int sig);
+
+/// prctl(PR_SET_NAME): the name `ps` and `top` show (15 bytes kept).
+void cmp_set_thread_name(const char *name);
+
+/// send(2) with MSG_NOSIGNAL (and MSG_DONTWAIT when `nonblocking`): a dead peer gives EPIPE, not SIGPIPE.
+ssize_t cmp_send(int fd, const void *buf, size_t len, int nonblocking);
+
+/// shutdown(fd, SHUT_WR).
+int cmp_shutdown_write(int fd);
+
+/// shutdown(fd, SHUT_RDWR).
+int cmp_shutdown_both(int fd);
+
+/// Wait-status decoding (the macros do not import into Swift).
+int cmp_wifexited(int status);
+int cmp_wexitstatus(int status);
+int cmp_wifsignaled(int status);
+int cmp_wtermsig(int status);
+
+/// poll(2) for readability on one descriptor; returns >0 ready, 0 timeout, -errno.
+int cmp_poll_readable(int fd, int timeout_ms);
+
+/// CPUs this process may run on (sched_getaffinity), at least 1.
+int cmp_available_cpus(void);
+
+/// errno of the calling thread.
+int cmp_errno(void);
+
+/// The name of the environment variable that marks a process as a pool worker.
+#define CMP_WORKER_MARKER "SWIFT_MULTIPROCESSING_WORKER"
+
+#endif

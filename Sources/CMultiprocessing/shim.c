@@ -1,0 +1,105 @@
+#define _GNU_SOURCE
+#include "CMultiprocessing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int cmp_socketpair(int fds[2]) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return -errno;
+    return 0;
+}
+
+int cmp_spawn(const char *path, char *const argv[], char *const envp[],
+              int channel_fd, int target_fd, pid_t *pid_out) {
+    // dup2 onto the same number would keep FD_CLOEXEC on some libcs: move it out of the way first.
+    int source = channel_fd;
+    int moved = -1;
+    if (source == target_fd) {
+        moved = fcntl(source, F_DUPFD_CLOEXEC, target_fd + 1);
+        if (moved < 0) return errno;
+        source = moved;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) goto out_moved;
+    rc = posix_spawn_file_actions_adddup2(&actions, source, target_fd);
+    if (rc != 0) goto out_actions;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) goto out_actions;
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(pid_out, path, &actions, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+out_actions:
+    posix_spawn_file_actions_destroy(&actions);
+out_moved:
+    if (moved >= 0) close(moved);
+    return rc;
+}
+
+int cmp_pidfd_open(pid_t pid) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0) return -errno;
+    return (int)fd;
+}
+
+int cmp_pidfd_send_signal(int pidfd, int sig) {
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) != 0) return -errno;
+    return 0;
+}
+
+int cmp_set_parent_death_signal(int sig) {
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) != 0) return -errno;
+    return 0;
+}
+
+void cmp_set_thread_name(const char *name) {
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+ssize_t cmp_send(int fd, const void *buf, size_t len, int nonblocking) {
+    return send(fd, buf, len, MSG_NOSIGNAL | (nonblocking ? MSG_DONTWAIT : 0));
+}
+
+int cmp_shutdown_write(int fd) { return shutdown(fd, SHUT_WR); }
+int cmp_shutdown_both(int fd) { return shutdown(fd, SHUT_RDWR); }
+
+int cmp_wifexited(int status) { return WIFEXITED(status); }
+int cmp_wexitstatus(int status) { return WEXITSTATUS(status); }
+int cmp_wifsignaled(int status) { return WIFSIGNALED(status); }
+int cmp_wtermsig(int status) { return WTERMSIG(status); }
+
+int cmp_poll_readable(int fd, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = POLLIN, .revents = 0 };
+    int rc = poll(&p, 1, timeout_ms);
+    if (rc < 0) return -errno;
+    return rc;
+}
+
+int cmp_available_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+int cmp_errno(void) { return errno; }

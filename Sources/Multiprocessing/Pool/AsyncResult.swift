@@ -1,0 +1,159 @@
+import Synchronization
+
+/// The handle `mapAsync`, `applyAsync` and `starmapAsync` return at once: Python's `AsyncResult`.
+///
+/// ```swift
+/// let job = try pool.mapAsync(Worker1(), [100, 50])
+/// logger.info("executed")                      // runs while the workers work
+/// let r = try await job.get()                  // [100, 50]
+/// _ = try await job.get(timeout: .seconds(1))  // throws PoolError.timeout if not ready by then
+/// ```
+/// Waiting never cancels the work: a `get(timeout:)` that times out can be followed by another
+/// `get()`. The work ends when it completes, fails, or the pool is terminated.
+public final class AsyncResult<Value: Sendable>: Sendable {
+    /// Called with the value when the work succeeds, before `get()` returns it.
+    public typealias SuccessCallback = @Sendable (Value) throws -> Void
+    /// Called with the error when the work fails, before `get()` throws it.
+    public typealias ErrorCallback = @Sendable (any Error) throws -> Void
+
+    private struct State {
+        var outcome: Result<Value, any Error>?
+        var waiters: [UInt64: CheckedContinuation<Value, any Error>] = [:]
+        var readyWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let onSuccess: SuccessCallback?
+    private let onError: ErrorCallback?
+
+    init(onSuccess: SuccessCallback?, onError: ErrorCallback?) {
+        self.onSuccess = onSuccess
+        self.onError = onError
+    }
+
+    /// True once the work has finished, successfully or not.
+    public var isReady: Bool { state.withLock { $0.outcome != nil } }
+
+    /// Whether the work succeeded. Throws ``PoolError/Code-swift.struct/resultNotReady`` before
+    /// it has finished, as Python raises `ValueError`.
+    public var isSuccessful: Bool {
+        get throws(PoolError) {
+            switch state.withLock({ $0.outcome }) {
+            case .success?: return true
+            case .failure?: return false
+            case nil: throw PoolError(.resultNotReady, "isSuccessful was asked before the result was ready")
+            }
+        }
+    }
+
+    /// Waits for the value, or rethrows the work's error (a ``TaskError`` or ``PoolError``).
+    /// Cancelling the waiting Swift task ends the wait with `CancellationError`, not the work.
+    public func get() async throws -> Value {
+        if let outcome = state.withLock({ $0.outcome }) { return try outcome.get() }
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+                let immediate: Result<Value, any Error>? = state.withLock { state in
+                    if let outcome = state.outcome { return outcome }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Waits at most `timeout` for the value; then throws ``PoolError/Code-swift.struct/timeout``
+    /// (Python's `multiprocessing.TimeoutError`). The work goes on either way.
+    public func get(timeout: Duration) async throws -> Value {
+        if let outcome = state.withLock({ $0.outcome }) { return try outcome.get() }
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask { try await self.get() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw PoolError(.timeout, "the result was not ready within \(timeout)")
+            }
+            return value
+        }
+    }
+
+    /// Waits until the work has finished, without throwing its error.
+    public func wait() async {
+        if isReady { return }
+        let id = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.outcome != nil || Task.isCancelled { return true }
+                    state.readyWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.readyWaiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
+    /// Waits at most `timeout` for the work to finish; returns whether it has (Python's `wait`
+    /// returns nothing and leaves you to ask `ready()`).
+    @discardableResult
+    public func wait(timeout: Duration) async -> Bool {
+        if isReady { return true }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        return isReady
+    }
+
+    /// Records the outcome once; later calls are ignored. Runs the callbacks first (off the
+    /// pool's threads, a throwing callback is logged and ignored), then wakes the waiters.
+    func fulfill(_ outcome: Result<Value, any Error>) {
+        if onSuccess == nil && onError == nil {
+            publish(outcome)
+            return
+        }
+        Task.detached { [self] in
+            do {
+                switch outcome {
+                case .success(let value): try onSuccess?(value)
+                case .failure(let error): try onError?(error)
+                }
+            } catch {
+                CallbackFailureReporter.report(error)
+            }
+            publish(outcome)
+        }
+    }
+
+    private func publish(_ outcome: Result<Value, any Error>) {
+        let (waiters, readyWaiters) = state.withLock { state -> ([CheckedContinuation<Value, any Error>], [CheckedContinuation<Void, Never>]) in
+            guard state.outcome == nil else { return ([], []) }
+            state.outcome = outcome
+            defer {
+                state.waiters = [:]
+                state.readyWaiters = [:]
+            }
+            return (Array(state.waiters.values), Array(state.readyWaiters.values))
+        }
+        for waiter in waiters { waiter.resume(with: outcome) }
+        for waiter in readyWaiters { waiter.resume() }
+    }
+}

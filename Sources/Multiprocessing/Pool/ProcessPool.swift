@@ -1,0 +1,113 @@
+import CMultiprocessing
+import Logging
+
+/// A pool of worker processes: Python's `multiprocessing.Pool`, with async/await.
+///
+/// Workers are fresh runs of this program's binary (the "spawn" start method), named
+/// `SpawnPoolWorker-1`, `SpawnPoolWorker-2`, ... as in Python. Tasks are ``PoolTask`` values.
+///
+/// ```swift
+/// try await ProcessPool.with(processes: 3) { pool in
+///     let r = try await pool.map(Worker1(), [100, 50])   // [100, 50], in input order
+/// }
+/// ```
+/// Prefer ``with(processes:initializer:maxTasksPerChild:isolation:_:)``, which cannot leak
+/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:)`` is ended by
+/// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
+/// is terminated.
+public final class ProcessPool: Sendable {
+    /// The number of worker processes.
+    public let processes: Int
+    let core: PoolCore
+
+    /// Starts `processes` workers (default: the CPUs this process may use).
+    ///
+    /// - Parameters:
+    ///   - processes: How many workers run at once; at least 1.
+    ///   - initializer: Run once in each worker as it starts (Python's `initializer`/`initargs`).
+    ///   - maxTasksPerChild: A worker exits and is replaced after this many chunks (Python's
+    ///     `maxtasksperchild`); nil keeps workers for the pool's life.
+    /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a bad
+    ///   argument, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an initializer type
+    ///   that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed`` if a worker
+    ///   cannot be started.
+    public init(processes: Int? = nil, initializer: (any PoolInitializer)? = nil, maxTasksPerChild: Int? = nil) throws(PoolError) {
+        let count = processes ?? Int(cmp_available_cpus())
+        guard count >= 1 else {
+            throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
+        }
+        if let maxTasksPerChild, maxTasksPerChild < 1 {
+            throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1 or nil, got \(maxTasksPerChild)")
+        }
+        let encodedInitializer = try initializer.map { (initializer) throws(PoolError) -> EncodedValue in
+            try encodeValue(initializer, role: "initializer")
+        }
+        self.processes = count
+        self.core = PoolCore(settings: PoolCore.Settings(
+            processes: count,
+            initializer: encodedInitializer,
+            maximumTasksPerChild: maxTasksPerChild,
+            logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue,
+            maximumFrameSize: Int(UInt32.max),
+            maximumStartFailures: max(3, 2 * count),
+            exitGraceMilliseconds: 1_000))
+        try core.start()
+    }
+
+    deinit {
+        if core.phase == .running { core.terminate() }
+    }
+
+    /// Makes a pool, runs `body` with it, and always ends the pool's workers before returning.
+    ///
+    /// When `body` returns, the pool is closed and joined: work it submitted and did not await
+    /// still completes. When `body` throws (or its task is cancelled), the pool is terminated:
+    /// unfinished work fails with ``PoolError/Code-swift.struct/terminated``. (Python's
+    /// `with Pool() as p:` always terminates.)
+    public static func with<R>(
+        processes: Int? = nil,
+        initializer: (any PoolInitializer)? = nil,
+        maxTasksPerChild: Int? = nil,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (ProcessPool) async throws -> sending R
+    ) async throws -> sending R {
+        let pool = try ProcessPool(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild)
+        do {
+            let result = try await body(pool)
+            pool.close()
+            try await pool.join()
+            return result
+        } catch {
+            pool.terminate()
+            try? await pool.join()
+            throw error
+        }
+    }
+
+    /// Stops accepting work. Work already submitted completes; then the workers exit.
+    public func close() {
+        core.close()
+    }
+
+    /// Kills the workers now. Every unfinished item fails with
+    /// ``PoolError/Code-swift.struct/terminated`` (Python leaves such results pending forever).
+    public func terminate() {
+        core.terminate()
+    }
+
+    /// Waits for every worker to exit, after ``close()`` or ``terminate()``.
+    /// - Throws: ``PoolError/Code-swift.struct/poolStillRunning`` if neither was called.
+    public func join() async throws(PoolError) {
+        try await core.join()
+    }
+}
+
+/// Encodes a task or initializer for the wire, checking that a worker can find its type.
+func encodeValue<T: Encodable>(_ value: T, role: String) throws(PoolError) -> EncodedValue {
+    let name = try TaskTypeNames.name(of: T.self)
+    do {
+        return EncodedValue(typeName: name, payload: try BinaryEncoder().encode(value))
+    } catch {
+        throw PoolError(.encodingFailed, "the \(role) \(String(reflecting: T.self)) could not be encoded: \(error)")
+    }
+}

@@ -1,0 +1,53 @@
+/// A chunk's outcome decoded into values, or per-item results when anything failed.
+enum DecodedChunk<Output: Sendable>: Sendable {
+    /// Every item succeeded (the fast path: one decode of an `[Output]`).
+    case outputs([Output])
+    /// Item by item, in order.
+    case items([Result<Output, any Error>])
+
+    init(_ chunk: ChunkWork, _ completion: ChunkCompletion) where Output: Decodable {
+        let decoder = BinaryDecoder()
+        switch completion {
+        case .failed(let error):
+            self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
+        case .answered(.rejected(let failure), let worker):
+            let error = TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
+            self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
+        case .answered(.allSucceeded(let bytes), let worker):
+            do {
+                let outputs = try decoder.decode([Output].self, from: bytes)
+                guard outputs.count == chunk.itemCount else {
+                    throw BinaryCodingError.invalidData("\(outputs.count) results for \(chunk.itemCount) items")
+                }
+                self = .outputs(outputs)
+            } catch {
+                let failure = PoolError(.decodingFailed,
+                    "results of items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount) from \(worker.name) could not be decoded as [\(Output.self)]: \(error)",
+                    workerName: worker.name, workerPID: worker.pid)
+                self = .items(Array(repeating: .failure(failure), count: chunk.itemCount))
+            }
+        case .answered(.mixed(let items), let worker):
+            var results: [Result<Output, any Error>] = []
+            results.reserveCapacity(chunk.itemCount)
+            for (offset, item) in items.enumerated() {
+                let index = chunk.firstItem + offset
+                switch item {
+                case .success(let bytes):
+                    do {
+                        results.append(.success(try decoder.decode(Output.self, from: bytes)))
+                    } catch {
+                        results.append(.failure(PoolError(.decodingFailed,
+                            "the result of item \(index) from \(worker.name) could not be decoded as \(Output.self): \(error)",
+                            workerName: worker.name, workerPID: worker.pid)))
+                    }
+                case .failure(let failure):
+                    results.append(.failure(TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: index)))
+                }
+            }
+            while results.count < chunk.itemCount {
+                results.append(.failure(PoolError(.protocolViolation, "\(worker.name) answered fewer items than it was sent")))
+            }
+            self = .items(results)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// Receives the outcome of each chunk of one call (`map`, `imap`, `apply`, ...).
+protocol ChunkSink: AnyObject, Sendable {
+    /// Called exactly once per submitted chunk, on a pool thread. Must not block.
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion)
+}
+
+/// Who ran a chunk, for error messages.
+struct WorkerLabel: Sendable, Equatable {
+    let name: String
+    let pid: Int32
+}
+
+/// How a chunk ended, as the scheduler saw it.
+enum ChunkCompletion: Sendable {
+    /// The worker answered (which may still report failed items).
+    case answered(ChunkOutcome, by: WorkerLabel)
+    /// No answer: the worker died, the pool was terminated, ...
+    case failed(PoolError)
+}
+
+/// One unit of dispatch: some consecutive items of one call, already encoded as a run frame.
+struct ChunkWork: Sendable {
+    /// Unique in the process; the worker echoes it in its result.
+    let taskID: UInt64
+    /// The complete frame (length prefix included), so dispatch does no encoding.
+    let frame: [UInt8]
+    /// Position of the chunk in its call.
+    let index: Int
+    /// Position of the chunk's first item in the call's input.
+    let firstItem: Int
+    /// Number of items in the chunk.
+    let itemCount: Int
+    /// Where the outcome goes.
+    let sink: any ChunkSink
+}
+
+/// A FIFO of chunks with O(1) removal at the front and re-insertion of requeued work there.
+struct ChunkQueue: Sendable {
+    private var items: [ChunkWork] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+    var count: Int { items.count - head }
+
+    mutating func append(_ chunk: ChunkWork) { items.append(chunk) }
+    mutating func append(contentsOf chunks: [ChunkWork]) { items.append(contentsOf: chunks) }
+
+    mutating func popFirst() -> ChunkWork? {
+        guard head < items.count else { return nil }
+        let chunk = items[head]
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: items.count < 4096)
+            head = 0
+        } else if head > 1024 && head * 2 > items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return chunk
+    }
+
+    /// Puts chunks back at the front, keeping their order (work a dead worker had not started).
+    mutating func prepend(_ chunks: [ChunkWork]) {
+        guard !chunks.isEmpty else { return }
+        items.replaceSubrange(head..<head, with: chunks)
+    }
+
+    /// Removes and returns every chunk.
+    mutating func removeAll() -> [ChunkWork] {
+        let rest = Array(items[head...])
+        items = []
+        head = 0
+        return rest
+    }
+
+    /// Removes and returns the chunks whose sink is `sink`.
+    mutating func removeAll(for sink: any ChunkSink) -> [ChunkWork] {
+        var removed: [ChunkWork] = []
+        var kept: [ChunkWork] = []
+        for chunk in items[head...] {
+            if chunk.sink === sink { removed.append(chunk) } else { kept.append(chunk) }
+        }
+        items = kept
+        head = 0
+        return removed
+    }
+}

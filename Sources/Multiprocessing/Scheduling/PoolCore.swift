@@ -1,0 +1,390 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The scheduler: which worker holds which chunk, what waits, and what happens when a worker
+/// answers or ends. One lock guards it all; system calls and user callbacks run outside it.
+final class PoolCore: Sendable {
+    struct Settings: Sendable {
+        var processes: Int
+        var initializer: EncodedValue?
+        var maximumTasksPerChild: Int?
+        var logLevel: String?
+        var maximumFrameSize: Int
+        /// Workers that die before they are ready, in a row, before the pool gives up.
+        var maximumStartFailures: Int
+        /// How long a worker that closed its channel may take to exit before SIGKILL.
+        var exitGraceMilliseconds: Int32
+    }
+
+    private struct WorkerSlot {
+        let connection: WorkerConnection
+        /// Chunks sent and not answered, in send order: the first one is running.
+        var inFlight: [ChunkWork] = []
+        var sentChunks = 0
+        var isReady = false
+    }
+
+    enum Phase: Sendable { case running, closing, terminating }
+
+    private struct State {
+        var phase = Phase.running
+        var workers: [Int: WorkerSlot] = [:]
+        var pending = ChunkQueue()
+        /// Set when the pool cannot go on (initializer failed, crash loop): every call fails with it.
+        var fatal: PoolError?
+        var startFailuresInARow = 0
+        var nextKey = 0
+        var shutdownSent = false
+        var joinWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Smoothed time a chunk takes in a worker, for the pipelining depth.
+        var chunkNanoseconds: Double?
+    }
+
+    let settings: Settings
+    private let state = Mutex(State())
+
+    init(settings: Settings) {
+        self.settings = settings
+    }
+
+    // MARK: - Life cycle
+
+    /// Starts `settings.processes` workers; on failure kills those already started.
+    func start() throws(PoolError) {
+        for _ in 0..<settings.processes {
+            do {
+                try spawnWorker()
+            } catch {
+                terminate()
+                throw error
+            }
+        }
+    }
+
+    private func spawnWorker() throws(PoolError) {
+        let launched = try WorkerLauncher.launch()
+        let name = WorkerNumbering.nextName()
+        let configure = ParentMessage.configure(WorkerConfiguration(
+            workerName: name, logLevel: settings.logLevel, initializer: settings.initializer,
+            maximumTasks: settings.maximumTasksPerChild ?? 0)).encodeFrame()
+        let (connection, toFlush, isDoomed): (WorkerConnection, [WorkerConnection], Bool) = state.withLock { state in
+            let key = state.nextKey
+            state.nextKey += 1
+            let connection = WorkerConnection(key: key, name: name, launched: launched)
+            connection.outbound.enqueue(configure)
+            state.workers[key] = WorkerSlot(connection: connection)
+            if state.phase == .terminating {
+                return (connection, [], true)
+            }
+            return (connection, schedule(&state), false)
+        }
+        do {
+            try NativeThread.detach(name: "mp-w\(connection.key)-in") { [self] in readLoop(connection) }
+        } catch {
+            connection.process.send(signal: SIGKILL)
+            _ = connection.process.reap(graceMilliseconds: 0)
+            connection.release()
+            _ = state.withLock { $0.workers.removeValue(forKey: connection.key) }
+            throw error
+        }
+        if isDoomed { connection.process.send(signal: SIGKILL) }
+        connection.outbound.flush()
+        for other in toFlush where other !== connection { other.outbound.flush() }
+    }
+
+    /// Stops taking work; workers exit once everything submitted is done.
+    func close() {
+        let toShutDown: [WorkerConnection] = state.withLock { state in
+            guard state.phase == .running else { return [] }
+            state.phase = .closing
+            return shutdownIfIdle(&state)
+        }
+        for connection in toShutDown { connection.outbound.shutdownAfterQueued() }
+    }
+
+    /// Fails everything not yet finished with `terminated` and kills the workers.
+    func terminate() {
+        let (failed, connections): ([ChunkWork], [WorkerConnection]) = state.withLock { state in
+            guard state.phase != .terminating else { return ([], []) }
+            state.phase = .terminating
+            var failed = state.pending.removeAll()
+            for key in state.workers.keys {
+                failed += state.workers[key]!.inFlight
+                state.workers[key]!.inFlight = []
+            }
+            return (failed, state.workers.values.map(\.connection))
+        }
+        for connection in connections { connection.process.send(signal: SIGKILL) }
+        let error = PoolError(.terminated, "the pool was terminated before this item finished")
+        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+    }
+
+    /// Waits until every worker has exited. Throws if the pool was neither closed nor terminated.
+    func join() async throws(PoolError) {
+        let mustWait: Bool = try state.withLock { (state: inout State) throws(PoolError) -> Bool in
+            guard state.phase != .running else {
+                throw PoolError(.poolStillRunning, "join() needs close() or terminate() first")
+            }
+            return !state.workers.isEmpty
+        }
+        guard mustWait else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { state in
+                if state.workers.isEmpty { return true }
+                state.joinWaiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    var phase: Phase { state.withLock { $0.phase } }
+
+    /// Throws the reason the pool takes no new work: its fatal error, or that it was closed.
+    func ensureAcceptingWork() throws(PoolError) {
+        try state.withLock { (state: inout State) throws(PoolError) in try Self.checkAcceptingWork(state) }
+    }
+
+    private static func checkAcceptingWork(_ state: State) throws(PoolError) {
+        if let fatal = state.fatal { throw fatal }
+        guard state.phase == .running else {
+            throw PoolError(.poolNotRunning, "the pool was closed or terminated; it takes no new work")
+        }
+    }
+
+    // MARK: - Work
+
+    /// Queues chunks for dispatch, or throws if the pool no longer takes work.
+    func submit(_ chunks: [ChunkWork]) throws(PoolError) {
+        let toFlush: [WorkerConnection] = try state.withLock { (state: inout State) throws(PoolError) -> [WorkerConnection] in
+            try Self.checkAcceptingWork(state)
+            state.pending.append(contentsOf: chunks)
+            return schedule(&state)
+        }
+        for connection in toFlush { connection.outbound.flush() }
+    }
+
+    /// How many chunks a worker may hold: one for long tasks, so a free worker is never starved
+    /// behind a busy one; more for short ones, so the channel's latency is hidden.
+    private func pipelineDepth(_ state: State) -> Int {
+        guard let nanoseconds = state.chunkNanoseconds else { return 1 }
+        switch nanoseconds {
+        case ..<50_000: return 16
+        case ..<500_000: return 4
+        case ..<5_000_000: return 2
+        default: return 1
+        }
+    }
+
+    /// Hands pending chunks to the least-loaded workers. Returns the connections to flush.
+    private func schedule(_ state: inout State) -> [WorkerConnection] {
+        guard !state.pending.isEmpty, state.phase != .terminating else { return [] }
+        let depth = pipelineDepth(state)
+        let limit = settings.maximumTasksPerChild ?? Int.max
+        var touched: [Int: WorkerConnection] = [:]
+        while !state.pending.isEmpty {
+            var best: Int?
+            var bestLoad = Int.max
+            for (key, slot) in state.workers where slot.inFlight.count < depth && slot.sentChunks < limit {
+                if slot.inFlight.count < bestLoad || (slot.inFlight.count == bestLoad && key < best!) {
+                    best = key
+                    bestLoad = slot.inFlight.count
+                }
+            }
+            guard let key = best, let chunk = state.pending.popFirst() else { break }
+            state.workers[key]!.inFlight.append(chunk)
+            state.workers[key]!.sentChunks += 1
+            let connection = state.workers[key]!.connection
+            connection.outbound.enqueue(chunk.frame)
+            touched[key] = connection
+        }
+        return Array(touched.values)
+    }
+
+    /// After `close()`, once nothing is pending or running, tells every worker to exit.
+    private func shutdownIfIdle(_ state: inout State) -> [WorkerConnection] {
+        guard state.phase == .closing, !state.shutdownSent, state.pending.isEmpty,
+              state.workers.values.allSatisfy({ $0.inFlight.isEmpty }) else { return [] }
+        state.shutdownSent = true
+        return state.workers.values.map(\.connection)
+    }
+
+    // MARK: - Messages from workers
+
+    /// The reader thread of one worker: every message, then the worker's end.
+    private func readLoop(_ connection: WorkerConnection) {
+        var reader = FrameReader(descriptor: connection.outbound.descriptor,
+                                 maximumFrameSize: settings.maximumFrameSize)
+        var violation: String?
+        while true {
+            do {
+                let frame: Void? = try reader.withNextFrame { bytes in
+                    try received(try WorkerMessage.decode(bytes), from: connection)
+                }
+                if frame == nil { break }
+            } catch {
+                violation = "\(error)"
+                connection.process.send(signal: SIGKILL)
+                break
+            }
+        }
+        workerEnded(connection, violation: violation)
+    }
+
+    private struct ProtocolViolation: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private func received(_ message: WorkerMessage, from connection: WorkerConnection) throws {
+        switch message {
+        case .ready:
+            state.withLock { state in
+                state.workers[connection.key]?.isReady = true
+                state.startFailuresInARow = 0
+            }
+        case .initializerFailed(let failure):
+            initializerFailed(failure, in: connection)
+        case .result(let taskID, let nanoseconds, let outcome):
+            let (chunk, toFlush, toShutDown): (ChunkWork?, [WorkerConnection], [WorkerConnection]) = state.withLock { state in
+                guard let first = state.workers[connection.key]?.inFlight.first, first.taskID == taskID else {
+                    return (nil, [], [])
+                }
+                state.workers[connection.key]!.inFlight.removeFirst()
+                let perChunk = Double(nanoseconds)
+                state.chunkNanoseconds = state.chunkNanoseconds.map { $0 * 0.8 + perChunk * 0.2 } ?? perChunk
+                return (first, schedule(&state), shutdownIfIdle(&state))
+            }
+            guard let chunk else {
+                throw ProtocolViolation(description: "\(connection.name) answered task \(taskID), which it was not running")
+            }
+            for other in toFlush { other.outbound.flush() }
+            for other in toShutDown { other.outbound.shutdownAfterQueued() }
+            chunk.sink.chunkFinished(chunk, .answered(outcome, by: connection.label))
+        }
+    }
+
+    private func initializerFailed(_ failure: RemoteFailure, in connection: WorkerConnection) {
+        let error = PoolError(.initializerFailed,
+            "the pool's initializer threw in \(connection.name) (pid \(connection.process.pid)): \(failure.typeName): \(failure.description)",
+            workerName: connection.name, workerPID: connection.process.pid)
+        let (failed, connections): ([ChunkWork], [WorkerConnection]) = state.withLock { state in
+            if state.fatal == nil { state.fatal = error }
+            state.phase = .terminating
+            var failed = state.pending.removeAll()
+            for key in state.workers.keys {
+                failed += state.workers[key]!.inFlight
+                state.workers[key]!.inFlight = []
+            }
+            return (failed, state.workers.values.map(\.connection))
+        }
+        for other in connections where other !== connection { other.process.send(signal: SIGKILL) }
+        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+    }
+
+    /// The worker's channel ended: reap it, fail the chunk it was running, requeue the ones it
+    /// had not started, and start a replacement if the pool still has work for it.
+    private func workerEnded(_ connection: WorkerConnection, violation: String?) {
+        let status = connection.process.reap(graceMilliseconds: settings.exitGraceMilliseconds)
+        connection.release()
+        let label = connection.label
+
+        var failedChunk: ChunkWork?
+        var failure: PoolError?
+        var abandoned: [ChunkWork] = []
+        var replace = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var toShutDown: [WorkerConnection] = []
+        var toFlush: [WorkerConnection] = []
+        state.withLock { state in
+            guard let slot = state.workers.removeValue(forKey: connection.key) else { return }
+            if let running = slot.inFlight.first {
+                failedChunk = running
+                state.pending.prepend(Array(slot.inFlight.dropFirst()))
+                if let violation {
+                    failure = PoolError(.protocolViolation,
+                        "\(label.name) (pid \(label.pid)) sent a malformed message and was replaced: \(violation)",
+                        workerName: label.name, workerPID: label.pid, exitStatus: status)
+                } else {
+                    failure = PoolError(.workerDied,
+                        "\(label.name) (pid \(label.pid)) died while running item \(running.firstItem)\(running.itemCount > 1 ? "–\(running.firstItem + running.itemCount - 1)" : ""): \(status)",
+                        workerName: label.name, workerPID: label.pid, exitStatus: status)
+                }
+            }
+            if !slot.isReady && state.phase != .terminating && status != .exited(0) {
+                state.startFailuresInARow += 1
+                if state.startFailuresInARow >= settings.maximumStartFailures && state.fatal == nil {
+                    state.fatal = PoolError(.spawnFailed,
+                        "\(state.startFailuresInARow) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)",
+                        workerName: label.name, workerPID: label.pid, exitStatus: status)
+                    state.phase = .terminating
+                    abandoned = state.pending.removeAll()
+                    for key in state.workers.keys {
+                        abandoned += state.workers[key]!.inFlight
+                        state.workers[key]!.inFlight = []
+                    }
+                }
+            }
+            switch state.phase {
+            case .running:
+                replace = true
+            case .closing:
+                // Requeued work still needs a worker; otherwise the pool is winding down.
+                replace = !state.pending.isEmpty
+                toShutDown = shutdownIfIdle(&state)
+            case .terminating:
+                replace = false
+                if let chunk = failedChunk {
+                    abandoned.append(chunk)
+                    failedChunk = nil
+                }
+                abandoned += state.pending.removeAll()
+            }
+            toFlush = schedule(&state)
+            if state.workers.isEmpty && !replace {
+                waiters = state.joinWaiters
+                state.joinWaiters = []
+            }
+        }
+        if let chunk = failedChunk, let failure {
+            chunk.sink.chunkFinished(chunk, .failed(failure))
+        }
+        if !abandoned.isEmpty {
+            let error = state.withLock { $0.fatal } ?? PoolError(.terminated, "the pool was terminated before this item finished")
+            for chunk in abandoned { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        }
+        for other in toFlush { other.outbound.flush() }
+        for other in toShutDown { other.outbound.shutdownAfterQueued() }
+        if replace {
+            do {
+                try spawnWorker()
+            } catch {
+                failEverything(with: error)
+            }
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// A replacement could not be started: the pool cannot go on.
+    private func failEverything(with error: PoolError) {
+        let (failed, waiters): ([ChunkWork], [CheckedContinuation<Void, Never>]) = state.withLock { state in
+            if state.fatal == nil { state.fatal = error }
+            state.phase = .terminating
+            var failed = state.pending.removeAll()
+            for key in state.workers.keys {
+                failed += state.workers[key]!.inFlight
+                state.workers[key]!.inFlight = []
+            }
+            guard state.workers.isEmpty else { return (failed, []) }
+            let waiters = state.joinWaiters
+            state.joinWaiters = []
+            return (failed, waiters)
+        }
+        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        for waiter in waiters { waiter.resume() }
+    }
+}

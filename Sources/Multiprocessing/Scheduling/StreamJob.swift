@@ -1,0 +1,172 @@
+import Synchronization
+
+/// Drives one `imap` or `imapUnordered` call: pulls input lazily, keeps a bounded window of
+/// chunks submitted but not yet consumed, and hands results to the one consumer as they arrive
+/// (in input order, or in completion order). Memory stays bounded however long the input is,
+/// unlike Python's `imap`, which reads the whole input at once.
+final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: ChunkSink {
+    typealias Item = Result<Output, any Error>
+
+    /// Makes the chunks; lives behind its own lock because only the consumer refills.
+    private struct Producer {
+        var iterator: AnyIterator<Input>
+        let chunkSize: Int
+        var nextChunk = 0
+        var nextItem = 0
+        var exhausted = false
+    }
+
+    private struct State {
+        /// Ordered: finished chunks by index. Unordered: finished chunks in completion order.
+        var finished: [Int: [Item]] = [:]
+        var completionOrder: [Int] = []
+        var nextToYield = 0
+        var current: [Item] = []
+        var currentPosition = 0
+        var submitted = 0
+        var consumed = 0
+        var inputExhausted = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private enum Step { case item(Item), end, refill, wait }
+
+    private let core: PoolCore
+    private let task: EncodedValue
+    private let ordered: Bool
+    private let window: Int
+    private let producer: Mutex<Producer>
+    private let state = Mutex(State())
+
+    init(core: PoolCore, task: EncodedValue, input: sending AnyIterator<Input>, chunkSize: Int, ordered: Bool, window: Int) {
+        self.core = core
+        self.task = task
+        self.ordered = ordered
+        self.window = window
+        self.producer = Mutex(Producer(iterator: input, chunkSize: chunkSize))
+    }
+
+    /// Submits chunks until `window` are outstanding or the input ends.
+    func refill() throws(PoolError) {
+        let outstanding = state.withLock { $0.submitted - $0.consumed }
+        guard outstanding < window else { return }
+        let (chunks, exhausted) = try producer.withLock { (producer: inout Producer) throws(PoolError) -> ([ChunkWork], Bool) in
+            var chunks: [ChunkWork] = []
+            while !producer.exhausted && outstanding + chunks.count < window {
+                var items: [Input] = []
+                items.reserveCapacity(producer.chunkSize)
+                while items.count < producer.chunkSize, let item = producer.iterator.next() { items.append(item) }
+                if items.count < producer.chunkSize { producer.exhausted = true }
+                guard !items.isEmpty else { break }
+                chunks.append(try makeChunk(task: task, items: items, index: producer.nextChunk,
+                                            firstItem: producer.nextItem, sink: self))
+                producer.nextChunk += 1
+                producer.nextItem += items.count
+            }
+            return (chunks, producer.exhausted)
+        }
+        state.withLock { state in
+            state.submitted += chunks.count
+            state.inputExhausted = exhausted
+        }
+        if !chunks.isEmpty { try core.submit(chunks) }
+    }
+
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
+        let items: [Item]
+        switch DecodedChunk<Output>(chunk, completion) {
+        case .outputs(let outputs): items = outputs.map { .success($0) }
+        case .items(let results): items = results
+        }
+        let waiter = state.withLock { state in
+            state.finished[chunk.index] = items
+            if !ordered { state.completionOrder.append(chunk.index) }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// The next result, or nil after the last. Throws only if the pool refused more work or the
+    /// consumer was cancelled.
+    func next() async throws -> Item? {
+        while true {
+            let step: Step = state.withLock { state in
+                if state.currentPosition < state.current.count {
+                    let item = state.current[state.currentPosition]
+                    state.currentPosition += 1
+                    return .item(item)
+                }
+                if let index = nextFinishedIndex(&state), let items = state.finished.removeValue(forKey: index) {
+                    state.current = items
+                    state.currentPosition = 0
+                    state.consumed += 1
+                    return .refill
+                }
+                if state.inputExhausted && state.consumed == state.submitted { return .end }
+                return .wait
+            }
+            switch step {
+            case .item(let item):
+                return item
+            case .end:
+                return nil
+            case .refill:
+                try refill()
+            case .wait:
+                try Task.checkCancellation()
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        let resumeNow = state.withLock { state in
+                            if Task.isCancelled || nextFinishedIndex(&state, peek: true) != nil { return true }
+                            state.waiter = continuation
+                            return false
+                        }
+                        if resumeNow { continuation.resume() }
+                    }
+                } onCancel: {
+                    state.withLock { state in
+                        defer { state.waiter = nil }
+                        return state.waiter
+                    }?.resume()
+                }
+            }
+        }
+    }
+
+    private func nextFinishedIndex(_ state: inout State, peek: Bool = false) -> Int? {
+        if ordered {
+            guard state.finished[state.nextToYield] != nil else { return nil }
+            if !peek { state.nextToYield += 1 }
+            return peek ? state.nextToYield : state.nextToYield - 1
+        }
+        while let first = state.completionOrder.first {
+            if state.finished[first] != nil {
+                if !peek { state.completionOrder.removeFirst() }
+                return first
+            }
+            state.completionOrder.removeFirst()
+        }
+        return nil
+    }
+}
+
+/// Encodes a chunk's items into a run frame.
+func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int, firstItem: Int,
+                                 sink: any ChunkSink) throws(PoolError) -> ChunkWork {
+    let inputs: [UInt8]
+    do {
+        inputs = try BinaryEncoder().encode(items)
+    } catch {
+        throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
+    }
+    let taskID = TaskIDs.next()
+    return ChunkWork(taskID: taskID, frame: ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs),
+                     index: index, firstItem: firstItem, itemCount: items.count, sink: sink)
+}
+
+/// Task ids, unique in the process, so a stray answer can never match another call's chunk.
+enum TaskIDs {
+    private static let counter = Atomic<UInt64>(1)
+    static func next() -> UInt64 { counter.wrappingAdd(1, ordering: .relaxed).oldValue }
+}

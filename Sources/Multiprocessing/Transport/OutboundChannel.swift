@@ -1,0 +1,163 @@
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The sending side of a stream channel, which never blocks its callers.
+///
+/// Frames are queued in order; `flush()` writes what the socket accepts at once from the calling
+/// thread (the common case: one small frame, one system call) and hands the rest to a writer
+/// thread started on first need. A caller that blocked on a full socket could deadlock with a
+/// worker that is itself blocked writing a large result, so nothing but that thread ever blocks.
+///
+/// `@unchecked Sendable`: every stored `var` is only touched with `condition` locked, except
+/// `descriptor` writes, which happen only by whoever holds `writing == true`.
+final class OutboundChannel: @unchecked Sendable {
+    let descriptor: Int32
+    private let condition = Condition()
+    private var queue: [[UInt8]] = []
+    private var head = 0
+    private var offsetInFirst = 0
+    private var writing = false
+    private var writerStarted = false
+    private var writerRunning = false
+    private var stopped = false
+    private var failed = false
+    private var shutdownRequested = false
+    private let threadName: String
+
+    init(descriptor: Int32, threadName: String) {
+        self.descriptor = descriptor
+        self.threadName = threadName
+    }
+
+    /// Appends a frame; cheap, so callers may hold their own locks. Call `flush()` afterwards.
+    func enqueue(_ frame: [UInt8]) {
+        condition.withLock {
+            if !stopped && !failed { queue.append(frame) }
+        }
+    }
+
+    /// Sends queued frames without blocking; what does not fit goes to the writer thread.
+    func flush() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !writing, !stopped, !failed else { return }
+        if head == queue.count {
+            finishShutdownIfRequested()
+            return
+        }
+        writing = true
+        let drained = writeQueued(blocking: false)
+        if drained {
+            writing = false
+            finishShutdownIfRequested()
+        } else if !failed {
+            wakeWriter()
+        } else {
+            writing = false
+        }
+    }
+
+    /// Closes the write direction once every queued frame is sent: the worker then reads EOF
+    /// and exits.
+    func shutdownAfterQueued() {
+        condition.withLock { shutdownRequested = true }
+        flush()
+    }
+
+    /// Stops the writer thread and drops queued frames; returns once the descriptor is no
+    /// longer written to, so the caller may close it.
+    func stop() {
+        condition.withLock {
+            stopped = true
+            queue.removeAll()
+            head = 0
+            condition.broadcast()
+            while writing || writerRunning { condition.wait() }
+        }
+    }
+
+    // MARK: - With the lock held
+
+    private func finishShutdownIfRequested() {
+        if shutdownRequested && head == queue.count && !stopped {
+            shutdownRequested = false
+            _ = cmp_shutdown_write(descriptor)
+        }
+    }
+
+    /// Writes queued frames; the lock is released around blocking sends. Returns true when the
+    /// queue is empty, false when a non-blocking send would block or the channel failed.
+    private func writeQueued(blocking: Bool) -> Bool {
+        while head < queue.count && !stopped {
+            let frame = queue[head]
+            let offset = offsetInFirst
+            if blocking { condition.unlock() }
+            let sent = frame.withUnsafeBytes { raw in
+                cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, blocking ? 0 : 1)
+            }
+            let error = sent < 0 ? cmp_errno() : 0
+            if blocking { condition.lock() }
+            if sent < 0 {
+                if error == EINTR { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { return false }
+                failed = true  // EPIPE or similar: the reader sees the end and handles the worker
+                queue.removeAll()
+                head = 0
+                offsetInFirst = 0
+                return false
+            }
+            if offset + sent == frame.count {
+                head += 1
+                offsetInFirst = 0
+            } else {
+                offsetInFirst = offset + sent
+            }
+        }
+        if head == queue.count {
+            queue.removeAll(keepingCapacity: queue.count < 256)
+            head = 0
+        }
+        return head == queue.count
+    }
+
+    private func wakeWriter() {
+        if !writerStarted {
+            writerStarted = true
+            writerRunning = true
+            do {
+                try NativeThread.detach(name: threadName) { [self] in writerLoop() }
+            } catch {
+                writerStarted = false
+                writerRunning = false
+                failed = true
+                writing = false
+                return
+            }
+        }
+        condition.broadcast()
+    }
+
+    private func writerLoop() {
+        condition.lock()
+        defer {
+            writerRunning = false
+            condition.broadcast()
+            condition.unlock()
+        }
+        while !stopped {
+            if writing && !failed {
+                _ = writeQueued(blocking: true)
+                writing = false
+                finishShutdownIfRequested()
+                condition.broadcast()
+            }
+            if stopped { break }
+            condition.wait()
+        }
+    }
+}

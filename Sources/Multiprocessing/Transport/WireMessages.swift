@@ -1,0 +1,249 @@
+/// The messages between a pool and its workers, as bytes. The format knows nothing of the
+/// channel that carries it: a socket adds a length prefix (`makeFrame`), a cluster transport
+/// would carry the same bytes in its own envelopes.
+
+/// A value of a `Codable` type as it crosses the wire: the type's mangled name and its bytes.
+struct EncodedValue: Sendable, Equatable {
+    var typeName: String
+    var payload: [UInt8]
+
+    func write(to writer: inout ByteWriter) {
+        writer.writeString(typeName)
+        writer.writeLengthPrefixed(payload)
+    }
+
+    static func read(from reader: inout ByteReader) throws -> EncodedValue {
+        EncodedValue(typeName: try reader.readString(), payload: Array(try reader.readLengthPrefixed()))
+    }
+}
+
+/// An error thrown by user code in a worker, reduced to what can cross a process boundary.
+struct RemoteFailure: Sendable, Equatable {
+    /// The dynamic type name of the thrown error, e.g. "MyModule.ParseError".
+    var typeName: String
+    /// `String(describing: error)`.
+    var description: String
+
+    init(typeName: String, description: String) {
+        self.typeName = typeName
+        self.description = description
+    }
+
+    init(_ error: any Error) {
+        self.typeName = String(reflecting: type(of: error))
+        self.description = String(describing: error)
+    }
+
+    func write(to writer: inout ByteWriter) {
+        writer.writeString(typeName)
+        writer.writeString(description)
+    }
+
+    static func read(from reader: inout ByteReader) throws -> RemoteFailure {
+        RemoteFailure(typeName: try reader.readString(), description: try reader.readString())
+    }
+}
+
+/// What a worker needs to know before it runs anything.
+struct WorkerConfiguration: Sendable, Equatable {
+    var workerName: String
+    /// `Logger.Level` raw value for the process-named log handler, or nil when not installed.
+    var logLevel: String?
+    var initializer: EncodedValue?
+    /// Chunks to run before exiting (Python's `maxtasksperchild`); 0 means no limit.
+    var maximumTasks: Int
+}
+
+/// Parent to worker.
+enum ParentMessage: Sendable, Equatable {
+    case configure(WorkerConfiguration)
+    /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
+    case run(taskID: UInt64, task: EncodedValue, inputs: [UInt8])
+
+    private enum Kind: UInt8 { case configure = 1, run = 2 }
+
+    func encodeFrame() -> [UInt8] {
+        switch self {
+        case .configure(let configuration):
+            return makeFrame { writer in
+                writer.writeByte(Kind.configure.rawValue)
+                writer.writeString(configuration.workerName)
+                writeOptionalString(configuration.logLevel, to: &writer)
+                if let initializer = configuration.initializer {
+                    writer.writeByte(1)
+                    initializer.write(to: &writer)
+                } else {
+                    writer.writeByte(0)
+                }
+                writer.writeVarint(UInt64(configuration.maximumTasks))
+            }
+        case .run(let taskID, let task, let inputs):
+            return ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
+        }
+    }
+
+    /// The run frame built straight from its parts (the hot path: no intermediate enum).
+    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: [UInt8]) -> [UInt8] {
+        makeFrame(capacity: 32 + task.typeName.utf8.count + task.payload.count + inputs.count) { writer in
+            writer.writeByte(Kind.run.rawValue)
+            writer.writeVarint(taskID)
+            task.write(to: &writer)
+            writer.writeLengthPrefixed(inputs)
+        }
+    }
+
+    static func decode(_ bytes: ArraySlice<UInt8>) throws -> ParentMessage {
+        var reader = ByteReader(bytes)
+        switch Kind(rawValue: try reader.readByte()) {
+        case .configure:
+            let name = try reader.readString()
+            let level = try readOptionalString(from: &reader)
+            let initializer = try reader.readByte() == 1 ? try EncodedValue.read(from: &reader) : nil
+            let maximumTasks = Int(clamping: try reader.readVarint())
+            return .configure(WorkerConfiguration(
+                workerName: name, logLevel: level, initializer: initializer, maximumTasks: maximumTasks))
+        case .run:
+            let taskID = try reader.readVarint()
+            let task = try EncodedValue.read(from: &reader)
+            let inputs = Array(try reader.readLengthPrefixed())
+            return .run(taskID: taskID, task: task, inputs: inputs)
+        case nil:
+            throw BinaryCodingError.invalidData("unknown message kind from the parent")
+        }
+    }
+}
+
+/// How one chunk went in the worker.
+enum ChunkOutcome: Sendable, Equatable {
+    /// Every item succeeded: `outputs` is an encoded `[Output]` in item order.
+    case allSucceeded(outputs: ArraySlice<UInt8>)
+    /// Some items failed: one entry per item, in order.
+    case mixed([ItemOutcome])
+    /// The chunk could not run at all (unknown task type, undecodable input, ...).
+    case rejected(RemoteFailure)
+}
+
+/// One item's result inside a `.mixed` chunk outcome.
+enum ItemOutcome: Sendable, Equatable {
+    /// An encoded `Output`.
+    case success(ArraySlice<UInt8>)
+    case failure(RemoteFailure)
+}
+
+/// Worker to parent.
+enum WorkerMessage: Sendable, Equatable {
+    case ready(pid: Int32)
+    case initializerFailed(RemoteFailure)
+    /// `runNanoseconds` is the time the worker spent in the chunk (the scheduler's estimate).
+    case result(taskID: UInt64, runNanoseconds: UInt64, outcome: ChunkOutcome)
+
+    private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3 }
+    private enum OutcomeKind: UInt8 { case allSucceeded = 0, mixed = 1, rejected = 2 }
+
+    func encodeFrame() -> [UInt8] {
+        switch self {
+        case .ready(let pid):
+            return makeFrame { writer in
+                writer.writeByte(Kind.ready.rawValue)
+                writer.writeFixed(pid)
+            }
+        case .initializerFailed(let failure):
+            return makeFrame { writer in
+                writer.writeByte(Kind.initializerFailed.rawValue)
+                failure.write(to: &writer)
+            }
+        case .result(let taskID, let nanoseconds, let outcome):
+            return makeFrame(capacity: 32 + outcome.approximateSize) { writer in
+                writer.writeByte(Kind.result.rawValue)
+                writer.writeVarint(taskID)
+                writer.writeVarint(nanoseconds)
+                switch outcome {
+                case .allSucceeded(let outputs):
+                    writer.writeByte(OutcomeKind.allSucceeded.rawValue)
+                    writer.writeVarint(UInt64(outputs.count))
+                    writer.writeBytes(outputs)
+                case .mixed(let items):
+                    writer.writeByte(OutcomeKind.mixed.rawValue)
+                    writer.writeVarint(UInt64(items.count))
+                    for item in items {
+                        switch item {
+                        case .success(let bytes):
+                            writer.writeByte(0)
+                            writer.writeVarint(UInt64(bytes.count))
+                            writer.writeBytes(bytes)
+                        case .failure(let failure):
+                            writer.writeByte(1)
+                            failure.write(to: &writer)
+                        }
+                    }
+                case .rejected(let failure):
+                    writer.writeByte(OutcomeKind.rejected.rawValue)
+                    failure.write(to: &writer)
+                }
+            }
+        }
+    }
+
+    static func decode(_ bytes: ArraySlice<UInt8>) throws -> WorkerMessage {
+        var reader = ByteReader(bytes)
+        switch Kind(rawValue: try reader.readByte()) {
+        case .ready:
+            return .ready(pid: try reader.readFixed(Int32.self))
+        case .initializerFailed:
+            return .initializerFailed(try RemoteFailure.read(from: &reader))
+        case .result:
+            let taskID = try reader.readVarint()
+            let nanoseconds = try reader.readVarint()
+            switch OutcomeKind(rawValue: try reader.readByte()) {
+            case .allSucceeded:
+                return .result(taskID: taskID, runNanoseconds: nanoseconds,
+                               outcome: .allSucceeded(outputs: try reader.readLengthPrefixed()))
+            case .mixed:
+                let count = Int(clamping: try reader.readVarint())
+                guard count <= reader.remaining else {
+                    throw BinaryCodingError.invalidData("item count \(count) exceeds the frame")
+                }
+                var items: [ItemOutcome] = []
+                items.reserveCapacity(count)
+                for _ in 0..<count {
+                    if try reader.readByte() == 0 {
+                        items.append(.success(try reader.readLengthPrefixed()))
+                    } else {
+                        items.append(.failure(try RemoteFailure.read(from: &reader)))
+                    }
+                }
+                return .result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .mixed(items))
+            case .rejected:
+                return .result(taskID: taskID, runNanoseconds: nanoseconds,
+                               outcome: .rejected(try RemoteFailure.read(from: &reader)))
+            case nil:
+                throw BinaryCodingError.invalidData("unknown chunk outcome kind")
+            }
+        case nil:
+            throw BinaryCodingError.invalidData("unknown message kind from a worker")
+        }
+    }
+}
+
+extension ChunkOutcome {
+    fileprivate var approximateSize: Int {
+        switch self {
+        case .allSucceeded(let outputs): return outputs.count
+        case .mixed(let items): return items.count * 16
+        case .rejected: return 128
+        }
+    }
+}
+
+private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {
+    if let value {
+        writer.writeByte(1)
+        writer.writeString(value)
+    } else {
+        writer.writeByte(0)
+    }
+}
+
+private func readOptionalString(from reader: inout ByteReader) throws -> String? {
+    try reader.readByte() == 1 ? try reader.readString() : nil
+}

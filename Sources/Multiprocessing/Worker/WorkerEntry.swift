@@ -1,0 +1,58 @@
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Called by the library's load-time hook (`worker_hook.c`) before `main` in a process spawned
+/// as a worker. Never returns.
+@_cdecl("swift_multiprocessing_worker_main")
+public func _swiftMultiprocessingWorkerMain() {
+    WorkerProcess.run()
+}
+
+/// Diverts a worker process to the pool's serve loop; returns at once in the parent.
+///
+/// Optional on Linux: the library's load-time hook already diverts workers before `main`, in
+/// programs and in `swift test` binaries alike. Calling it first thing in `main` documents that
+/// the program can be a worker, and covers toolchains that do not run the hook.
+///
+/// ```swift
+/// @main struct App {
+///     static func main() async throws {
+///         try Multiprocessing.bootstrap()
+///         ...
+///     }
+/// }
+/// ```
+public func bootstrap() throws {
+    if getenv(WorkerEnvironment.marker) != nil {
+        WorkerProcess.run()
+    }
+}
+
+/// The life of a worker process: guard against a vanished parent, then serve tasks until the
+/// parent closes the channel, the task limit is reached or the initializer fails.
+enum WorkerProcess {
+    static func run() -> Never {
+        let parentPID = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) }
+        // A worker's own children (a nested pool, a subprocess) must not think they are workers.
+        unsetenv(WorkerEnvironment.marker)
+        unsetenv(WorkerEnvironment.parentPID)
+        // Die with the parent, even when it is SIGKILLed; the check after it closes the race
+        // where the parent died before the signal was armed.
+        _ = cmp_set_parent_death_signal(SIGKILL)
+        if let parentPID, getppid() != parentPID { _exit(0) }
+        // Writing to a parent that is gone must end the worker quietly.
+        signal(SIGPIPE, SIG_IGN)
+
+        let channel = WorkerEnvironment.channelDescriptor
+        Task.detached {
+            let status = await WorkerServeLoop(channel: channel).serve()
+            exit(status)
+        }
+        while true { pause() }
+    }
+}

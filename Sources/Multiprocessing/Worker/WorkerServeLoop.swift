@@ -1,0 +1,154 @@
+import CMultiprocessing
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The worker's side of the channel: configure, run the initializer, then run chunks in order
+/// until the parent closes the channel or the task limit is reached.
+struct WorkerServeLoop {
+    let channel: Int32
+    /// Frames from the parent are trusted to this size (a run frame carries a chunk's inputs).
+    static let maximumFrameSize = Int(UInt32.max)
+
+    /// Returns the process exit status.
+    func serve() async -> Int32 {
+        var reader = FrameReader(descriptor: channel, maximumFrameSize: Self.maximumFrameSize)
+        do {
+            guard let first = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+            guard case .configure(let configuration) = first else { return 3 }
+            configure(configuration)
+            if let initializer = configuration.initializer {
+                do {
+                    try await runInitializer(initializer)
+                } catch {
+                    send(WorkerMessage.initializerFailed(RemoteFailure(error)).encodeFrame())
+                    return 1
+                }
+            }
+            send(WorkerMessage.ready(pid: getpid()).encodeFrame())
+
+            var taskTypes: [String: any PoolTask.Type] = [:]
+            var completed = 0
+            while let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) {
+                guard case .run(let taskID, let task, let inputs) = message else { continue }
+                let started = ContinuousClock.now
+                let outcome: ChunkOutcome
+                if let type = taskTypes[task.typeName] ?? resolveTaskType(task.typeName) {
+                    taskTypes[task.typeName] = type
+                    outcome = await Self.runChunk(type, payload: task.payload, inputs: inputs)
+                } else {
+                    outcome = .rejected(RemoteFailure(
+                        typeName: "Multiprocessing.PoolError",
+                        description: "the worker cannot find a PoolTask type named \(task.typeName)"))
+                }
+                let elapsed = started.duration(to: .now)
+                let nanoseconds = UInt64(max(0, elapsed.components.seconds)) * 1_000_000_000
+                    + UInt64(max(0, elapsed.components.attoseconds / 1_000_000_000))
+                send(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: outcome).encodeFrame())
+                completed += 1
+                if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks { return 0 }
+            }
+            return 0
+        } catch {
+            // A frame we cannot read: the channel cannot be trusted; the parent sees us go.
+            return 2
+        }
+    }
+
+    private func configure(_ configuration: WorkerConfiguration) {
+        CurrentProcess.becomeWorker(named: configuration.workerName)
+        cmp_set_thread_name(configuration.workerName)
+        if let level = configuration.logLevel.flatMap(Logger.Level.init(rawValue:)) {
+            ProcessNameLogHandler.bootstrapInWorker(logLevel: level)
+        }
+    }
+
+    private func resolveTaskType(_ name: String) -> (any PoolTask.Type)? {
+        _typeByName(name) as? any PoolTask.Type
+    }
+
+    private func runInitializer(_ encoded: EncodedValue) async throws {
+        guard let type = _typeByName(encoded.typeName) as? any PoolInitializer.Type else {
+            throw PoolError(.unsupportedTaskType, "the worker cannot find a PoolInitializer type named \(encoded.typeName)")
+        }
+        try await Self.runInitializer(type, payload: encoded.payload)
+    }
+
+    private static func runInitializer<I: PoolInitializer>(_ type: I.Type, payload: [UInt8]) async throws {
+        let initializer = try BinaryDecoder().decode(I.self, from: payload[...])
+        try await initializer.run()
+    }
+
+    /// Runs every item of a chunk; an item's error does not stop the others.
+    static func runChunk<T: PoolTask>(_ type: T.Type, payload: [UInt8], inputs: [UInt8]) async -> ChunkOutcome {
+        let task: T
+        let items: [T.Input]
+        do {
+            task = try BinaryDecoder().decode(T.self, from: payload[...])
+            items = try BinaryDecoder().decode([T.Input].self, from: inputs[...])
+        } catch {
+            return .rejected(RemoteFailure(error))
+        }
+        var outputs: [T.Output] = []
+        outputs.reserveCapacity(items.count)
+        var failureAt: Int?
+        var failure: (any Error)?
+        for (index, item) in items.enumerated() {
+            do {
+                outputs.append(try await task.run(item))
+            } catch {
+                failureAt = index
+                failure = error
+                break
+            }
+        }
+        let encoder = BinaryEncoder()
+        guard let failureAt, let failure else {
+            do {
+                return .allSucceeded(outputs: try encoder.encode(outputs)[...])
+            } catch {
+                return .rejected(RemoteFailure(error))
+            }
+        }
+        // Slow path: finish the chunk item by item and report each one.
+        var results: [ItemOutcome] = []
+        results.reserveCapacity(items.count)
+        for output in outputs { results.append(Self.encodeItem(output, encoder)) }
+        results.append(.failure(RemoteFailure(failure)))
+        for item in items[(failureAt + 1)...] {
+            do {
+                results.append(Self.encodeItem(try await task.run(item), encoder))
+            } catch {
+                results.append(.failure(RemoteFailure(error)))
+            }
+        }
+        return .mixed(results)
+    }
+
+    private static func encodeItem<O: Encodable>(_ output: O, _ encoder: BinaryEncoder) -> ItemOutcome {
+        do {
+            return .success(try encoder.encode(output)[...])
+        } catch {
+            return .failure(RemoteFailure(error))
+        }
+    }
+
+    /// Blocking write of a whole frame; the parent reads on its own thread, so this cannot deadlock.
+    private func send(_ frame: [UInt8]) {
+        frame.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let sent = cmp_send(channel, raw.baseAddress! + offset, raw.count - offset, 0)
+                if sent < 0 {
+                    if cmp_errno() == EINTR { continue }
+                    exit(0)  // the parent is gone
+                }
+                offset += sent
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Logging
+import Multiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The seed tutorial's logger: `logging.basicConfig(level=logging.DEBUG, format='%(processName)s: %(message)s')`.
+let logger = Logger(label: "seed")
+
+/// `def worker1(i): logging.debug('start'); time.sleep(5); logging.debug('end'); return i`
+struct Worker1: PoolTask {
+    var seconds: Double
+
+    func run(_ i: Int) async throws -> Int {
+        logger.debug("start")
+        try await Task.sleep(for: .seconds(seconds))
+        logger.debug("end")
+        return i
+    }
+}
+
+@main
+struct Demo {
+    static let usage = """
+        usage: multiprocessing-demo [map | map-async | imap] [--seconds S] [--show-timeout] [--show-iterator]
+
+        Runs the seed tutorial's programs with a pool of 3 worker processes.
+        With no program name, runs all three, each in a fresh process (as three Python scripts would).
+          --seconds S        how long worker1 sleeps (default 5, as in the seed)
+          --show-timeout     map-async: also show get(timeout: 1 s) expiring first
+          --show-iterator    imap: also log the iterator object before iterating
+        """
+
+    static func main() async throws {
+        try Multiprocessing.bootstrap()
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        var seconds = 5.0
+        var showTimeout = false
+        var showIterator = false
+        var programs: [String] = []
+        while !arguments.isEmpty {
+            let argument = arguments.removeFirst()
+            switch argument {
+            case "--seconds":
+                guard let value = arguments.first.flatMap(Double.init), value >= 0 else { fail("--seconds needs a number") }
+                arguments.removeFirst()
+                seconds = value
+            case "--show-timeout": showTimeout = true
+            case "--show-iterator": showIterator = true
+            case "-h", "--help":
+                print(usage)
+                return
+            case "map", "map-async", "imap": programs.append(argument)
+            default: fail("unknown argument \(argument)")
+            }
+        }
+        if programs.isEmpty {
+            for program in ["map", "map-async", "imap"] {
+                FileDescriptorOutput.standardError.write("== \(program) ==\n")
+                runSelf([program, "--seconds", String(seconds)]
+                    + (showTimeout ? ["--show-timeout"] : []) + (showIterator ? ["--show-iterator"] : []))
+            }
+            return
+        }
+        ProcessNameLogHandler.bootstrap(logLevel: .debug)
+        for program in programs {
+            switch program {
+            case "map": try await mapProgram(seconds: seconds)
+            case "map-async": try await mapAsyncProgram(seconds: seconds, showTimeout: showTimeout)
+            default: try await imapProgram(seconds: seconds, showIterator: showIterator)
+            }
+        }
+    }
+
+    /// `r = p.map(worker1, [100, 50])`: the caller waits for every result, in input order.
+    static func mapProgram(seconds: Double) async throws {
+        try await ProcessPool.with(processes: 3) { p in
+            let r = try await p.map(Worker1(seconds: seconds), [100, 50])
+            logger.debug("executed")
+            logger.debug("\(r)")
+        }
+    }
+
+    /// `r = p.map_async(worker1, [100, 50])`: the caller goes on while the workers work.
+    static func mapAsyncProgram(seconds: Double, showTimeout: Bool) async throws {
+        try await ProcessPool.with(processes: 3) { p in
+            let r = try p.mapAsync(Worker1(seconds: seconds), [100, 50])
+            logger.debug("executed")
+            if showTimeout {
+                do {
+                    let early = try await r.get(timeout: .seconds(1))
+                    logger.debug("\(early)")
+                } catch let error as PoolError where error.code == .timeout {
+                    logger.debug("get(timeout: 1 s) threw \(error)")
+                }
+            }
+            let values = try await r.get()
+            logger.debug("\(values)")
+        }
+    }
+
+    /// `r = p.imap(worker1, [100, 50])`: lazy, ordered; each result as soon as it is ready.
+    static func imapProgram(seconds: Double, showIterator: Bool) async throws {
+        try await ProcessPool.with(processes: 3) { p in
+            let r = try p.imap(Worker1(seconds: seconds), [100, 50])
+            logger.debug("executed")
+            if showIterator { logger.debug("\(r)") }
+            for try await i in r {
+                logger.debug("\(i)")
+            }
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        FileDescriptorOutput.standardError.write("multiprocessing-demo: \(message)\n\n\(usage)\n")
+        exit(2)
+    }
+
+    /// Runs this binary again with `arguments` and waits for it.
+    static func runSelf(_ arguments: [String]) {
+        let argv = ([CommandLine.arguments[0]] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, "/proc/self/exe", nil, nil, argv, environ) == 0 else { fail("cannot run itself") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+}
+
+/// Unbuffered writes to a descriptor.
+struct FileDescriptorOutput {
+    static let standardError = FileDescriptorOutput(descriptor: STDERR_FILENO)
+    let descriptor: Int32
+
+    func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = Glibc.write(descriptor, &bytes, bytes.count)
+    }
+}

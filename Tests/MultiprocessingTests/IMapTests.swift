@@ -1,0 +1,128 @@
+import Multiprocessing
+import Testing
+
+@Suite("imap, imapUnordered", .timeLimit(.minutes(2)))
+struct IMapTests {
+    @Test("imap yields outputs in input order", arguments: [1, 3, 64, 10_000])
+    func imapOrder(chunksize: Int) async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                var output: [Int] = []
+                for try await x in try pool.imap(Square(), 0..<2000, chunksize: chunksize) { output.append(x) }
+                #expect(output == (0..<2000).map { $0 * $0 })
+            }
+        }
+    }
+
+    @Test("imap of an empty input ends at once")
+    func imapEmpty() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                var count = 0
+                for try await _ in try pool.imap(Square(), [Int]()) { count += 1 }
+                #expect(count == 0)
+            }
+        }
+    }
+
+    @Test("imap yields the first result while a later task is still running")
+    func imapYieldsEarly() async throws {
+        try await withDeadline { () async throws in
+            let gate = Gate.make()
+            defer { gate.remove() }
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                let results = try pool.imap(GatedEcho(gate: gate, gated: [50]), [100, 50])
+                var iterator = results.makeAsyncIterator()
+                // Item 50 cannot finish until the gate opens, which happens only after this.
+                #expect(try await iterator.next() == 100)
+                gate.open()
+                #expect(try await iterator.next() == 50)
+                #expect(try await iterator.next() == nil)
+            }
+        }
+    }
+
+    @Test("imapUnordered yields in completion order")
+    func imapUnorderedCompletionOrder() async throws {
+        try await withDeadline { () async throws in
+            let gate = Gate.make()
+            defer { gate.remove() }
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                let results = try pool.imapUnordered(GatedEcho(gate: gate, gated: [1]), [1, 2])
+                var iterator = results.makeAsyncIterator()
+                #expect(try await iterator.next() == 2)
+                gate.open()
+                #expect(try await iterator.next() == 1)
+                #expect(try await iterator.next() == nil)
+            }
+        }
+    }
+
+    @Test("imapUnordered returns every output once")
+    func imapUnorderedAll() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                var output: [Int] = []
+                for try await x in try pool.imapUnordered(Square(), 0..<500, chunksize: 7) { output.append(x) }
+                #expect(output.sorted() == (0..<500).map { $0 * $0 })
+            }
+        }
+    }
+
+    @Test("imap throws at a failed item; results goes on past it")
+    func imapFailures() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                var seen: [Int] = []
+                let error = await #expect(throws: TaskError.self) {
+                    for try await x in try pool.imap(FailOn(failing: [3]), 0..<6) { seen.append(x) }
+                }
+                #expect(seen == [0, 1, 2])
+                #expect(error?.itemIndex == 3)
+
+                var outcomes: [String] = []
+                for try await result in try pool.imap(FailOn(failing: [1, 4]), 0..<6, chunksize: 2).results {
+                    switch result {
+                    case .success(let x): outcomes.append("\(x)")
+                    case .failure(let error as TaskError): outcomes.append("error@\(error.itemIndex)")
+                    case .failure(let error): outcomes.append("unexpected \(error)")
+                    }
+                }
+                #expect(outcomes == ["0", "error@1", "2", "3", "error@4", "5"])
+            }
+        }
+    }
+
+    @Test("imap over a long lazy input keeps a bounded window in flight")
+    func imapIsLazy() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                let pulled = Recorder<Int>()
+                let input = (0..<1_000_000).lazy.map { (x: Int) -> Int in
+                    pulled.append(x)
+                    return x
+                }
+                var consumed = 0
+                for try await x in try pool.imap(Square(), input, chunksize: 4) {
+                    #expect(x == consumed * consumed)
+                    consumed += 1
+                    if consumed == 100 { break }
+                }
+                // Only a window's worth beyond what was consumed was ever read from the input.
+                let window = 2 * 24 * 4
+                #expect(pulled.values.count < 100 + window + 8)
+            }
+        }
+    }
+
+    @Test("printing the sequence shows an iterator, not results")
+    func description() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                let results = try pool.imap(Square(), [1, 2])
+                #expect("\(results)" == "IMapSequence<Int>(ordered, chunksize: 1)")
+                for try await _ in results {}
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A named pipe that tasks in workers block on until the test releases them: synchronisation
+/// on an event across processes, with no sleeps.
+///
+/// The test keeps the FIFO open for writing from the start, so a worker's `open` never blocks
+/// and the test's `open()` never waits for a reader: it writes one byte per task to release.
+/// Removing the gate closes the write end, and any task still waiting reads EOF and goes on.
+struct Gate: Codable, Sendable {
+    let path: String
+    private var writer: Int32 = -1
+
+    private enum CodingKeys: String, CodingKey { case path }
+
+    /// Makes a fresh FIFO in /tmp, held open for writing by this process.
+    static func make() -> Gate {
+        var template = Array("/tmp/mp-gate-XXXXXX".utf8CString)
+        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        let path = directory + "/fifo"
+        precondition(mkfifo(path, 0o600) == 0, "mkfifo failed")
+        var gate = Gate(path: path)
+        gate.writer = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        precondition(gate.writer >= 0, "cannot open the gate FIFO")
+        return gate
+    }
+
+    private init(path: String) { self.path = path }
+
+    /// In a worker: blocks until the test calls `open()` (or removes the gate).
+    func wait() {
+        let fd = Glibc.open(path, O_RDONLY)
+        guard fd >= 0 else { return }
+        var byte: UInt8 = 0
+        _ = read(fd, &byte, 1)
+        close(fd)
+    }
+
+    /// In the test: releases `count` waiting tasks, now or whenever they arrive.
+    func open(count: Int = 1) {
+        var bytes = [UInt8](repeating: 1, count: count)
+        _ = write(writer, &bytes, count)
+    }
+
+    /// Closes the FIFO and removes it.
+    func remove() {
+        close(writer)
+        unlink(path)
+        rmdir(String(path.dropLast("/fifo".count)))
+    }
+}
