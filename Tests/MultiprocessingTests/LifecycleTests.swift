@@ -160,7 +160,7 @@ struct LifecycleTests {
                 let error = await #expect(throws: PoolError.self) {
                     try await pool.map(DieOn(fatal: [5], way: way), Array(0..<10), chunksize: 1)
                 }
-                #expect(error?.code == .workerDied)
+                #expect(error?.code == .workerDied, "\(String(describing: error))")
                 #expect(error?.workerName?.hasPrefix("SpawnPoolWorker-") == true)
                 switch way {
                 case .exit: #expect(error?.exitStatus == .exited(3))

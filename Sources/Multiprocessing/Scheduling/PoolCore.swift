@@ -227,6 +227,10 @@ final class PoolCore: Sendable {
                     try received(try WorkerMessage.decode(bytes), from: connection)
                 }
                 if frame == nil { break }
+            } catch FrameReader.Failure.truncated {
+                break  // died while writing: an ordinary death
+            } catch FrameReader.Failure.readFailed {
+                break  // ECONNRESET: died with our unread frames in its buffer
             } catch {
                 violation = "\(error)"
                 connection.process.send(signal: SIGKILL)

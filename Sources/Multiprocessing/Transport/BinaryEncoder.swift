@@ -28,32 +28,40 @@ struct BinaryEncoder: Sendable {
 
     /// Encodes `value` into a new byte array (`u32 length` + body).
     func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        var writer = ByteWriter(capacity: 128)
-        try encode(value, into: &writer)
-        return writer.bytes
+        var out = BinaryOutput(initialCapacity: 256)
+        try encode(value, out: &out)
+        var bytes: [UInt8] = []
+        out.finish(into: &bytes)
+        return bytes
     }
 
     /// Appends the encoding of `value` (`u32 length` + body) to `writer`. On error the writer
     /// is restored to its previous contents.
     func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
-        let originalCount = writer.count
         var out = BinaryOutput(taking: &writer.bytes)
+        defer { out.finish(into: &writer.bytes) }
+        try encode(value, out: &out)
+    }
+
+    /// Shared implementation: appends `u32 length` + body to `out`, restoring `out.count` on error.
+    private func encode<T: Encodable>(_ value: T, out: inout BinaryOutput) throws {
+        let originalCount = out.count
         let slot = out.reserveFixed32()
         if binaryEncodeInline(value, into: &out) {
             do {
                 try out.patchRegionLength(slot: slot)
             } catch {
                 out.count = originalCount
-                out.finish(into: &writer.bytes)
                 throw error
             }
-            out.finish(into: &writer.bytes)
             return
         }
-        let state = BinaryEncodingState(out: consume out)  // consume: keep the buffer uniquely referenced
+        // Move the buffer into the shared state (keeping it uniquely referenced) and back.
+        let state = BinaryEncodingState(out: out)
+        out = BinaryOutput(initialCapacity: 0)
         defer {
             state.frames.removeAll()
-            state.out.finish(into: &writer.bytes)
+            swap(&out, &state.out)
         }
         do {
             try state.encodeTopLevel(value)
@@ -74,6 +82,12 @@ struct BinaryEncoder: Sendable {
 struct BinaryOutput {
     var storage: [UInt8]
     var count: Int
+
+    /// A fresh buffer with `initialCapacity` bytes of zeroed slack (one allocation + memset).
+    init(initialCapacity: Int) {
+        storage = initialCapacity > 0 ? [UInt8](repeating: 0, count: initialCapacity) : []
+        count = 0
+    }
 
     /// Moves `bytes` into the buffer (leaving `bytes` empty); appends go after its contents.
     init(taking bytes: inout [UInt8]) {
@@ -163,6 +177,38 @@ struct BinaryOutput {
             raw.baseAddress!.advanced(by: offset).copyMemory(from: source.baseAddress!, byteCount: n)
         }
         count &+= n
+    }
+
+    /// Writes a complete keyed entry with a fixed-width payload (key, u32 size, value) with a
+    /// single capacity check and no back-patching: this is the hot path for struct fields.
+    @inline(__always)
+    mutating func writeFixedEntry<T: FixedWidthInteger>(key: String, _ v: T) {
+        let size = MemoryLayout<T>.size
+        let done: Void? = key.utf8.withContiguousStorageIfAvailable { keyBytes in
+            let n = keyBytes.count
+            if n >= 0x80 {
+                writeVarint(UInt64(n))
+                writeRaw(UnsafeRawBufferPointer(keyBytes))
+                writeFixed(UInt32(size))
+                writeFixed(v)
+                return
+            }
+            reserve(1 &+ n &+ 4 &+ size)
+            let offset = count
+            storage.withUnsafeMutableBytes { raw in
+                let base = raw.baseAddress!.advanced(by: offset)
+                base.storeBytes(of: UInt8(truncatingIfNeeded: n), as: UInt8.self)
+                if n > 0 { (base + 1).copyMemory(from: keyBytes.baseAddress!, byteCount: n) }
+                (base + 1 + n).storeBytes(of: UInt32(size).littleEndian, as: UInt32.self)
+                (base + 5 + n).storeBytes(of: v.littleEndian, as: T.self)
+            }
+            count &+= 1 &+ n &+ 4 &+ size
+        }
+        if done == nil {
+            writeString(key)
+            writeFixed(UInt32(size))
+            writeFixed(v)
+        }
     }
 
     /// varint UTF-8 byte count + UTF-8 bytes.
@@ -433,7 +479,9 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     @inline(__always)
     private func putInteger<I: FixedWidthInteger>(_ v: I, _ key: Key) throws {
-        try put(key) { $0.writeFixed(v) }
+        let state = frame.state
+        try state.willWrite(frame)
+        state.out.writeFixedEntry(key: key.stringValue, v)
     }
 
     mutating func encodeNil(forKey key: Key) throws {
