@@ -15,8 +15,8 @@ struct WireMessageTests {
         let messages: [ParentMessage] = [
             .configure(WorkerConfiguration(workerName: "SpawnPoolWorker-7", logLevel: "debug",
                                            initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
-                                           maximumTasks: 3)),
-            .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maximumTasks: 0)),
+                                           maximumTasks: 3, maximumMessageSize: 1 << 20)),
+            .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maximumTasks: 0, maximumMessageSize: 4096)),
             .run(taskID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: [9, 8, 7]),
         ]
         for message in messages {

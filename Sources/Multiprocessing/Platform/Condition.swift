@@ -17,7 +17,12 @@ final class Condition: @unchecked Sendable {
         mutex = .allocate(capacity: 1)
         cond = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
+        // Timed waits measure the monotonic clock, immune to wall-clock changes.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(cond, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -31,6 +36,17 @@ final class Condition: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a signal; the caller holds the lock and re-checks its predicate afterwards.
     func wait() { pthread_cond_wait(cond, mutex) }
+    /// Waits for a signal or until `nanoseconds` have passed.
+    func wait(nanoseconds: Int64) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let total = Int64(now.tv_nsec) + nanoseconds % 1_000_000_000
+        var deadline = timespec()
+        deadline.tv_sec = now.tv_sec + Int(nanoseconds / 1_000_000_000) + Int(total / 1_000_000_000)
+        deadline.tv_nsec = Int(total % 1_000_000_000)
+        pthread_cond_timedwait(cond, mutex, &deadline)
+    }
+
     func signal() { pthread_cond_signal(cond) }
     func broadcast() { pthread_cond_broadcast(cond) }
 

@@ -6,8 +6,8 @@ protocol StreamSource<Output>: Sendable {
 
 extension StreamJob: StreamSource {}
 
-/// The lazy results of ``ProcessPool/imap(_:_:chunksize:)`` and
-/// ``ProcessPool/imapUnordered(_:_:chunksize:)``: Python's `IMapIterator`.
+/// The lazy results of ``ProcessPool/imap(_:_:chunksize:timeout:)`` and
+/// ``ProcessPool/imapUnordered(_:_:chunksize:timeout:)``: Python's `IMapIterator`.
 ///
 /// ```swift
 /// for try await x in try pool.imap(Worker1(), [100, 50]) { logger.info("\(x)") }

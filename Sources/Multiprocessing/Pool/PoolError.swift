@@ -13,6 +13,7 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
             case invalidArgument, poolNotRunning, poolStillRunning, timeout, resultNotReady
             case workerDied, terminated, initializerFailed, spawnFailed, systemCallFailed
             case unsupportedTaskType, encodingFailed, decodingFailed, protocolViolation, cancelled
+            case taskTimedOut, messageTooLarge
         }
         internal let storage: Storage
         internal init(_ storage: Storage) { self.storage = storage }
@@ -45,8 +46,12 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         public static let decodingFailed = Code(.decodingFailed)
         /// A worker sent bytes that do not follow the protocol; it was replaced.
         public static let protocolViolation = Code(.protocolViolation)
-        /// The awaiting Swift task was cancelled.
+        /// The call was cancelled (its awaiting Swift task was cancelled).
         public static let cancelled = Code(.cancelled)
+        /// An item ran longer than its time limit; its worker was killed and replaced.
+        public static let taskTimedOut = Code(.taskTimedOut)
+        /// An argument or result is larger than the pool's `maxMessageBytes`.
+        public static let messageTooLarge = Code(.messageTooLarge)
 
         /// The code's name, e.g. "workerDied".
         public var description: String { storage.rawValue }

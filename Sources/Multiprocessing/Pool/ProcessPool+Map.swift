@@ -2,19 +2,29 @@ extension ProcessPool {
     /// Runs `task` on every item in the workers and returns the outputs in input order:
     /// Python's `pool.map(func, iterable, chunksize)`. The caller waits until all are done.
     ///
+    /// Cancelling the calling Swift task stops the call: its waiting items are dropped and, by
+    /// default, workers running its items are killed and replaced (see ``CancellationPolicy``).
+    ///
     /// - Parameters:
     ///   - chunksize: Items sent to a worker at a time. Default: as Python, about a quarter of
     ///     an even share per worker (`ceil(count / (4 × processes))`).
+    ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
     /// - Throws: the first failed item in input order: a ``TaskError`` for an error thrown by
-    ///   the task, a ``PoolError`` for a worker that died or a pool that was terminated.
-    public func map<T: PoolTask>(_ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil) async throws -> [T.Output] {
-        try await mapAsync(task, items, chunksize: chunksize).get()
+    ///   the task, a ``PoolError`` for a worker that died, an item over its time limit, or a
+    ///   pool that was terminated; `CancellationError` if the calling task was cancelled.
+    public func map<T: PoolTask>(
+        _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil
+    ) async throws -> [T.Output] {
+        let job = try submitBatch(task, Array(items), chunksize: chunksize, timeout: timeout,
+                                  onSuccess: nil, onError: nil) { $0 }
+        return try await awaitCancellable(job)
     }
 
     /// Starts `map` and returns at once: Python's `map_async`. The handle's `get()` returns the
     /// outputs in input order.
     ///
     /// - Parameters:
+    ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
     ///   - onSuccess: Called with the outputs when all items succeeded, before `get()` returns.
     ///   - onError: Called with the error when an item failed. A callback that throws is logged
     ///     and does not affect the pool.
@@ -24,10 +34,12 @@ extension ProcessPool {
         _ task: T,
         _ items: some Sequence<T.Input>,
         chunksize: Int? = nil,
+        timeout: Duration? = nil,
         onSuccess: AsyncResult<[T.Output]>.SuccessCallback? = nil,
         onError: AsyncResult<[T.Output]>.ErrorCallback? = nil
     ) throws(PoolError) -> AsyncResult<[T.Output]> {
-        try submitBatch(task, Array(items), chunksize: chunksize, onSuccess: onSuccess, onError: onError) { $0 }
+        try submitBatch(task, Array(items), chunksize: chunksize, timeout: timeout,
+                        onSuccess: onSuccess, onError: onError) { $0 }.result
     }
 
     /// Python's default chunk size for `map`: four chunks per worker, rounded up.
@@ -36,18 +48,30 @@ extension ProcessPool {
         return max(1, quotient + (remainder > 0 ? 1 : 0))
     }
 
-    /// Splits `items` into chunks, submits them all, and returns the handle that collects them.
+    /// Waits for a blocking call's result; cancelling the waiting task cancels the call.
+    func awaitCancellable<Output, Value>(_ job: MapJob<Output, Value>) async throws -> Value {
+        try await withTaskCancellationHandler {
+            try await job.result.get()
+        } onCancel: {
+            job.markCancelled()
+            core.cancel(job)
+        }
+    }
+
+    /// Splits `items` into chunks, submits them all, and returns the job that collects them.
     func submitBatch<T: PoolTask, Value: Sendable>(
         _ task: T,
         _ items: [T.Input],
         chunksize: Int?,
+        timeout: Duration?,
         onSuccess: AsyncResult<Value>.SuccessCallback?,
         onError: AsyncResult<Value>.ErrorCallback?,
         finish: @escaping @Sendable ([T.Output]) -> Value
-    ) throws(PoolError) -> AsyncResult<Value> {
+    ) throws(PoolError) -> MapJob<T.Output, Value> {
         if let chunksize, chunksize < 1 {
             throw PoolError(.invalidArgument, "chunksize must be at least 1, got \(chunksize)")
         }
+        let timeLimit = try effectiveTimeLimit(timeout)
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
         let size = chunksize ?? defaultChunkSize(itemCount: items.count)
@@ -60,9 +84,18 @@ extension ProcessPool {
             let start = index * size
             let end = min(start + size, items.count)
             chunks.append(try makeChunk(task: encodedTask, items: Array(items[start..<end]), index: index,
-                                        firstItem: start, sink: job))
+                                        firstItem: start, timeLimit: timeLimit,
+                                        maximumMessageSize: core.settings.maximumFrameSize, sink: job))
         }
         if !chunks.isEmpty { try core.submit(chunks) }
-        return result
+        return job
+    }
+
+    /// A call's time limit per item: its own, else the pool's.
+    func effectiveTimeLimit(_ timeout: Duration?) throws(PoolError) -> Duration? {
+        if let timeout, timeout <= .zero {
+            throw PoolError(.invalidArgument, "timeout must be positive or nil, got \(timeout)")
+        }
+        return timeout ?? taskTimeout
     }
 }

@@ -8,9 +8,11 @@ extension ProcessPool {
     public func starmap<T: PoolTask, each Argument: Codable & Sendable>(
         _ task: T,
         _ items: [(repeat each Argument)],
-        chunksize: Int? = nil
+        chunksize: Int? = nil,
+        timeout: Duration? = nil
     ) async throws -> [T.Output] where T.Input == StarArguments<repeat each Argument> {
-        try await starmapAsync(task, items, chunksize: chunksize).get()
+        let arguments = items.map { (tuple: (repeat each Argument)) in StarArguments(repeat each tuple) }
+        return try await map(task, arguments, chunksize: chunksize, timeout: timeout)
     }
 
     /// Starts `starmap` and returns at once: Python's `starmap_async`.
@@ -18,10 +20,11 @@ extension ProcessPool {
         _ task: T,
         _ items: [(repeat each Argument)],
         chunksize: Int? = nil,
+        timeout: Duration? = nil,
         onSuccess: AsyncResult<[T.Output]>.SuccessCallback? = nil,
         onError: AsyncResult<[T.Output]>.ErrorCallback? = nil
     ) throws(PoolError) -> AsyncResult<[T.Output]> where T.Input == StarArguments<repeat each Argument> {
         let arguments = items.map { (tuple: (repeat each Argument)) in StarArguments(repeat each tuple) }
-        return try mapAsync(task, arguments, chunksize: chunksize, onSuccess: onSuccess, onError: onError)
+        return try mapAsync(task, arguments, chunksize: chunksize, timeout: timeout, onSuccess: onSuccess, onError: onError)
     }
 }

@@ -11,13 +11,23 @@ import Logging
 ///     let r = try await pool.map(Worker1(), [100, 50])   // [100, 50], in input order
 /// }
 /// ```
-/// Prefer ``with(processes:initializer:maxTasksPerChild:isolation:_:)``, which cannot leak
-/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:)`` is ended by
+/// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:isolation:_:)``, which cannot leak
+/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:)`` is ended by
 /// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
 /// is terminated.
 public final class ProcessPool: Sendable {
+    /// What cancelling a call does to its items that are already running.
+    public enum CancellationPolicy: Sendable {
+        /// Kill the workers running the call's items; they are replaced (the default).
+        case killRunningTasks
+        /// Let running items finish; their results are discarded.
+        case letRunningTasksFinish
+    }
+
     /// The number of worker processes.
     public let processes: Int
+    /// The time limit of each item when a call does not give one; nil for none.
+    public let taskTimeout: Duration?
     let core: PoolCore
 
     /// Starts `processes` workers (default: the CPUs this process may use).
@@ -27,11 +37,26 @@ public final class ProcessPool: Sendable {
     ///   - initializer: Run once in each worker as it starts (Python's `initializer`/`initargs`).
     ///   - maxTasksPerChild: A worker exits and is replaced after this many chunks (Python's
     ///     `maxtasksperchild`); nil keeps workers for the pool's life.
+    ///   - taskTimeout: How long one item may run; an item over it fails with
+    ///     ``PoolError/Code-swift.struct/taskTimedOut`` and its worker is killed (SIGTERM, then
+    ///     SIGKILL after `killGrace`) and replaced. Calls may override it. Nil: no limit.
+    ///   - killGrace: Time between SIGTERM and SIGKILL for a worker over its time limit.
+    ///   - maxMessageBytes: The largest encoded chunk of arguments or results; larger ones fail
+    ///     with ``PoolError/Code-swift.struct/messageTooLarge`` instead of being sent.
+    ///   - cancellation: What cancelling a call's Swift task does to its running items.
     /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a bad
     ///   argument, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an initializer type
     ///   that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed`` if a worker
     ///   cannot be started.
-    public init(processes: Int? = nil, initializer: (any PoolInitializer)? = nil, maxTasksPerChild: Int? = nil) throws(PoolError) {
+    public init(
+        processes: Int? = nil,
+        initializer: (any PoolInitializer)? = nil,
+        maxTasksPerChild: Int? = nil,
+        taskTimeout: Duration? = nil,
+        killGrace: Duration = .milliseconds(500),
+        maxMessageBytes: Int = 1 << 30,
+        cancellation: CancellationPolicy = .killRunningTasks
+    ) throws(PoolError) {
         let count = processes ?? Int(cmp_available_cpus())
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
@@ -39,18 +64,27 @@ public final class ProcessPool: Sendable {
         if let maxTasksPerChild, maxTasksPerChild < 1 {
             throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1 or nil, got \(maxTasksPerChild)")
         }
+        if let taskTimeout, taskTimeout <= .zero {
+            throw PoolError(.invalidArgument, "taskTimeout must be positive or nil, got \(taskTimeout)")
+        }
+        guard maxMessageBytes >= 1024 && maxMessageBytes <= Int(UInt32.max) - 64 else {
+            throw PoolError(.invalidArgument, "maxMessageBytes must be between 1024 and \(Int(UInt32.max) - 64), got \(maxMessageBytes)")
+        }
         let encodedInitializer = try initializer.map { (initializer) throws(PoolError) -> EncodedValue in
             try encodeValue(initializer, role: "initializer")
         }
         self.processes = count
+        self.taskTimeout = taskTimeout
         self.core = PoolCore(settings: PoolCore.Settings(
             processes: count,
             initializer: encodedInitializer,
             maximumTasksPerChild: maxTasksPerChild,
             logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue,
-            maximumFrameSize: Int(UInt32.max),
+            maximumFrameSize: maxMessageBytes,
             maximumStartFailures: max(3, 2 * count),
-            exitGraceMilliseconds: 1_000))
+            exitGraceMilliseconds: 1_000,
+            killGrace: killGrace,
+            killRunningOnCancel: cancellation == .killRunningTasks))
         try core.start()
     }
 
@@ -68,10 +102,13 @@ public final class ProcessPool: Sendable {
         processes: Int? = nil,
         initializer: (any PoolInitializer)? = nil,
         maxTasksPerChild: Int? = nil,
+        taskTimeout: Duration? = nil,
+        cancellation: CancellationPolicy = .killRunningTasks,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
-        let pool = try ProcessPool(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild)
+        let pool = try ProcessPool(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                                   taskTimeout: taskTimeout, cancellation: cancellation)
         do {
             let result = try await body(pool)
             pool.close()

@@ -1,7 +1,12 @@
 /// Receives the outcome of each chunk of one call (`map`, `imap`, `apply`, ...).
 protocol ChunkSink: AnyObject, Sendable {
-    /// Called exactly once per submitted chunk, on a pool thread. Must not block.
+    /// Called at most once per submitted chunk, on a pool thread. Must not block. A chunk whose
+    /// sink is finished may be dropped without a call.
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion)
+
+    /// True once the call needs no more results (it failed early or was cancelled): its
+    /// waiting chunks are dropped instead of run.
+    var isFinished: Bool { get }
 }
 
 /// Who ran a chunk, for error messages.
@@ -30,6 +35,8 @@ struct ChunkWork: Sendable {
     let firstItem: Int
     /// Number of items in the chunk.
     let itemCount: Int
+    /// How long the chunk may run in a worker before the worker is killed.
+    let timeLimit: Duration?
     /// Where the outcome goes.
     let sink: any ChunkSink
 }

@@ -28,6 +28,17 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: ChunkSink {
         if chunkCount == 0 { result.fulfill(.success(finish([]))) }
     }
 
+    var isFinished: Bool { state.withLock { $0.done } }
+
+    /// The caller stopped waiting: no more results are wanted.
+    func markCancelled() {
+        let wasDone = state.withLock { state in
+            defer { state.done = true }
+            return state.done
+        }
+        if !wasDone { result.fulfill(.failure(CancellationError())) }
+    }
+
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
         var outputs: [Output]?
         var failure: (item: Int, error: any Error)?

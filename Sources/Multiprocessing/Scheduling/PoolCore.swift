@@ -19,6 +19,16 @@ final class PoolCore: Sendable {
         var maximumStartFailures: Int
         /// How long a worker that closed its channel may take to exit before SIGKILL.
         var exitGraceMilliseconds: Int32
+        /// After SIGTERM for a task over its time limit, how long before SIGKILL.
+        var killGrace: Duration
+        /// Whether cancelling a call kills the workers running its items.
+        var killRunningOnCancel: Bool
+    }
+
+    /// Why the pool ended a worker on purpose.
+    private enum KillReason {
+        case timedOut(Duration)
+        case cancelled
     }
 
     private struct WorkerSlot {
@@ -27,6 +37,13 @@ final class PoolCore: Sendable {
         var inFlight: [ChunkWork] = []
         var sentChunks = 0
         var isReady = false
+        /// When the first chunk in flight started (roughly: when it became first).
+        var headStarted: ContinuousClock.Instant?
+        /// Set when the pool signalled the worker to end the chunk `killedTaskID`.
+        var killReason: KillReason?
+        var killedTaskID: UInt64?
+        var terminateSentAt: ContinuousClock.Instant?
+        var killSent = false
     }
 
     enum Phase: Sendable { case running, closing, terminating }
@@ -47,9 +64,19 @@ final class PoolCore: Sendable {
 
     let settings: Settings
     private let state = Mutex(State())
+    private let watchdog: Watchdog
 
     init(settings: Settings) {
         self.settings = settings
+        let box = WeakCore()
+        self.watchdog = Watchdog(name: "mp-watchdog") { box.core?.enforceTimeLimits() }
+        box.core = self
+    }
+
+    /// Lets the watchdog reach the core without keeping it alive.
+    private final class WeakCore: @unchecked Sendable {
+        // Written once in `init` before the watchdog can start; read-only afterwards.
+        weak var core: PoolCore?
     }
 
     // MARK: - Life cycle
@@ -71,7 +98,7 @@ final class PoolCore: Sendable {
         let name = WorkerNumbering.nextName()
         let configure = ParentMessage.configure(WorkerConfiguration(
             workerName: name, logLevel: settings.logLevel, initializer: settings.initializer,
-            maximumTasks: settings.maximumTasksPerChild ?? 0)).encodeFrame()
+            maximumTasks: settings.maximumTasksPerChild ?? 0, maximumMessageSize: settings.maximumFrameSize)).encodeFrame()
         let (connection, toFlush, isDoomed): (WorkerConnection, [WorkerConnection], Bool) = state.withLock { state in
             let key = state.nextKey
             state.nextKey += 1
@@ -182,11 +209,13 @@ final class PoolCore: Sendable {
     }
 
     /// Hands pending chunks to the least-loaded workers. Returns the connections to flush.
+    /// Chunks of calls that no longer want results (failed early, cancelled) are dropped.
     private func schedule(_ state: inout State) -> [WorkerConnection] {
         guard !state.pending.isEmpty, state.phase != .terminating else { return [] }
         let depth = pipelineDepth(state)
         let limit = settings.maximumTasksPerChild ?? Int.max
         var touched: [Int: WorkerConnection] = [:]
+        var timed = false
         while !state.pending.isEmpty {
             var best: Int?
             var bestLoad = Int.max
@@ -197,12 +226,18 @@ final class PoolCore: Sendable {
                 }
             }
             guard let key = best, let chunk = state.pending.popFirst() else { break }
+            if chunk.sink.isFinished { continue }
+            if state.workers[key]!.inFlight.isEmpty {
+                state.workers[key]!.headStarted = .now
+                timed = timed || chunk.timeLimit != nil
+            }
             state.workers[key]!.inFlight.append(chunk)
             state.workers[key]!.sentChunks += 1
             let connection = state.workers[key]!.connection
             connection.outbound.enqueue(chunk.frame)
             touched[key] = connection
         }
+        if timed { watchdog.poke() }
         return Array(touched.values)
     }
 
@@ -212,6 +247,66 @@ final class PoolCore: Sendable {
               state.workers.values.allSatisfy({ $0.inFlight.isEmpty }) else { return [] }
         state.shutdownSent = true
         return state.workers.values.map(\.connection)
+    }
+
+    /// A call was cancelled: drop its waiting chunks and, if the pool is set to, kill the
+    /// workers running its items (they are replaced). Other calls are not affected.
+    func cancel(_ sink: any ChunkSink) {
+        let toKill: [WorkerConnection] = state.withLock { state in
+            _ = state.pending.removeAll(for: sink)
+            guard settings.killRunningOnCancel else { return [] }
+            var toKill: [WorkerConnection] = []
+            for key in state.workers.keys {
+                guard let head = state.workers[key]!.inFlight.first, head.sink === sink,
+                      state.workers[key]!.killReason == nil else { continue }
+                state.workers[key]!.killReason = .cancelled
+                state.workers[key]!.killedTaskID = head.taskID
+                state.workers[key]!.killSent = true
+                toKill.append(state.workers[key]!.connection)
+            }
+            return toKill
+        }
+        for connection in toKill { connection.process.send(signal: SIGKILL) }
+    }
+
+    /// The watchdog's check: SIGTERM to workers whose running chunk is over its time limit,
+    /// SIGKILL to those still alive a grace period later. Returns the time to the next deadline.
+    private func enforceTimeLimits() -> Duration? {
+        let now = ContinuousClock.now
+        var next: Duration?
+        func consider(_ delay: Duration) { next = next.map { min($0, delay) } ?? delay }
+        let (toTerminate, toKill): ([WorkerConnection], [WorkerConnection]) = state.withLock { state in
+            var toTerminate: [WorkerConnection] = []
+            var toKill: [WorkerConnection] = []
+            for key in state.workers.keys {
+                let slot = state.workers[key]!
+                if let sent = slot.terminateSentAt {
+                    guard !slot.killSent else { continue }
+                    if now >= sent + settings.killGrace {
+                        state.workers[key]!.killSent = true
+                        toKill.append(slot.connection)
+                    } else {
+                        consider(sent + settings.killGrace - now)
+                    }
+                    continue
+                }
+                guard slot.killReason == nil, let head = slot.inFlight.first, let limit = head.timeLimit,
+                      let started = slot.headStarted else { continue }
+                if now >= started + limit {
+                    state.workers[key]!.killReason = .timedOut(limit)
+                    state.workers[key]!.killedTaskID = head.taskID
+                    state.workers[key]!.terminateSentAt = now
+                    toTerminate.append(slot.connection)
+                    consider(settings.killGrace)
+                } else {
+                    consider(started + limit - now)
+                }
+            }
+            return (toTerminate, toKill)
+        }
+        for connection in toTerminate { connection.process.send(signal: SIGTERM) }
+        for connection in toKill { connection.process.send(signal: SIGKILL) }
+        return next
     }
 
     // MARK: - Messages from workers
@@ -259,6 +354,10 @@ final class PoolCore: Sendable {
                     return (nil, [], [])
                 }
                 state.workers[connection.key]!.inFlight.removeFirst()
+                if let next = state.workers[connection.key]!.inFlight.first {
+                    state.workers[connection.key]!.headStarted = .now
+                    if next.timeLimit != nil { watchdog.poke() }
+                }
                 let perChunk = Double(nanoseconds)
                 state.chunkNanoseconds = state.chunkNanoseconds.map { $0 * 0.8 + perChunk * 0.2 } ?? perChunk
                 return (first, schedule(&state), shutdownIfIdle(&state))
@@ -309,7 +408,18 @@ final class PoolCore: Sendable {
             if let running = slot.inFlight.first {
                 failedChunk = running
                 state.pending.prepend(Array(slot.inFlight.dropFirst()))
-                if let violation {
+                if let reason = slot.killReason, slot.killedTaskID == running.taskID {
+                    switch reason {
+                    case .timedOut(let limit):
+                        failure = PoolError(.taskTimedOut,
+                            "item \(running.firstItem)\(running.itemCount > 1 ? "–\(running.firstItem + running.itemCount - 1)" : "") ran longer than its time limit of \(limit) in \(label.name) (pid \(label.pid)); the worker was killed (\(status)) and replaced",
+                            workerName: label.name, workerPID: label.pid, exitStatus: status)
+                    case .cancelled:
+                        failure = PoolError(.cancelled,
+                            "the call was cancelled; \(label.name) (pid \(label.pid)) running item \(running.firstItem) was killed",
+                            workerName: label.name, workerPID: label.pid, exitStatus: status)
+                    }
+                } else if let violation {
                     failure = PoolError(.protocolViolation,
                         "\(label.name) (pid \(label.pid)) sent a malformed message and was replaced: \(violation)",
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
@@ -319,7 +429,7 @@ final class PoolCore: Sendable {
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
                 }
             }
-            if !slot.isReady && state.phase != .terminating && status != .exited(0) {
+            if !slot.isReady && slot.killReason == nil && state.phase != .terminating && status != .exited(0) {
                 state.startFailuresInARow += 1
                 if state.startFailuresInARow >= settings.maximumStartFailures && state.fatal == nil {
                     state.fatal = PoolError(.spawnFailed,
@@ -352,6 +462,7 @@ final class PoolCore: Sendable {
             if state.workers.isEmpty && !replace {
                 waiters = state.joinWaiters
                 state.joinWaiters = []
+                watchdog.stop()
             }
         }
         if let chunk = failedChunk, let failure {
@@ -384,6 +495,7 @@ final class PoolCore: Sendable {
                 state.workers[key]!.inFlight = []
             }
             guard state.workers.isEmpty else { return (failed, []) }
+            watchdog.stop()
             let waiters = state.joinWaiters
             state.joinWaiters = []
             return (failed, waiters)

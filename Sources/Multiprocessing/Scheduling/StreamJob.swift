@@ -27,20 +27,24 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var consumed = 0
         var inputExhausted = false
         var waiter: CheckedContinuation<Void, Never>?
+        var cancelled = false
     }
 
     private enum Step { case item(Item), end, refill, wait }
 
     private let core: PoolCore
     private let task: EncodedValue
+    private let timeLimit: Duration?
     private let ordered: Bool
     private let window: Int
     private let producer: Mutex<Producer>
     private let state = Mutex(State())
 
-    init(core: PoolCore, task: EncodedValue, input: sending AnyIterator<Input>, chunkSize: Int, ordered: Bool, window: Int) {
+    init(core: PoolCore, task: EncodedValue, input: sending AnyIterator<Input>, chunkSize: Int, ordered: Bool,
+         window: Int, timeLimit: Duration?) {
         self.core = core
         self.task = task
+        self.timeLimit = timeLimit
         self.ordered = ordered
         self.window = window
         self.producer = Mutex(Producer(iterator: input, chunkSize: chunkSize))
@@ -59,7 +63,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 if items.count < producer.chunkSize { producer.exhausted = true }
                 guard !items.isEmpty else { break }
                 chunks.append(try makeChunk(task: task, items: items, index: producer.nextChunk,
-                                            firstItem: producer.nextItem, sink: self))
+                                            firstItem: producer.nextItem, timeLimit: timeLimit,
+                                            maximumMessageSize: core.settings.maximumFrameSize, sink: self))
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
@@ -70,6 +75,18 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             state.inputExhausted = exhausted
         }
         if !chunks.isEmpty { try core.submit(chunks) }
+    }
+
+    var isFinished: Bool { state.withLock { $0.cancelled } }
+
+    /// The consumer is gone or cancelled: stop submitting, drop waiting chunks and (per the
+    /// pool's setting) kill workers running this call's items.
+    func cancel() {
+        let first = state.withLock { state in
+            defer { state.cancelled = true }
+            return !state.cancelled
+        }
+        if first { core.cancel(self) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
@@ -114,7 +131,10 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             case .refill:
                 try refill()
             case .wait:
-                try Task.checkCancellation()
+                if Task.isCancelled {
+                    cancel()
+                    throw CancellationError()
+                }
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state in
@@ -125,6 +145,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                         if resumeNow { continuation.resume() }
                     }
                 } onCancel: {
+                    cancel()
                     state.withLock { state in
                         defer { state.waiter = nil }
                         return state.waiter
@@ -151,8 +172,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     }
 }
 
-/// Encodes a chunk's items into a run frame.
+/// Encodes a chunk's items into a run frame. `timeLimit` is per item.
 func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int, firstItem: Int,
+                                 timeLimit: Duration?, maximumMessageSize: Int,
                                  sink: any ChunkSink) throws(PoolError) -> ChunkWork {
     let inputs: [UInt8]
     do {
@@ -161,8 +183,13 @@ func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int,
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }
     let taskID = TaskIDs.next()
-    return ChunkWork(taskID: taskID, frame: ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs),
-                     index: index, firstItem: firstItem, itemCount: items.count, sink: sink)
+    let frame = ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
+    guard frame.count - 4 <= maximumMessageSize else {
+        throw PoolError(.messageTooLarge,
+            "items \(firstItem)..<\(firstItem + items.count) encode to \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
+    }
+    return ChunkWork(taskID: taskID, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
+                     timeLimit: timeLimit.map { $0 * items.count }, sink: sink)
 }
 
 /// Task ids, unique in the process, so a stray answer can never match another call's chunk.

@@ -52,6 +52,8 @@ struct WorkerConfiguration: Sendable, Equatable {
     var initializer: EncodedValue?
     /// Chunks to run before exiting (Python's `maxtasksperchild`); 0 means no limit.
     var maximumTasks: Int
+    /// The largest message the parent accepts; a bigger result is reported as an error.
+    var maximumMessageSize: Int
 }
 
 /// Parent to worker.
@@ -76,6 +78,7 @@ enum ParentMessage: Sendable, Equatable {
                     writer.writeByte(0)
                 }
                 writer.writeVarint(UInt64(configuration.maximumTasks))
+                writer.writeVarint(UInt64(configuration.maximumMessageSize))
             }
         case .run(let taskID, let task, let inputs):
             return ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
@@ -100,8 +103,10 @@ enum ParentMessage: Sendable, Equatable {
             let level = try readOptionalString(from: &reader)
             let initializer = try reader.readByte() == 1 ? try EncodedValue.read(from: &reader) : nil
             let maximumTasks = Int(clamping: try reader.readVarint())
+            let maximumMessageSize = Int(clamping: try reader.readVarint())
             return .configure(WorkerConfiguration(
-                workerName: name, logLevel: level, initializer: initializer, maximumTasks: maximumTasks))
+                workerName: name, logLevel: level, initializer: initializer, maximumTasks: maximumTasks,
+                maximumMessageSize: maximumMessageSize))
         case .run:
             let taskID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)

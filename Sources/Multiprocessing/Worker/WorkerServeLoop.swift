@@ -48,7 +48,15 @@ struct WorkerServeLoop {
                 let elapsed = started.duration(to: .now)
                 let nanoseconds = UInt64(max(0, elapsed.components.seconds)) * 1_000_000_000
                     + UInt64(max(0, elapsed.components.attoseconds / 1_000_000_000))
-                send(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: outcome).encodeFrame())
+                var frame = WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: outcome).encodeFrame()
+                if frame.count - 4 > configuration.maximumMessageSize {
+                    // Too big for the parent to accept: report it rather than send it.
+                    frame = WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
+                        typeName: "Multiprocessing.PoolError",
+                        description: "the results are \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
+                    ))).encodeFrame()
+                }
+                send(frame)
                 completed += 1
                 if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks { return 0 }
             }
