@@ -28,6 +28,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A pool parent for the fault tests that need a process of their own (parent death, soak).
+        .executableTarget(
+            name: "MultiprocessingProbe",
+            dependencies: ["Multiprocessing"]
+        ),
         .testTarget(
             name: "MultiprocessingTests",
             dependencies: [

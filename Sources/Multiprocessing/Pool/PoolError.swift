@@ -17,6 +17,10 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         }
         internal let storage: Storage
         internal init(_ storage: Storage) { self.storage = storage }
+        internal init?(named name: String) {
+            guard let storage = Storage(rawValue: name) else { return nil }
+            self.storage = storage
+        }
 
         /// An argument is out of range (`processes: 0`, `chunksize: 0`, ...).
         public static let invalidArgument = Code(.invalidArgument)

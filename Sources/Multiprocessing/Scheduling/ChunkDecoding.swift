@@ -11,7 +11,13 @@ enum DecodedChunk<Output: Sendable>: Sendable {
         case .failed(let error):
             self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
         case .answered(.rejected(let failure), let worker):
-            let error = TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
+            let error: any Error
+            if let code = failure.poolErrorCode {
+                error = PoolError(code, "\(worker.name) (pid \(worker.pid)), items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount): \(failure.description)",
+                                  workerName: worker.name, workerPID: worker.pid)
+            } else {
+                error = TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
+            }
             self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
         case .answered(.allSucceeded(let bytes), let worker):
             do {

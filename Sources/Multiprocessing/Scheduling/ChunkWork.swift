@@ -27,6 +27,8 @@ enum ChunkCompletion: Sendable {
 struct ChunkWork: Sendable {
     /// Unique in the process; the worker echoes it in its result.
     let taskID: UInt64
+    /// The task's type name, which keys the scheduler's estimate of chunk run time.
+    let taskType: String
     /// The complete frame (length prefix included), so dispatch does no encoding.
     let frame: [UInt8]
     /// Position of the chunk in its call.
@@ -47,6 +49,7 @@ struct ChunkQueue: Sendable {
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
+    var first: ChunkWork? { head < items.count ? items[head] : nil }
     var count: Int { items.count - head }
 
     mutating func append(_ chunk: ChunkWork) { items.append(chunk) }

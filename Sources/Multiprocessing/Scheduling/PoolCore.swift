@@ -58,8 +58,8 @@ final class PoolCore: Sendable {
         var nextKey = 0
         var shutdownSent = false
         var joinWaiters: [CheckedContinuation<Void, Never>] = []
-        /// Smoothed time a chunk takes in a worker, for the pipelining depth.
-        var chunkNanoseconds: Double?
+        /// Smoothed time a chunk of each task type takes in a worker, for the pipelining depth.
+        var chunkNanoseconds: [String: Double] = [:]
     }
 
     let settings: Settings
@@ -196,10 +196,11 @@ final class PoolCore: Sendable {
         for connection in toFlush { connection.outbound.flush() }
     }
 
-    /// How many chunks a worker may hold: one for long tasks, so a free worker is never starved
-    /// behind a busy one; more for short ones, so the channel's latency is hidden.
-    private func pipelineDepth(_ state: State) -> Int {
-        guard let nanoseconds = state.chunkNanoseconds else { return 1 }
+    /// How many chunks a worker may hold: one for long or not yet measured tasks, so work never
+    /// queues behind a busy worker while another is free; more for short ones, so the channel's
+    /// latency is hidden.
+    private func pipelineDepth(_ state: State, for chunk: ChunkWork) -> Int {
+        guard let nanoseconds = state.chunkNanoseconds[chunk.taskType] else { return 1 }
         switch nanoseconds {
         case ..<50_000: return 16
         case ..<500_000: return 4
@@ -212,11 +213,11 @@ final class PoolCore: Sendable {
     /// Chunks of calls that no longer want results (failed early, cancelled) are dropped.
     private func schedule(_ state: inout State) -> [WorkerConnection] {
         guard !state.pending.isEmpty, state.phase != .terminating else { return [] }
-        let depth = pipelineDepth(state)
         let limit = settings.maximumTasksPerChild ?? Int.max
         var touched: [Int: WorkerConnection] = [:]
         var timed = false
-        while !state.pending.isEmpty {
+        while let next = state.pending.first {
+            let depth = pipelineDepth(state, for: next)
             var best: Int?
             var bestLoad = Int.max
             for (key, slot) in state.workers where slot.inFlight.count < depth && slot.sentChunks < limit {
@@ -252,20 +253,27 @@ final class PoolCore: Sendable {
     /// A call was cancelled: drop its waiting chunks and, if the pool is set to, kill the
     /// workers running its items (they are replaced). Other calls are not affected.
     func cancel(_ sink: any ChunkSink) {
-        let toKill: [WorkerConnection] = state.withLock { state in
+        let (toKill, toFlush): ([WorkerConnection], [WorkerConnection]) = state.withLock { state in
             _ = state.pending.removeAll(for: sink)
-            guard settings.killRunningOnCancel else { return [] }
             var toKill: [WorkerConnection] = []
+            var toFlush: [WorkerConnection] = []
             for key in state.workers.keys {
-                guard let head = state.workers[key]!.inFlight.first, head.sink === sink,
+                // Chunks sent but not started: ask the worker to skip them.
+                let queued = state.workers[key]!.inFlight.dropFirst().filter { $0.sink === sink }.map(\.taskID)
+                if !queued.isEmpty {
+                    state.workers[key]!.connection.outbound.enqueue(ParentMessage.cancel(taskIDs: queued).encodeFrame())
+                    toFlush.append(state.workers[key]!.connection)
+                }
+                guard settings.killRunningOnCancel, let head = state.workers[key]!.inFlight.first, head.sink === sink,
                       state.workers[key]!.killReason == nil else { continue }
                 state.workers[key]!.killReason = .cancelled
                 state.workers[key]!.killedTaskID = head.taskID
                 state.workers[key]!.killSent = true
                 toKill.append(state.workers[key]!.connection)
             }
-            return toKill
+            return (toKill, toFlush)
         }
+        for connection in toFlush { connection.outbound.flush() }
         for connection in toKill { connection.process.send(signal: SIGKILL) }
     }
 
@@ -359,7 +367,7 @@ final class PoolCore: Sendable {
                     if next.timeLimit != nil { watchdog.poke() }
                 }
                 let perChunk = Double(nanoseconds)
-                state.chunkNanoseconds = state.chunkNanoseconds.map { $0 * 0.8 + perChunk * 0.2 } ?? perChunk
+                state.chunkNanoseconds[first.taskType] = state.chunkNanoseconds[first.taskType].map { $0 * 0.8 + perChunk * 0.2 } ?? perChunk
                 return (first, schedule(&state), shutdownIfIdle(&state))
             }
             guard let chunk else {
@@ -405,7 +413,10 @@ final class PoolCore: Sendable {
         var toFlush: [WorkerConnection] = []
         state.withLock { state in
             guard let slot = state.workers.removeValue(forKey: connection.key) else { return }
-            if let running = slot.inFlight.first {
+            if !slot.isReady && slot.killReason == nil {
+                // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
+                state.pending.prepend(slot.inFlight)
+            } else if let running = slot.inFlight.first {
                 failedChunk = running
                 state.pending.prepend(Array(slot.inFlight.dropFirst()))
                 if let reason = slot.killReason, slot.killedTaskID == running.taskID {

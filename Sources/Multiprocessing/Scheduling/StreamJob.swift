@@ -30,7 +30,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var cancelled = false
     }
 
-    private enum Step { case item(Item), end, refill, wait }
+    private enum Step { case item(Item), end, refill, wait, cancelled }
 
     private let core: PoolCore
     private let task: EncodedValue
@@ -109,6 +109,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     func next() async throws -> Item? {
         while true {
             let step: Step = state.withLock { state in
+                if state.cancelled { return .cancelled }
                 if state.currentPosition < state.current.count {
                     let item = state.current[state.currentPosition]
                     state.currentPosition += 1
@@ -124,6 +125,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 return .wait
             }
             switch step {
+            case .cancelled:
+                throw CancellationError()
             case .item(let item):
                 return item
             case .end:
@@ -188,7 +191,7 @@ func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int,
         throw PoolError(.messageTooLarge,
             "items \(firstItem)..<\(firstItem + items.count) encode to \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
     }
-    return ChunkWork(taskID: taskID, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
+    return ChunkWork(taskID: taskID, taskType: task.typeName, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
                      timeLimit: timeLimit.map { $0 * items.count }, sink: sink)
 }
 

@@ -30,6 +30,15 @@ struct FrameReader: ~Copyable {
         self.buffer = [UInt8](repeating: 0, count: bufferSize)
     }
 
+    /// True when a whole frame is already buffered (reading it makes no system call).
+    var hasBufferedFrame: Bool {
+        let available = end - start
+        guard available >= 4 else { return false }
+        let length = Int(UInt32(buffer[start]) | UInt32(buffer[start + 1]) << 8
+            | UInt32(buffer[start + 2]) << 16 | UInt32(buffer[start + 3]) << 24)
+        return available >= 4 + length
+    }
+
     /// Calls `body` with the next frame's bytes, which are valid only during the call.
     /// Returns nil at a clean end of stream (between frames).
     mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>) throws -> R) throws -> R? {

@@ -34,6 +34,21 @@ struct RemoteFailure: Sendable, Equatable {
         self.description = String(describing: error)
     }
 
+    /// A failure of the pool's own machinery in the worker, which the parent turns back into a
+    /// ``PoolError`` with the same code.
+    init(poolError code: PoolError.Code, _ description: String) {
+        self.typeName = RemoteFailure.poolErrorPrefix + code.description
+        self.description = description
+    }
+
+    static let poolErrorPrefix = "Multiprocessing.PoolError."
+
+    /// The pool error this failure stands for, if it is one.
+    var poolErrorCode: PoolError.Code? {
+        guard typeName.hasPrefix(RemoteFailure.poolErrorPrefix) else { return nil }
+        return PoolError.Code(named: String(typeName.dropFirst(RemoteFailure.poolErrorPrefix.count)))
+    }
+
     func write(to writer: inout ByteWriter) {
         writer.writeString(typeName)
         writer.writeString(description)
@@ -61,8 +76,11 @@ enum ParentMessage: Sendable, Equatable {
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
     case run(taskID: UInt64, task: EncodedValue, inputs: [UInt8])
+    /// Skip these chunks if they have not started: their call was cancelled. The worker still
+    /// answers each one (as cancelled), so answers stay in send order.
+    case cancel(taskIDs: [UInt64])
 
-    private enum Kind: UInt8 { case configure = 1, run = 2 }
+    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3 }
 
     func encodeFrame() -> [UInt8] {
         switch self {
@@ -82,6 +100,12 @@ enum ParentMessage: Sendable, Equatable {
             }
         case .run(let taskID, let task, let inputs):
             return ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
+        case .cancel(let taskIDs):
+            return makeFrame { writer in
+                writer.writeByte(Kind.cancel.rawValue)
+                writer.writeVarint(UInt64(taskIDs.count))
+                for taskID in taskIDs { writer.writeVarint(taskID) }
+            }
         }
     }
 
@@ -112,6 +136,14 @@ enum ParentMessage: Sendable, Equatable {
             let task = try EncodedValue.read(from: &reader)
             let inputs = Array(try reader.readLengthPrefixed())
             return .run(taskID: taskID, task: task, inputs: inputs)
+        case .cancel:
+            let count = Int(clamping: try reader.readVarint())
+            guard count <= reader.remaining else {
+                throw BinaryCodingError.invalidData("cancel count \(count) exceeds the frame")
+            }
+            var taskIDs: [UInt64] = []
+            for _ in 0..<count { taskIDs.append(try reader.readVarint()) }
+            return .cancel(taskIDs: taskIDs)
         case nil:
             throw BinaryCodingError.invalidData("unknown message kind from the parent")
         }

@@ -33,17 +33,28 @@ struct WorkerServeLoop {
 
             var taskTypes: [String: any PoolTask.Type] = [:]
             var completed = 0
-            while let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) {
-                guard case .run(let taskID, let task, let inputs) = message else { continue }
+            var queue = RunQueue()
+            while true {
+                // Take every frame already here, so a cancel can overtake the chunks it names.
+                if queue.isEmpty {
+                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+                    queue.receive(message)
+                }
+                while reader.hasBufferedFrame || cmp_poll_readable(channel, 0) > 0 {
+                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+                    queue.receive(message)
+                }
+                guard let (taskID, task, inputs, skip) = queue.next() else { continue }
                 let started = ContinuousClock.now
                 let outcome: ChunkOutcome
-                if let type = taskTypes[task.typeName] ?? resolveTaskType(task.typeName) {
+                if skip {
+                    outcome = .rejected(RemoteFailure(poolError: .cancelled, "the call was cancelled before this chunk ran"))
+                } else if let type = taskTypes[task.typeName] ?? resolveTaskType(task.typeName) {
                     taskTypes[task.typeName] = type
                     outcome = await Self.runChunk(type, payload: task.payload, inputs: inputs)
                 } else {
-                    outcome = .rejected(RemoteFailure(
-                        typeName: "Multiprocessing.PoolError",
-                        description: "the worker cannot find a PoolTask type named \(task.typeName)"))
+                    outcome = .rejected(RemoteFailure(poolError: .unsupportedTaskType,
+                        "the worker cannot find a PoolTask type named \(task.typeName)"))
                 }
                 let elapsed = started.duration(to: .now)
                 let nanoseconds = UInt64(max(0, elapsed.components.seconds)) * 1_000_000_000
@@ -52,15 +63,14 @@ struct WorkerServeLoop {
                 if frame.count - 4 > configuration.maximumMessageSize {
                     // Too big for the parent to accept: report it rather than send it.
                     frame = WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
-                        typeName: "Multiprocessing.PoolError",
-                        description: "the results are \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
+                        poolError: .messageTooLarge,
+                        "the results are \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
                     ))).encodeFrame()
                 }
                 send(frame)
                 completed += 1
                 if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks { return 0 }
             }
-            return 0
         } catch {
             // A frame we cannot read: the channel cannot be trusted; the parent sees us go.
             return 2
@@ -158,5 +168,34 @@ struct WorkerServeLoop {
                 offset += sent
             }
         }
+    }
+}
+
+/// Chunks received and not yet run, and the ids the parent asked to skip.
+struct RunQueue {
+    private var runs: [(taskID: UInt64, task: EncodedValue, inputs: [UInt8])] = []
+    private var head = 0
+    private var cancelled: Set<UInt64> = []
+
+    var isEmpty: Bool { head == runs.count }
+
+    mutating func receive(_ message: ParentMessage) {
+        switch message {
+        case .run(let taskID, let task, let inputs): runs.append((taskID, task, inputs))
+        case .cancel(let taskIDs): cancelled.formUnion(taskIDs)
+        case .configure: break
+        }
+    }
+
+    /// The next chunk, and whether to skip it.
+    mutating func next() -> (taskID: UInt64, task: EncodedValue, inputs: [UInt8], skip: Bool)? {
+        guard head < runs.count else { return nil }
+        let run = runs[head]
+        head += 1
+        if head == runs.count {
+            runs.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        return (run.taskID, run.task, run.inputs, cancelled.remove(run.taskID) != nil)
     }
 }

@@ -52,3 +52,48 @@ struct Gate: Codable, Sendable {
         rmdir(String(path.dropLast("/fifo".count)))
     }
 }
+
+/// The reverse of a gate: a task in a worker announces that it has started, and the test waits
+/// for that announcement. A FIFO the test holds open for reading and writing.
+struct Beacon: Codable, Sendable {
+    let path: String
+    private var reader: Int32 = -1
+
+    private enum CodingKeys: String, CodingKey { case path }
+
+    private init(path: String) { self.path = path }
+
+    static func make() -> Beacon {
+        var template = Array("/tmp/mp-beacon-XXXXXX".utf8CString)
+        let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        var beacon = Beacon(path: directory + "/fifo")
+        precondition(mkfifo(beacon.path, 0o600) == 0, "mkfifo failed")
+        beacon.reader = Glibc.open(beacon.path, O_RDWR | O_CLOEXEC)
+        precondition(beacon.reader >= 0, "cannot open the beacon FIFO")
+        return beacon
+    }
+
+    /// In a worker: says "started".
+    func announce() {
+        let fd = Glibc.open(path, O_WRONLY | O_NONBLOCK)
+        guard fd >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = write(fd, &byte, 1)
+        close(fd)
+    }
+
+    /// In the test: waits for one announcement (callers run under a deadline).
+    func awaitAnnouncement() async {
+        let fd = reader
+        await Task.detached {
+            var byte: UInt8 = 0
+            _ = read(fd, &byte, 1)
+        }.value
+    }
+
+    func remove() {
+        close(reader)
+        unlink(path)
+        rmdir(String(path.dropLast("/fifo".count)))
+    }
+}

@@ -104,3 +104,51 @@ struct FailingInitializer: PoolInitializer {
     struct Refused: Error {}
     func run() async throws { throw Refused() }
 }
+
+/// Sleeps in the worker for `seconds` on the inputs in `slow` (a stuck task for timeouts).
+struct SlowOn: PoolTask {
+    var slow: Set<Int>
+    var seconds: Double = 3600
+    var ignoreSIGTERM = false
+    var beacon: Beacon?
+    func run(_ x: Int) async throws -> Int {
+        if slow.contains(x) {
+            beacon?.announce()
+            if ignoreSIGTERM { signal(SIGTERM, SIG_IGN) }
+            try await Task.sleep(for: .seconds(seconds))
+        }
+        return x
+    }
+}
+
+/// Writes bytes that are not a valid frame to the worker's channel (descriptor 3), as memory
+/// corruption or a stray write would.
+struct CorruptChannel: PoolTask {
+    func run(_ x: Int) async throws -> Int {
+        let garbage: [UInt8] = [5, 0, 0, 0, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE]
+        _ = garbage.withUnsafeBytes { write(3, $0.baseAddress, $0.count) }
+        return x
+    }
+}
+
+/// Returns `count` bytes.
+struct MakeBytes: PoolTask {
+    func run(_ count: Int) async throws -> [UInt8] { [UInt8](repeating: 1, count: count) }
+}
+
+/// An initializer that kills its worker before it is ready (a crash loop at start-up).
+struct ExitingInitializer: PoolInitializer {
+    func run() async throws { exit(9) }
+}
+
+/// Returns the worker's pid after holding on `gate` for the inputs in `gated`.
+struct GatedPID: PoolTask {
+    var gate: Gate
+    var gated: Set<Int>
+    var beacon: Beacon?
+    func run(_ x: Int) async throws -> Int32 {
+        beacon?.announce()
+        if gated.contains(x) { gate.wait() }
+        return getpid()
+    }
+}

@@ -1,0 +1,194 @@
+import Multiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// A separate program for the fault tests that must own a whole process: a pool parent that the
+// test kills (orphaned workers must exit), and the soak run, whose descriptor, child-process
+// and memory counts would be disturbed by the test runner's other tests.
+
+/// Appends its pid to `file`, then spins, sleeps or returns as told.
+struct Occupy: PoolTask {
+    enum Mode: Codable, Sendable { case spin, sleep }
+    var file: String
+    func run(_ mode: Mode) async throws -> Int32 {
+        let line = "\(getpid())\n"
+        let fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o600)
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        switch mode {
+        case .spin:
+            var x: UInt64 = 0
+            while true { x = x &* 6364136223846793005 &+ 1442695040888963407; if x == 42 { break } }
+            return Int32(truncatingIfNeeded: x)
+        case .sleep:
+            try await Task.sleep(for: .seconds(3600))
+            return getpid()
+        }
+    }
+}
+
+/// Returns its input with the worker's pid, so the soak can check results and pick victims.
+struct Tagged: PoolTask {
+    struct Answer: Codable, Sendable { var value: Int; var pid: Int32 }
+    func run(_ x: Int) async throws -> Answer { Answer(value: x &* 31 &+ 7, pid: getpid()) }
+}
+
+@main
+struct Probe {
+    static func main() async throws {
+        try Multiprocessing.bootstrap()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch arguments.first {
+        case "orphan-parent": try await orphanParent(pidFile: arguments[1])
+        case "soak": try await soak(tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
+                                   killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
+        default:
+            print("usage: MultiprocessingProbe orphan-parent PIDFILE | soak [TASKS] [KILL-EVERY]")
+            exit(2)
+        }
+    }
+
+    /// Three workers: one spinning, one sleeping in a task, one idle. Prints "ready" and the
+    /// worker pids, then waits to be killed.
+    static func orphanParent(pidFile: String) async throws {
+        let pool = try ProcessPool(processes: 3)
+        let spinning = try pool.applyAsync(Occupy(file: pidFile), .spin)
+        let sleeping = try pool.applyAsync(Occupy(file: pidFile), .sleep)
+        while lines(of: pidFile) < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        say("ready \(childPIDs().map(String.init).joined(separator: " "))")
+        _ = try await (spinning.get(), sleeping.get())
+    }
+
+    /// Many small tasks with a worker killed every `killEvery` results. Prints one JSON line.
+    static func soak(tasks: Int, killEvery: Int) async throws {
+        // The Swift runtime and Dispatch open descriptors lazily (epoll, eventfd, timerfd);
+        // a first pool's whole life makes sure they exist before the baseline is taken.
+        let first = try ProcessPool(processes: 2)
+        _ = try await first.map(Tagged(), Array(0..<100))
+        first.close()
+        try await first.join()
+        let fdsBefore = openDescriptors()
+        let childrenBefore = childPIDs().count
+        let pool = try ProcessPool(processes: 2)
+        // Warm up first, so that memory is compared in the pool's steady state.
+        _ = try await pool.map(Tagged(), Array(0..<1000), chunksize: 1)
+        let rssBefore = residentKiB()
+        var ok = 0, wrong = 0, died = 0, otherFailures = 0, kills = 0
+        var index = 0
+        var lastPID: Int32 = 0
+        for try await result in try pool.imap(Tagged(), 0..<tasks, chunksize: 1).results {
+            switch result {
+            case .success(let answer):
+                if answer.value == index &* 31 &+ 7 { ok += 1 } else { wrong += 1 }
+                lastPID = answer.pid
+            case .failure(let error as PoolError) where error.code == .workerDied:
+                died += 1
+            case .failure:
+                otherFailures += 1
+            }
+            index += 1
+            if index % killEvery == 0 && lastPID > 0 {
+                kill(lastPID, SIGKILL)
+                kills += 1
+            }
+        }
+        let rssAfterRun = residentKiB()
+        pool.close()
+        try await pool.join()
+        let fdsAfter = openDescriptors()
+        let childrenAfter = childPIDs().count
+        say("""
+            {"tasks": \(tasks), "ok": \(ok), "wrong": \(wrong), "died": \(died), "otherFailures": \(otherFailures), \
+            "kills": \(kills), "fdsBefore": \(fdsBefore), "fdsAfter": \(fdsAfter), "childrenBefore": \(childrenBefore), \
+            "childrenAfter": \(childrenAfter), "rssBeforeKiB": \(rssBefore), "rssAfterKiB": \(rssAfterRun), \
+            "zombies": \(zombieChildren())}
+            """)
+    }
+
+    enum FileDescriptorDebug { static func say(_ s: String) { let b = Array((s + "\n").utf8); _ = b.withUnsafeBytes { write(2, $0.baseAddress, $0.count) } } }
+
+    /// One unbuffered line on standard output.
+    static func say(_ line: String) {
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+    }
+
+    static func lines(of path: String) -> Int {
+        guard let file = fopen(path, "r") else { return 0 }
+        defer { fclose(file) }
+        var count = 0
+        while true {
+            let c = getc(file)
+            if c == EOF { break }
+            if c == 10 { count += 1 }
+        }
+        return count
+    }
+
+    /// Pids whose parent is this process, from /proc/*/stat.
+    static func childPIDs(includingZombies: Bool = true) -> [Int32] {
+        processes().filter { $0.parent == getpid() && (includingZombies || $0.state != "Z") }.map(\.pid)
+    }
+
+    static func zombieChildren() -> Int {
+        processes().filter { $0.parent == getpid() && $0.state == "Z" }.count
+    }
+
+    static func processes() -> [(pid: Int32, parent: Int32, state: String)] {
+        guard let directory = opendir("/proc") else { return [] }
+        defer { closedir(directory) }
+        var result: [(Int32, Int32, String)] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), let stat = read("/proc/\(pid)/stat"),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 2, let parent = Int32(fields[1]) else { continue }
+            result.append((pid, parent, String(fields[0])))
+        }
+        return result
+    }
+
+    static func listDescriptors() -> String {
+        var out: [String] = []
+        for fd in 0..<64 {
+            var buffer = [Int8](repeating: 0, count: 256)
+            let n = readlink("/proc/self/fd/\(fd)", &buffer, 255)
+            if n > 0 { out.append("\(fd)=\(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
+        }
+        return out.joined(separator: " ")
+    }
+
+    static func openDescriptors() -> Int {
+        if getenv("PROBE_DEBUG_FDS") != nil { FileDescriptorDebug.say(listDescriptors()) }
+        guard let directory = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(directory) }
+        var count = 0
+        while readdir(directory) != nil { count += 1 }
+        return count - 3  // ".", ".." and the descriptor of the listing itself
+    }
+
+    static func residentKiB() -> Int {
+        guard let status = read("/proc/self/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+        return Int(line.split(separator: " ")[1]) ?? -1
+    }
+
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = Glibc.read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,79 @@
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs the `MultiprocessingProbe` program (built beside the test bundle) for the tests that
+/// need a pool parent of their own.
+struct ProbeProcess {
+    let pid: pid_t
+    let output: Int32
+
+    static var executable: String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBufferPointer { raw in
+            raw.withMemoryRebound(to: CChar.self) { readlink("/proc/self/exe", $0.baseAddress!, $0.count - 1) }
+        }
+        let path = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return directory + "/MultiprocessingProbe"
+    }
+
+    /// Starts the probe with `arguments`; its standard output comes through `output`.
+    static func start(_ arguments: [String]) throws -> ProbeProcess {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        close(fds[1])
+        guard rc == 0 else {
+            close(fds[0])
+            throw ProbeFailure("cannot start \(executable): errno \(rc)")
+        }
+        return ProbeProcess(pid: pid, output: fds[0])
+    }
+
+    /// Reads one line of the probe's output (blocking; callers run under a deadline).
+    func readLine() -> String? {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(output, &byte, 1) == 1 {
+            if byte == 10 { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Waits for the probe to exit and returns its wait status.
+    @discardableResult
+    func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        close(output)
+        return status
+    }
+}
+
+struct ProbeFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Waits until the process `pid` (not necessarily our child) has exited, up to `milliseconds`,
+/// by polling a pidfd: an event, not a sleep. Returns false if it is still running.
+func waitForExit(of pid: pid_t, milliseconds: Int32) -> Bool {
+    let fd = cmp_pidfd_open(pid)
+    if fd < 0 { return true }  // ESRCH: already gone
+    defer { close(fd) }
+    return cmp_poll_readable(fd, milliseconds) > 0
+}
