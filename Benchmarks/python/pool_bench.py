@@ -17,6 +17,7 @@ Usage: python3 pool_bench.py --workload NAME
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import statistics
 import sys
@@ -33,6 +34,12 @@ def identity(x):
 
 def square(x):
     return x * x
+
+
+def worker_pid(_):
+    # A little work so that one fast worker cannot drain the whole queue alone.
+    time.sleep(0.001)
+    return os.getpid()
 
 
 def count_primes(n):
@@ -68,19 +75,49 @@ def check(cond, message):
         raise RuntimeError(f"verification failed: {message}")
 
 
-def peak_rss_mib():
-    # On Linux ru_maxrss is in KiB (on macOS it would be bytes).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def memory_mib():
+    """(VmRSS, VmHWM) of this process in MiB from /proc/self/status, as the Swift side reads
+    them; falls back to ru_maxrss (peak only) where /proc is missing."""
+    try:
+        fields = {}
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    fields[key] = int(rest.split()[0]) / 1024  # kB
+        return fields["VmRSS"], fields["VmHWM"]
+    except (OSError, KeyError, ValueError):
+        # On Linux ru_maxrss is in KiB (on macOS it would be bytes).
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return peak, peak
+
+
+def reset_peak_rss():
+    """Reset VmHWM to the current RSS (Linux 4.0+), so the peak seen afterwards belongs to
+    the workload. Returns whether it worked."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def warm(pool, processes):
     """Make sure every worker is up and has imported this module.
 
     Pool() returns before spawned children finish starting, so without this the
-    first timed tasks would absorb interpreter start-up. chunksize=1 with a few
-    tasks per worker spreads work across all of them; the applies then exercise
-    the single-task round-trip path too.
+    first timed tasks would absorb interpreter start-up. The workers share one
+    task queue, so a map alone does not prove that every worker is up (the first
+    one started can take every task): repeat until each worker has answered, up
+    to 10 s. The applies then exercise the single-task round-trip path too.
     """
+    seen = set()
+    deadline = time.perf_counter() + 10
+    while len(seen) < processes and time.perf_counter() < deadline:
+        seen.update(pool.map(worker_pid, range(processes * 8), chunksize=1))
+    if len(seen) < processes:
+        log(f"[pool_bench] warning: only {len(seen)} of {processes} workers answered the warm-up")
     pool.map(identity, range(processes * 8), chunksize=1)
     for i in range(5):
         pool.apply(identity, (i,))
@@ -153,9 +190,10 @@ def wl_imap_stream(ctx, processes, quick):
     expected = sum(i * i for i in range(n))
     with ctx.Pool(processes) as pool:
         warm(pool, processes)
-        # ru_maxrss is a high-water mark, so this is "peak so far"; comparing
-        # it with the peak afterwards shows whether streaming buffered results.
-        rss_before = peak_rss_mib()
+        # VmHWM is a high-water mark: reset it to the current RSS, then the
+        # peak afterwards shows whether streaming buffered results.
+        peak_reset = reset_peak_rss()
+        rss_before, hwm_before = memory_mib()
         total = 0
         count = 0
         t0 = time.perf_counter()
@@ -163,11 +201,14 @@ def wl_imap_stream(ctx, processes, quick):
             total += x
             count += 1
         elapsed = time.perf_counter() - t0
-        rss_after = peak_rss_mib()
+        rss_after, hwm_after = memory_mib()
     check(count == n, f"imap yielded {count} items, expected {n}")
     check(total == expected, "imap sum of squares mismatch")
     return result(n / elapsed, "tasks/s", n=n, seconds=elapsed,
-                  peak_rss_mb=rss_after, rss_before_mb=rss_before)
+                  peak_reset=peak_reset,
+                  rss_before_mib=rss_before, hwm_before_mib=hwm_before,
+                  rss_after_mib=rss_after, hwm_after_mib=hwm_after,
+                  peak_growth_mib=hwm_after - rss_before)
 
 
 def wl_payload(ctx, processes, quick):
