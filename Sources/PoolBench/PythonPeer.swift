@@ -54,7 +54,8 @@ struct PythonPeer: Sendable {
             guard let value = json["value"]?.number else { throw BenchError("no \"value\" in \(line)") }
             var details: [Measurement.Detail] = []
             if case .object(let members)? = json["extra"] {
-                for (name, member) in members {
+                // Settings echoed back (processes, quick, start_method) are not measurements.
+                for (name, member) in members where !["processes", "quick", "start_method"].contains(name) {
                     if let number = member.number { details.append(.init(name: name, value: number)) }
                 }
             }
