@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Multiprocessing", targets: ["Multiprocessing"]),
         .executable(name: "multiprocessing-demo", targets: ["MultiprocessingDemo"]),
+        .executable(name: "pool-bench", targets: ["PoolBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -33,6 +34,9 @@ let package = Package(
             name: "MultiprocessingProbe",
             dependencies: ["Multiprocessing"]
         ),
+        // `swift run -c release pool-bench`: our pool next to CPython's multiprocessing.Pool.
+        // Foundation-free on purpose (worker spawn stays fast); see README.md, "Benchmark".
+        .executableTarget(name: "PoolBench", dependencies: ["Multiprocessing"]),
         .testTarget(
             name: "MultiprocessingTests",
             dependencies: [

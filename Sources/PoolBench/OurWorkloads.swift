@@ -1,0 +1,229 @@
+import Multiprocessing
+
+// Our pool's side of each workload: one run, one figure, as the Python peer does it. Every
+// function is nonisolated, so its awaits do not hop to the main actor. Pool creation and
+// warm-up stay outside the timed section except in `startup`, whose point is to time them.
+
+/// A figure from one run plus named details (means, RSS, serial times ...).
+struct Measurement: Sendable {
+    var value: Double
+    var details: [Detail] = []
+
+    struct Detail: Sendable {
+        let name: String
+        let value: Double
+    }
+
+    func detail(_ name: String) -> Double? { details.first(where: { $0.name == name })?.value }
+}
+
+/// Sizes of a run; `quick` shrinks them about 5x (the Python peer's `--quick` uses the same sizes).
+struct Sizes: Sendable {
+    let quick: Bool
+    var applyCalls: Int { quick ? 1_000 : 5_000 }
+    var mapChunk1Items: Int { quick ? 4_000 : 20_000 }
+    var mapDefaultItems: Int { quick ? 20_000 : 100_000 }
+    var imapItems: Int { quick ? 40_000 : 200_000 }
+    var payloadBuffers: Int { quick ? 16 : 64 }
+    var payloadBytes: Int { 1 << 20 }
+    var cpuItems: Int { quick ? 16 : 64 }
+    var cpuLimit: Int { 30_000 }
+    var floorPingPongs: Int { quick ? 1_000 : 5_000 }
+    var floorStreamBytes: Int { quick ? 16 << 20 : 64 << 20 }
+}
+
+/// Every worker up and the task types looked up, as the Python peer's `warm()`: a chunksize-1
+/// map over 8 items per worker, then 5 applies.
+nonisolated func warm(_ pool: ProcessPool) async throws {
+    let items = Array(0..<(pool.processes * 8))
+    let out = try await pool.map(Identity(), items, chunksize: 1)
+    try check(out == items, "warm-up map returned wrong values")
+    for i in 0..<5 {
+        let r = try await pool.apply(Identity(), i)
+        try check(r == i, "warm-up apply returned \(r), expected \(i)")
+    }
+}
+
+/// Runs `body` on a started and warmed pool; the pool is closed and joined afterwards, outside
+/// whatever `body` times.
+nonisolated func withWarmPool<R: Sendable>(
+    processes: Int, _ body: (ProcessPool) async throws -> R
+) async throws -> R {
+    try await ProcessPool.with(processes: processes) { pool in
+        try await warm(pool)
+        return try await body(pool)
+    }
+}
+
+/// 1. Pool creation, one `apply` of the identity, `close` + `join`: the whole life of a pool.
+nonisolated func oursStartup(processes: Int, sizes: Sizes) async throws -> Measurement {
+    let start = monotonicNanos()
+    let pool = try ProcessPool(processes: processes)
+    let r = try await pool.apply(Identity(), 1)
+    pool.close()
+    try await pool.join()
+    let elapsed = seconds(since: start)
+    try check(r == 1, "identity(1) returned \(r)")
+    return Measurement(value: elapsed * 1e3)
+}
+
+/// 2. Sequential `apply` round trips on a warmed pool: p50 (and mean) in microseconds.
+nonisolated func oursApplyLatency(processes: Int, sizes: Sizes) async throws -> Measurement {
+    let n = sizes.applyCalls
+    let samples = try await withWarmPool(processes: processes) { pool in
+        var samples: [Double] = []
+        samples.reserveCapacity(n)
+        for i in 0..<n {
+            let start = monotonicNanos()
+            let r = try await pool.apply(Identity(), i)
+            samples.append(seconds(since: start))
+            try check(r == i, "apply returned \(r), expected \(i)")
+        }
+        return samples
+    }
+    let p50 = median(samples)! * 1e6
+    return Measurement(value: p50, details: [
+        .init(name: "p50_us", value: p50),
+        .init(name: "mean_us", value: mean(samples)! * 1e6),
+        .init(name: "n", value: Double(n)),
+    ])
+}
+
+/// 3. `map` of the identity, chunksize 1: every item is its own message.
+nonisolated func oursMapChunk1(processes: Int, sizes: Sizes) async throws -> Measurement {
+    try await timedMap(processes: processes, count: sizes.mapChunk1Items, chunksize: 1)
+}
+
+/// 4. `map` of the identity with the default (Python's) chunking.
+nonisolated func oursMapDefault(processes: Int, sizes: Sizes) async throws -> Measurement {
+    try await timedMap(processes: processes, count: sizes.mapDefaultItems, chunksize: nil)
+}
+
+nonisolated func timedMap(processes: Int, count: Int, chunksize: Int?) async throws -> Measurement {
+    let items = Array(0..<count)
+    let (out, elapsed) = try await withWarmPool(processes: processes) { pool in
+        let start = monotonicNanos()
+        let out = try await pool.map(Identity(), items, chunksize: chunksize)
+        return (out, seconds(since: start))
+    }
+    try check(out == items, "map(chunksize: \(chunksize.map(String.init) ?? "default")) result mismatch")
+    return Measurement(value: Double(count) / elapsed, details: [
+        .init(name: "n", value: Double(count)),
+        .init(name: "seconds", value: elapsed),
+    ])
+}
+
+/// 5. `imap` squaring, chunksize 64, consumed one at a time; the parent's RSS before and after.
+nonisolated func oursIMapStream(processes: Int, sizes: Sizes) async throws -> Measurement {
+    let n = sizes.imapItems
+    var expected = 0
+    for i in 0..<n { expected += i * i }
+    return try await withWarmPool(processes: processes) { pool in
+        let peakReset = resetPeakRSS()
+        let before = MemoryStatus.current()
+        var total = 0
+        var count = 0
+        let start = monotonicNanos()
+        for try await x in try pool.imap(Square(), 0..<n, chunksize: 64) {
+            total &+= x
+            count += 1
+        }
+        let elapsed = seconds(since: start)
+        let after = MemoryStatus.current()
+        try check(count == n, "imap yielded \(count) items, expected \(n)")
+        try check(total == expected, "imap sum of squares mismatch")
+        var details: [Measurement.Detail] = [
+            .init(name: "n", value: Double(n)),
+            .init(name: "seconds", value: elapsed),
+            .init(name: "peak_reset", value: peakReset ? 1 : 0),
+        ]
+        if let before, let after {
+            details += [
+                .init(name: "rss_before_mib", value: Double(before.rssKiB) / 1024),
+                .init(name: "hwm_before_mib", value: Double(before.hwmKiB) / 1024),
+                .init(name: "rss_after_mib", value: Double(after.rssKiB) / 1024),
+                .init(name: "hwm_after_mib", value: Double(after.hwmKiB) / 1024),
+                .init(name: "peak_growth_mib", value: Double(after.hwmKiB - before.rssKiB) / 1024),
+            ]
+        }
+        return Measurement(value: Double(n) / elapsed, details: details)
+    }
+}
+
+/// 6. `map` of the identity over 1 MiB byte buffers, chunksize 1: MB/s in + out (1 MB = 1e6 B).
+nonisolated func oursPayload(processes: Int, sizes: Sizes) async throws -> Measurement {
+    let count = sizes.payloadBuffers
+    let size = sizes.payloadBytes
+    let buffers = (0..<count).map { i in [UInt8](repeating: UInt8(truncatingIfNeeded: i &* 37 &+ 1), count: size) }
+    let (out, elapsed) = try await withWarmPool(processes: processes) { pool in
+        let start = monotonicNanos()
+        let out = try await pool.map(EchoBytes(), buffers, chunksize: 1)
+        return (out, seconds(since: start))
+    }
+    try check(out.count == count, "got \(out.count) buffers, expected \(count)")
+    for (i, buffer) in out.enumerated() {
+        let fill = UInt8(truncatingIfNeeded: i &* 37 &+ 1)
+        try check(buffer.count == size && buffer.first == fill && buffer.last == fill && buffer[size / 2] == fill,
+                  "buffer \(i) came back changed")
+    }
+    let moved = 2 * count * size
+    return Measurement(value: Double(moved) / elapsed / 1e6, details: [
+        .init(name: "buffers", value: Double(count)),
+        .init(name: "bytes_moved", value: Double(moved)),
+        .init(name: "seconds", value: elapsed),
+    ])
+}
+
+/// 7. Primes below 30 000 on each of 64 items: the pool's speedup over a serial loop in this
+/// process, next to a 2-way `TaskGroup` in this process.
+nonisolated func oursCPUBound(processes: Int, sizes: Sizes) async throws -> Measurement {
+    let inputs = [Int](repeating: opaque(sizes.cpuLimit), count: sizes.cpuItems)
+
+    var start = monotonicNanos()
+    var serial: [Int] = []
+    for n in inputs { serial.append(countPrimes(below: n)) }
+    let serialSeconds = seconds(since: start)
+
+    start = monotonicNanos()
+    let grouped = await taskGroupCounts(inputs, width: processes)
+    let groupSeconds = seconds(since: start)
+
+    let (parallel, poolSeconds) = try await withWarmPool(processes: processes) { pool in
+        let start = monotonicNanos()
+        let out = try await pool.map(CountPrimes(), inputs)
+        return (out, seconds(since: start))
+    }
+    try check(serial == parallel && serial == grouped, "serial, TaskGroup and pool results differ")
+    try check(serial.allSatisfy { $0 == primesBelow30000 },
+              "count_primes(\(sizes.cpuLimit)) = \(serial.first ?? -1), expected \(primesBelow30000)")
+    return Measurement(value: serialSeconds / poolSeconds, details: [
+        .init(name: "serial_s", value: serialSeconds),
+        .init(name: "pool_s", value: poolSeconds),
+        .init(name: "taskgroup_s", value: groupSeconds),
+        .init(name: "taskgroup_speedup", value: serialSeconds / groupSeconds),
+        .init(name: "items", value: Double(inputs.count)),
+        .init(name: "count", value: Double(serial.first ?? -1)),
+    ])
+}
+
+/// The same items in this process, at most `width` at a time, in a task group.
+nonisolated func taskGroupCounts(_ inputs: [Int], width: Int) async -> [Int] {
+    await withTaskGroup(of: (Int, Int).self) { group in
+        var results = [Int](repeating: -1, count: inputs.count)
+        var next = 0
+        while next < min(width, inputs.count) {
+            let index = next
+            group.addTask { (index, countPrimes(below: inputs[index])) }
+            next += 1
+        }
+        while let (index, count) = await group.next() {
+            results[index] = count
+            if next < inputs.count {
+                let index = next
+                group.addTask { (index, countPrimes(below: inputs[index])) }
+                next += 1
+            }
+        }
+        return results
+    }
+}
