@@ -25,9 +25,10 @@ struct Worker1: PoolTask {
 @main
 struct Demo {
     static let usage = """
-        usage: multiprocessing-demo [map | map-async | imap] [--seconds S] [--show-timeout] [--show-iterator]
+        usage: multiprocessing-demo [map | map-async | imap | faults] [--seconds S] [--show-timeout] [--show-iterator]
 
-        Runs the seed tutorial's programs with a pool of 3 worker processes.
+        Runs the seed tutorial's programs with a pool of 3 worker processes; `faults` shows how the
+        pool reports crashes, timeouts, cancellation and bad input.
         With no program name, runs all three, each in a fresh process (as three Python scripts would).
           --seconds S        how long worker1 sleeps (default 5, as in the seed)
           --show-timeout     map-async: also show get(timeout: 1 s) expiring first
@@ -53,7 +54,7 @@ struct Demo {
             case "-h", "--help":
                 print(usage)
                 return
-            case "map", "map-async", "imap": programs.append(argument)
+            case "map", "map-async", "imap", "faults": programs.append(argument)
             default: fail("unknown argument \(argument)")
             }
         }
@@ -70,6 +71,7 @@ struct Demo {
             switch program {
             case "map": try await mapProgram(seconds: seconds)
             case "map-async": try await mapAsyncProgram(seconds: seconds, showTimeout: showTimeout)
+            case "faults": try await FaultsProgram.run()
             default: try await imapProgram(seconds: seconds, showIterator: showIterator)
             }
         }
