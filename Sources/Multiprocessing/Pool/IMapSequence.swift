@@ -1,7 +1,31 @@
-/// Produces the results of a streaming call one at a time.
+/// Produces the results of a streaming call a chunk at a time.
+@usableFromInline
 protocol StreamSource<Output>: Sendable {
     associatedtype Output: Sendable
-    func next() async throws -> Result<Output, any Error>?
+    /// The results of the next chunk, or nil after the last.
+    func nextChunk() async throws -> [Result<Output, any Error>]?
+}
+
+/// Yields a stream's results one by one from the chunk in hand. Inlinable, so that the
+/// per-item step is specialised in the caller's code (no generic metadata look-ups per item).
+@usableFromInline
+struct ChunkCursor<Output: Sendable> {
+    @usableFromInline let source: any StreamSource<Output>
+    @usableFromInline var chunk: [Result<Output, any Error>] = []
+    @usableFromInline var position = 0
+
+    init(source: any StreamSource<Output>) { self.source = source }
+
+    @inlinable
+    mutating func next() async throws -> Result<Output, any Error>? {
+        while position == chunk.count {
+            guard let next = try await source.nextChunk() else { return nil }
+            chunk = next
+            position = 0
+        }
+        defer { position += 1 }
+        return chunk[position]
+    }
 }
 
 extension StreamJob: StreamSource {}
@@ -22,17 +46,18 @@ public struct IMapSequence<Output: Sendable>: AsyncSequence, Sendable, CustomStr
 
     /// Yields the outputs; throws the error of a failed item (a ``TaskError`` or ``PoolError``).
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let source: any StreamSource<Output>
+        @usableFromInline var cursor: ChunkCursor<Output>
 
         /// The next output, or nil after the last.
+        @inlinable
         public mutating func next() async throws -> Output? {
-            guard let result = try await source.next() else { return nil }
+            guard let result = try await cursor.next() else { return nil }
             return try result.get()
         }
     }
 
     /// Starts iterating.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: source) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(cursor: ChunkCursor(source: source)) }
 
     /// Every item's outcome, failures included, so iteration can go on past a failed item.
     public var results: IMapResults<Output> { IMapResults(source: source) }
@@ -52,14 +77,15 @@ public struct IMapResults<Output: Sendable>: AsyncSequence, Sendable {
 
     /// Yields each item's result; throws only `CancellationError` or a pool that refused work.
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let source: any StreamSource<Output>
+        @usableFromInline var cursor: ChunkCursor<Output>
 
         /// The next item's result, or nil after the last.
+        @inlinable
         public mutating func next() async throws -> Result<Output, any Error>? {
-            try await source.next()
+            try await cursor.next()
         }
     }
 
     /// Starts iterating.
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: source) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(cursor: ChunkCursor(source: source)) }
 }

@@ -21,6 +21,46 @@ public protocol PoolTask: Codable, Sendable {
     /// Runs the task on one input, in a worker process. A thrown error reaches the caller as a
     /// ``TaskError`` with the error's type name, description and the worker's name.
     func run(_ input: Input) async throws -> Output
+
+    /// Runs `run` over a chunk's items in order, stopping at the first error. Implementation
+    /// detail: do not implement it. The default is `@inlinable` so that each task type gets a
+    /// loop specialised for it, where the worker's generic serve loop could not.
+    func _runItems(_ items: [Input]) async -> PoolTaskChunkRun<Output>
+}
+
+extension PoolTask {
+    /// The default chunk loop; see ``PoolTask/_runItems(_:)``.
+    @inlinable
+    public func _runItems(_ items: [Input]) async -> PoolTaskChunkRun<Output> {
+        var outputs: [Output] = []
+        outputs.reserveCapacity(items.count)
+        var index = 0
+        while index < items.count {
+            do {
+                outputs.append(try await run(items[index]))
+            } catch {
+                return PoolTaskChunkRun(outputs: outputs, failure: error)
+            }
+            index += 1
+        }
+        return PoolTaskChunkRun(outputs: outputs, failure: nil)
+    }
+}
+
+/// What ``PoolTask/_runItems(_:)`` returns: the outputs of the items before the first failure,
+/// and that failure. Implementation detail of the worker's serve loop.
+public struct PoolTaskChunkRun<Output> {
+    /// Outputs of the items that ran, in order.
+    public var outputs: [Output]
+    /// The error of the item at `outputs.count`, if one failed.
+    public var failure: (any Error)?
+
+    /// Makes a chunk run result.
+    @inlinable
+    public init(outputs: [Output], failure: (any Error)?) {
+        self.outputs = outputs
+        self.failure = failure
+    }
 }
 
 /// Code run once in every worker process as it starts: Python's `Pool(initializer=, initargs=)`.

@@ -7,29 +7,43 @@ extension ProcessPool {
     /// consumed, so an endless or huge input streams in constant memory. Iterating throws at a
     /// failed item; use ``IMapSequence/results`` to get every item's `Result` and go on past
     /// failures.
+    @inlinable
     public func imap<T: PoolTask, S: Sequence>(
         _ task: T,
         _ items: sending S,
         chunksize: Int = 1,
         timeout: Duration? = nil
     ) throws(PoolError) -> IMapSequence<T.Output> where S.Element == T.Input {
-        try startStream(task, items, chunksize: chunksize, timeout: timeout, ordered: true)
+        try startStream(task, chunksize: chunksize, timeout: timeout, ordered: true, pull: Self.puller(items))
     }
 
     /// Like ``imap(_:_:chunksize:timeout:)`` but yields outputs in the order they finish:
     /// Python's `imap_unordered`.
+    @inlinable
     public func imapUnordered<T: PoolTask, S: Sequence>(
         _ task: T,
         _ items: sending S,
         chunksize: Int = 1,
         timeout: Duration? = nil
     ) throws(PoolError) -> IMapSequence<T.Output> where S.Element == T.Input {
-        try startStream(task, items, chunksize: chunksize, timeout: timeout, ordered: false)
+        try startStream(task, chunksize: chunksize, timeout: timeout, ordered: false, pull: Self.puller(items))
     }
 
-    private func startStream<T: PoolTask, S: Sequence>(
-        _ task: T, _ items: sending S, chunksize: Int, timeout: Duration?, ordered: Bool
-    ) throws(PoolError) -> IMapSequence<T.Output> where S.Element == T.Input {
+    /// Reads the input a chunk at a time. Made in the caller's (inlined) code, so the loop is
+    /// specialised for its sequence type instead of going through a type-erased iterator.
+    @inlinable
+    static func puller<S: Sequence>(_ items: sending S) -> (inout [S.Element], Int) -> Void {
+        var iterator = items.makeIterator()
+        return { chunk, count in
+            while chunk.count < count, let item = iterator.next() { chunk.append(item) }
+        }
+    }
+
+    @usableFromInline
+    func startStream<T: PoolTask>(
+        _ task: T, chunksize: Int, timeout: Duration?, ordered: Bool,
+        pull: sending @escaping (inout [T.Input], Int) -> Void
+    ) throws(PoolError) -> IMapSequence<T.Output> {
         guard chunksize >= 1 else {
             throw PoolError(.invalidArgument, "chunksize must be at least 1, got \(chunksize)")
         }
@@ -37,7 +51,7 @@ extension ProcessPool {
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
         let job = StreamJob<T.Input, T.Output>(
-            core: core, task: encodedTask, input: AnyIterator(items.makeIterator()), chunkSize: chunksize,
+            core: core, task: encodedTask, pull: pull, chunkSize: chunksize,
             ordered: ordered, window: max(16, processes * 24), timeLimit: timeLimit)
         try job.refill()
         return IMapSequence(source: job, ordered: ordered, chunksize: chunksize)

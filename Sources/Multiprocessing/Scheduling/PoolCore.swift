@@ -324,12 +324,20 @@ final class PoolCore: Sendable {
         var reader = FrameReader(descriptor: connection.outbound.descriptor,
                                  maximumFrameSize: settings.maximumFrameSize)
         var violation: String?
+        // Sends caused by answers are made once the frames already read are handled: one
+        // system call per burst instead of one per answer.
+        var toFlush: [WorkerConnection] = []
+        defer { for other in toFlush { other.outbound.flush() } }
         while true {
             do {
                 let frame: Void? = try reader.withNextFrame { bytes in
-                    try received(try WorkerMessage.decode(bytes), from: connection)
+                    try received(try WorkerMessage.decode(bytes), from: connection, flushLater: &toFlush)
                 }
                 if frame == nil { break }
+                if !reader.hasBufferedFrame && !toFlush.isEmpty {
+                    for other in toFlush { other.outbound.flush() }
+                    toFlush.removeAll(keepingCapacity: true)
+                }
             } catch FrameReader.Failure.truncated {
                 break  // died while writing: an ordinary death
             } catch FrameReader.Failure.readFailed {
@@ -347,7 +355,8 @@ final class PoolCore: Sendable {
         let description: String
     }
 
-    private func received(_ message: WorkerMessage, from connection: WorkerConnection) throws {
+    private func received(_ message: WorkerMessage, from connection: WorkerConnection,
+                          flushLater: inout [WorkerConnection]) throws {
         switch message {
         case .ready:
             state.withLock { state in
@@ -373,7 +382,7 @@ final class PoolCore: Sendable {
             guard let chunk else {
                 throw ProtocolViolation(description: "\(connection.name) answered task \(taskID), which it was not running")
             }
-            for other in toFlush { other.outbound.flush() }
+            for other in toFlush where !flushLater.contains(where: { $0 === other }) { flushLater.append(other) }
             for other in toShutDown { other.outbound.shutdownAfterQueued() }
             chunk.sink.chunkFinished(chunk, .answered(outcome, by: connection.label))
         }

@@ -9,7 +9,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
     /// Makes the chunks; lives behind its own lock because only the consumer refills.
     private struct Producer {
-        var iterator: AnyIterator<Input>
+        /// Appends up to `count` items; specialised for the caller's sequence type.
+        var pull: (inout [Input], Int) -> Void
         let chunkSize: Int
         var nextChunk = 0
         var nextItem = 0
@@ -21,8 +22,6 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var finished: [Int: [Item]] = [:]
         var completionOrder: [Int] = []
         var nextToYield = 0
-        var current: [Item] = []
-        var currentPosition = 0
         var submitted = 0
         var consumed = 0
         var inputExhausted = false
@@ -30,7 +29,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var cancelled = false
     }
 
-    private enum Step { case item(Item), end, refill, wait, cancelled }
+    private enum Step { case chunk([Item]), end, wait, cancelled }
 
     private let core: PoolCore
     private let task: EncodedValue
@@ -40,14 +39,14 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     private let producer: Mutex<Producer>
     private let state = Mutex(State())
 
-    init(core: PoolCore, task: EncodedValue, input: sending AnyIterator<Input>, chunkSize: Int, ordered: Bool,
+    init(core: PoolCore, task: EncodedValue, pull: sending @escaping (inout [Input], Int) -> Void, chunkSize: Int, ordered: Bool,
          window: Int, timeLimit: Duration?) {
         self.core = core
         self.task = task
         self.timeLimit = timeLimit
         self.ordered = ordered
         self.window = window
-        self.producer = Mutex(Producer(iterator: input, chunkSize: chunkSize))
+        self.producer = Mutex(Producer(pull: pull, chunkSize: chunkSize))
     }
 
     /// Submits chunks until `window` are outstanding or the input ends.
@@ -59,7 +58,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             while !producer.exhausted && outstanding + chunks.count < window {
                 var items: [Input] = []
                 items.reserveCapacity(producer.chunkSize)
-                while items.count < producer.chunkSize, let item = producer.iterator.next() { items.append(item) }
+                producer.pull(&items, producer.chunkSize)
                 if items.count < producer.chunkSize { producer.exhausted = true }
                 guard !items.isEmpty else { break }
                 chunks.append(try makeChunk(task: task, items: items, index: producer.nextChunk,
@@ -104,22 +103,16 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         waiter?.resume()
     }
 
-    /// The next result, or nil after the last. Throws only if the pool refused more work or the
-    /// consumer was cancelled.
-    func next() async throws -> Item? {
+    /// The results of the next chunk (in order or in completion order), or nil after the
+    /// last. The consumer takes a whole chunk at a time, so yielding an item costs no lock.
+    /// Throws only if the pool refused more work or the consumer was cancelled.
+    func nextChunk() async throws -> [Item]? {
         while true {
             let step: Step = state.withLock { state in
                 if state.cancelled { return .cancelled }
-                if state.currentPosition < state.current.count {
-                    let item = state.current[state.currentPosition]
-                    state.currentPosition += 1
-                    return .item(item)
-                }
                 if let index = nextFinishedIndex(&state), let items = state.finished.removeValue(forKey: index) {
-                    state.current = items
-                    state.currentPosition = 0
                     state.consumed += 1
-                    return .refill
+                    return .chunk(items)
                 }
                 if state.inputExhausted && state.consumed == state.submitted { return .end }
                 return .wait
@@ -127,12 +120,11 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             switch step {
             case .cancelled:
                 throw CancellationError()
-            case .item(let item):
-                return item
+            case .chunk(let items):
+                try refill()
+                return items
             case .end:
                 return nil
-            case .refill:
-                try refill()
             case .wait:
                 if Task.isCancelled {
                     cancel()

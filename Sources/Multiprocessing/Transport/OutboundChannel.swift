@@ -93,6 +93,7 @@ final class OutboundChannel: @unchecked Sendable {
     /// Writes queued frames; the lock is released around blocking sends. Returns true when the
     /// queue is empty, false when a non-blocking send would block or the channel failed.
     private func writeQueued(blocking: Bool) -> Bool {
+        coalesceSmallFrames()
         while head < queue.count && !stopped {
             let frame = queue[head]
             let offset = offsetInFirst
@@ -123,6 +124,24 @@ final class OutboundChannel: @unchecked Sendable {
             head = 0
         }
         return head == queue.count
+    }
+
+    /// Joins the small frames at the front of the queue into one, so a burst of answers' worth
+    /// of new chunks costs one system call.
+    private func coalesceSmallFrames() {
+        guard offsetInFirst == 0, queue.count - head >= 2 else { return }
+        let limit = 64 * 1024
+        var end = head
+        var total = 0
+        while end < queue.count && total + queue[end].count <= limit {
+            total += queue[end].count
+            end += 1
+        }
+        guard end - head >= 2 else { return }
+        var merged: [UInt8] = []
+        merged.reserveCapacity(total)
+        for index in head..<end { merged.append(contentsOf: queue[index]) }
+        queue.replaceSubrange(head..<end, with: [merged])
     }
 
     private func wakeWriter() {

@@ -32,26 +32,45 @@ struct WorkerServeLoop {
             send(WorkerMessage.ready(pid: getpid()).encodeFrame())
 
             var taskTypes: [String: any PoolTask.Type] = [:]
+            // Consecutive chunks of one call carry the same task value: decode it once.
+            var lastTask: (encoded: EncodedValue, value: any PoolTask)?
             var completed = 0
             var queue = RunQueue()
+            var lastPoll = ContinuousClock.now
             while true {
-                // Take every frame already here, so a cancel can overtake the chunks it names.
                 if queue.isEmpty {
                     guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
                     queue.receive(message)
                 }
-                while reader.hasBufferedFrame || cmp_poll_readable(channel, 0) > 0 {
+                // Take the frames already here, so a cancel can overtake the chunks it names;
+                // look at the socket at most once a millisecond (a system call).
+                while reader.hasBufferedFrame {
                     guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
                     queue.receive(message)
                 }
-                guard let (taskID, task, inputs, skip) = queue.next() else { continue }
                 let started = ContinuousClock.now
+                if started - lastPoll >= .milliseconds(1) {
+                    lastPoll = started
+                    while cmp_poll_readable(channel, 0) > 0 {
+                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+                        queue.receive(message)
+                    }
+                }
+                guard let (taskID, task, inputs, skip) = queue.next() else { continue }
                 let outcome: ChunkOutcome
                 if skip {
                     outcome = .rejected(RemoteFailure(poolError: .cancelled, "the call was cancelled before this chunk ran"))
+                } else if let last = lastTask, last.encoded == task {
+                    outcome = await Self.runChunk(last.value, inputs: inputs)
                 } else if let type = taskTypes[task.typeName] ?? resolveTaskType(task.typeName) {
                     taskTypes[task.typeName] = type
-                    outcome = await Self.runChunk(type, payload: task.payload, inputs: inputs)
+                    do {
+                        let value = try Self.decodeTask(type, payload: task.payload)
+                        lastTask = (task, value)
+                        outcome = await Self.runChunk(value, inputs: inputs)
+                    } catch {
+                        outcome = .rejected(RemoteFailure(error))
+                    }
                 } else {
                     outcome = .rejected(RemoteFailure(poolError: .unsupportedTaskType,
                         "the worker cannot find a PoolTask type named \(task.typeName)"))
@@ -102,30 +121,21 @@ struct WorkerServeLoop {
     }
 
     /// Runs every item of a chunk; an item's error does not stop the others.
-    static func runChunk<T: PoolTask>(_ type: T.Type, payload: [UInt8], inputs: [UInt8]) async -> ChunkOutcome {
-        let task: T
+    private static func decodeTask<T: PoolTask>(_ type: T.Type, payload: [UInt8]) throws -> any PoolTask {
+        try BinaryDecoder().decode(T.self, from: payload[...])
+    }
+
+    static func runChunk<T: PoolTask>(_ task: T, inputs: [UInt8]) async -> ChunkOutcome {
         let items: [T.Input]
         do {
-            task = try BinaryDecoder().decode(T.self, from: payload[...])
             items = try BinaryDecoder().decode([T.Input].self, from: inputs[...])
         } catch {
             return .rejected(RemoteFailure(error))
         }
-        var outputs: [T.Output] = []
-        outputs.reserveCapacity(items.count)
-        var failureAt: Int?
-        var failure: (any Error)?
-        for (index, item) in items.enumerated() {
-            do {
-                outputs.append(try await task.run(item))
-            } catch {
-                failureAt = index
-                failure = error
-                break
-            }
-        }
+        let run = await task._runItems(items)
+        let outputs = run.outputs
         let encoder = BinaryEncoder()
-        guard let failureAt, let failure else {
+        guard let failure = run.failure else {
             do {
                 return .allSucceeded(outputs: try encoder.encode(outputs)[...])
             } catch {
@@ -137,7 +147,7 @@ struct WorkerServeLoop {
         results.reserveCapacity(items.count)
         for output in outputs { results.append(Self.encodeItem(output, encoder)) }
         results.append(.failure(RemoteFailure(failure)))
-        for item in items[(failureAt + 1)...] {
+        for item in items[(outputs.count + 1)...] {
             do {
                 results.append(Self.encodeItem(try await task.run(item), encoder))
             } catch {
