@@ -29,8 +29,9 @@ struct ChunkWork: Sendable {
     let taskID: UInt64
     /// The task's type name, which keys the scheduler's estimate of chunk run time.
     let taskType: String
-    /// The complete frame (length prefix included), so dispatch does no encoding.
-    let frame: [UInt8]
+    /// The complete frame (length prefix included) as pieces to send in order, so dispatch does
+    /// no encoding and a large payload is never copied into a frame.
+    let frame: [[UInt8]]
     /// Position of the chunk in its call.
     let index: Int
     /// Position of the chunk's first item in the call's input.

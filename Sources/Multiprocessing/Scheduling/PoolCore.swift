@@ -235,7 +235,7 @@ final class PoolCore: Sendable {
             state.workers[key]!.inFlight.append(chunk)
             state.workers[key]!.sentChunks += 1
             let connection = state.workers[key]!.connection
-            connection.outbound.enqueue(chunk.frame)
+            for piece in chunk.frame { connection.outbound.enqueue(piece) }
             touched[key] = connection
         }
         if timed { watchdog.poke() }

@@ -179,9 +179,10 @@ func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int,
     }
     let taskID = TaskIDs.next()
     let frame = ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
-    guard frame.count - 4 <= maximumMessageSize else {
+    let size = frame.reduce(0) { $0 + $1.count } - 4
+    guard size <= maximumMessageSize else {
         throw PoolError(.messageTooLarge,
-            "items \(firstItem)..<\(firstItem + items.count) encode to \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
+            "items \(firstItem)..<\(firstItem + items.count) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
     }
     return ChunkWork(taskID: taskID, taskType: task.typeName, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
                      timeLimit: timeLimit.map { $0 * items.count }, sink: sink)

@@ -44,9 +44,11 @@ struct FrameReader: ~Copyable {
     mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>) throws -> R) throws -> R? {
         while true {
             let available = end - start
-            if available == 0 && buffer.count > 16 * normalBufferSize {
-                // A large frame grew the buffer; give the memory back once it is consumed.
-                buffer = [UInt8](repeating: 0, count: normalBufferSize)
+            if available == 0 && buffer.count > Self.largestKeptBuffer {
+                // A very large frame grew the buffer; give the memory back once it is consumed.
+                // Buffers up to the limit are kept: a stream of 1 MiB payloads would otherwise
+                // pay a fresh allocation, page faults included, for every frame.
+                buffer = Self.uninitializedBuffer(count: normalBufferSize)
             }
             if available >= 4 {
                 let length = Int(UInt32(buffer[start]) | UInt32(buffer[start + 1]) << 8
@@ -80,11 +82,19 @@ struct FrameReader: ~Copyable {
         }
     }
 
+    /// Buffers larger than this are released after use.
+    static let largestKeptBuffer = 16 << 20
+
+    /// A byte array whose contents are about to be overwritten: no zero fill.
+    static func uninitializedBuffer(count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
     /// Moves the unread bytes to the front, growing the buffer when one frame needs more space.
     private mutating func makeRoom(forFrameOf size: Int) {
         let available = end - start
         if size > buffer.count {
-            var grown = [UInt8](repeating: 0, count: size)
+            var grown = Self.uninitializedBuffer(count: max(size, min(2 * buffer.count, Self.largestKeptBuffer)))
             grown.withUnsafeMutableBytes { target in
                 buffer.withUnsafeBytes { source in
                     target.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: available)

@@ -75,7 +75,7 @@ struct WorkerConfiguration: Sendable, Equatable {
 enum ParentMessage: Sendable, Equatable {
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
-    case run(taskID: UInt64, task: EncodedValue, inputs: [UInt8])
+    case run(taskID: UInt64, task: EncodedValue, inputs: ArraySlice<UInt8>)
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
     case cancel(taskIDs: [UInt64])
@@ -99,7 +99,7 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeVarint(UInt64(configuration.maximumMessageSize))
             }
         case .run(let taskID, let task, let inputs):
-            return ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
+            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: Array(inputs)).joined())
         case .cancel(let taskIDs):
             return makeFrame { writer in
                 writer.writeByte(Kind.cancel.rawValue)
@@ -109,13 +109,13 @@ enum ParentMessage: Sendable, Equatable {
         }
     }
 
-    /// The run frame built straight from its parts (the hot path: no intermediate enum).
-    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: [UInt8]) -> [UInt8] {
-        makeFrame(capacity: 32 + task.typeName.utf8.count + task.payload.count + inputs.count) { writer in
+    /// The run frame built straight from its parts (the hot path: no intermediate enum), as
+    /// the pieces to send in order: large inputs go as a piece of their own, not copied.
+    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: [UInt8]) -> [[UInt8]] {
+        framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
             writer.writeByte(Kind.run.rawValue)
             writer.writeVarint(taskID)
             task.write(to: &writer)
-            writer.writeLengthPrefixed(inputs)
         }
     }
 
@@ -134,7 +134,7 @@ enum ParentMessage: Sendable, Equatable {
         case .run:
             let taskID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)
-            let inputs = Array(try reader.readLengthPrefixed())
+            let inputs = try reader.readLengthPrefixed()
             return .run(taskID: taskID, task: task, inputs: inputs)
         case .cancel:
             let count = Int(clamping: try reader.readVarint())
@@ -176,6 +176,17 @@ enum WorkerMessage: Sendable, Equatable {
 
     private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3 }
     private enum OutcomeKind: UInt8 { case allSucceeded = 0, mixed = 1, rejected = 2 }
+
+    /// A successful result frame as pieces to send in order; large outputs are not copied into
+    /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
+    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: [UInt8]) -> [[UInt8]] {
+        framePieces(headerCapacity: 32, tail: outputs) { writer in
+            writer.writeByte(Kind.result.rawValue)
+            writer.writeVarint(taskID)
+            writer.writeVarint(runNanoseconds)
+            writer.writeByte(OutcomeKind.allSucceeded.rawValue)
+        }
+    }
 
     func encodeFrame() -> [UInt8] {
         switch self {
@@ -270,6 +281,22 @@ extension ChunkOutcome {
         case .rejected: return 128
         }
     }
+}
+
+/// A frame whose last field is `tail` (length-prefixed), as pieces: one array when the tail is
+/// small, else the header and the tail itself, so a large payload is never copied again.
+func framePieces(headerCapacity: Int, tail: [UInt8], _ header: (inout ByteWriter) -> Void) -> [[UInt8]] {
+    let inline = tail.count <= 16 * 1024
+    var writer = ByteWriter(capacity: headerCapacity + 16 + (inline ? tail.count : 0))
+    let lengthOffset = writer.reserveFixed32()
+    header(&writer)
+    writer.writeVarint(UInt64(tail.count))
+    writer.patchFixed32(at: lengthOffset, UInt32(writer.bytes.count - 4 + tail.count))
+    if inline {
+        writer.writeBytes(tail)
+        return [writer.bytes]
+    }
+    return [writer.bytes, tail]
 }
 
 private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {

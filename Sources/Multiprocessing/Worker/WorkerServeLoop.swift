@@ -57,9 +57,9 @@ struct WorkerServeLoop {
                     }
                 }
                 guard let (taskID, task, inputs, skip) = queue.next() else { continue }
-                let outcome: ChunkOutcome
+                let outcome: WorkerChunkOutcome
                 if skip {
-                    outcome = .rejected(RemoteFailure(poolError: .cancelled, "the call was cancelled before this chunk ran"))
+                    outcome = .other(.rejected(RemoteFailure(poolError: .cancelled, "the call was cancelled before this chunk ran")))
                 } else if let last = lastTask, last.encoded == task {
                     outcome = await Self.runChunk(last.value, inputs: inputs)
                 } else if let type = taskTypes[task.typeName] ?? resolveTaskType(task.typeName) {
@@ -69,24 +69,31 @@ struct WorkerServeLoop {
                         lastTask = (task, value)
                         outcome = await Self.runChunk(value, inputs: inputs)
                     } catch {
-                        outcome = .rejected(RemoteFailure(error))
+                        outcome = .other(.rejected(RemoteFailure(error)))
                     }
                 } else {
-                    outcome = .rejected(RemoteFailure(poolError: .unsupportedTaskType,
-                        "the worker cannot find a PoolTask type named \(task.typeName)"))
+                    outcome = .other(.rejected(RemoteFailure(poolError: .unsupportedTaskType,
+                        "the worker cannot find a PoolTask type named \(task.typeName)")))
                 }
                 let elapsed = started.duration(to: .now)
                 let nanoseconds = UInt64(max(0, elapsed.components.seconds)) * 1_000_000_000
                     + UInt64(max(0, elapsed.components.attoseconds / 1_000_000_000))
-                var frame = WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: outcome).encodeFrame()
-                if frame.count - 4 > configuration.maximumMessageSize {
-                    // Too big for the parent to accept: report it rather than send it.
-                    frame = WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
-                        poolError: .messageTooLarge,
-                        "the results are \(frame.count - 4) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
-                    ))).encodeFrame()
+                var pieces: [[UInt8]]
+                switch outcome {
+                case .encoded(let outputs):
+                    pieces = WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds, outputs: outputs)
+                case .other(let other):
+                    pieces = [WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: other).encodeFrame()]
                 }
-                send(frame)
+                let size = pieces.reduce(0) { $0 + $1.count } - 4
+                if size > configuration.maximumMessageSize {
+                    // Too big for the parent to accept: report it rather than send it.
+                    pieces = [WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
+                        poolError: .messageTooLarge,
+                        "the results are \(size) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
+                    ))).encodeFrame()]
+                }
+                for piece in pieces { send(piece) }
                 completed += 1
                 if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks { return 0 }
             }
@@ -125,21 +132,21 @@ struct WorkerServeLoop {
         try BinaryDecoder().decode(T.self, from: payload[...])
     }
 
-    static func runChunk<T: PoolTask>(_ task: T, inputs: [UInt8]) async -> ChunkOutcome {
+    static func runChunk<T: PoolTask>(_ task: T, inputs: ArraySlice<UInt8>) async -> WorkerChunkOutcome {
         let items: [T.Input]
         do {
-            items = try BinaryDecoder().decode([T.Input].self, from: inputs[...])
+            items = try BinaryDecoder().decode([T.Input].self, from: inputs)
         } catch {
-            return .rejected(RemoteFailure(error))
+            return .other(.rejected(RemoteFailure(error)))
         }
         let run = await task._runItems(items)
         let outputs = run.outputs
         let encoder = BinaryEncoder()
         guard let failure = run.failure else {
             do {
-                return .allSucceeded(outputs: try encoder.encode(outputs)[...])
+                return .encoded(try encoder.encode(outputs))
             } catch {
-                return .rejected(RemoteFailure(error))
+                return .other(.rejected(RemoteFailure(error)))
             }
         }
         // Slow path: finish the chunk item by item and report each one.
@@ -154,7 +161,7 @@ struct WorkerServeLoop {
                 results.append(.failure(RemoteFailure(error)))
             }
         }
-        return .mixed(results)
+        return .other(.mixed(results))
     }
 
     private static func encodeItem<O: Encodable>(_ output: O, _ encoder: BinaryEncoder) -> ItemOutcome {
@@ -181,9 +188,16 @@ struct WorkerServeLoop {
     }
 }
 
+/// A chunk's outcome in the worker: the common case keeps its encoded outputs as they are.
+enum WorkerChunkOutcome {
+    /// Every item succeeded: an encoded `[Output]`.
+    case encoded([UInt8])
+    case other(ChunkOutcome)
+}
+
 /// Chunks received and not yet run, and the ids the parent asked to skip.
 struct RunQueue {
-    private var runs: [(taskID: UInt64, task: EncodedValue, inputs: [UInt8])] = []
+    private var runs: [(taskID: UInt64, task: EncodedValue, inputs: ArraySlice<UInt8>)] = []
     private var head = 0
     private var cancelled: Set<UInt64> = []
 
@@ -198,7 +212,7 @@ struct RunQueue {
     }
 
     /// The next chunk, and whether to skip it.
-    mutating func next() -> (taskID: UInt64, task: EncodedValue, inputs: [UInt8], skip: Bool)? {
+    mutating func next() -> (taskID: UInt64, task: EncodedValue, inputs: ArraySlice<UInt8>, skip: Bool)? {
         guard head < runs.count else { return nil }
         let run = runs[head]
         head += 1
