@@ -78,16 +78,31 @@ extension ProcessPool {
         let chunkCount = (items.count + size - 1) / size
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
         let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, finish: finish)
-        var chunks: [ChunkWork] = []
-        chunks.reserveCapacity(chunkCount)
-        for index in 0..<chunkCount {
-            let start = index * size
-            let end = min(start + size, items.count)
-            chunks.append(try makeChunk(task: encodedTask, items: Array(items[start..<end]), index: index,
-                                        firstItem: start, timeLimit: timeLimit,
-                                        maximumMessageSize: core.settings.maximumFrameSize, sink: job))
+        // Chunks go to the scheduler in batches of about a megabyte, so workers start on large
+        // payloads while the rest are still being encoded.
+        var batch: [ChunkWork] = []
+        var batchBytes = 0
+        do {
+            for index in 0..<chunkCount {
+                let start = index * size
+                let end = min(start + size, items.count)
+                let chunk = try makeChunk(task: encodedTask, items: Array(items[start..<end]), index: index,
+                                          firstItem: start, timeLimit: timeLimit,
+                                          maximumMessageSize: core.settings.maximumFrameSize, sink: job)
+                batch.append(chunk)
+                batchBytes += chunk.frame.reduce(0) { $0 + $1.count }
+                if batchBytes >= 1 << 20 || index == chunkCount - 1 {
+                    try core.submit(batch)
+                    batch.removeAll(keepingCapacity: true)
+                    batchBytes = 0
+                }
+            }
+        } catch {
+            // Some chunks may be queued already: the call fails as a whole.
+            job.markFailed(error)
+            core.cancel(job)
+            throw error
         }
-        if !chunks.isEmpty { try core.submit(chunks) }
         return job
     }
 

@@ -32,11 +32,16 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: ChunkSink {
 
     /// The caller stopped waiting: no more results are wanted.
     func markCancelled() {
+        markFailed(CancellationError())
+    }
+
+    /// Ends the call with `error` unless it has ended already.
+    func markFailed(_ error: any Error) {
         let wasDone = state.withLock { state in
             defer { state.done = true }
             return state.done
         }
-        if !wasDone { result.fulfill(.failure(CancellationError())) }
+        if !wasDone { result.fulfill(.failure(error)) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {

@@ -113,7 +113,15 @@ struct BinaryOutput {
     @inline(never)
     private mutating func grow(_ n: Int) {
         let target = Swift.max(storage.count &* 2, count + n, storage.capacity, 64)
-        storage.append(contentsOf: repeatElement(0, count: target - storage.count))
+        // Copy only the bytes written; the slack is overwritten before it is read, so it is not
+        // zero-filled (a 1 MiB payload would otherwise be written twice more).
+        let used = count
+        storage = storage.withUnsafeBufferPointer { old in
+            [UInt8](unsafeUninitializedCapacity: target) { buffer, initialized in
+                if used > 0 { buffer.baseAddress!.initialize(from: old.baseAddress!, count: used) }
+                initialized = target
+            }
+        }
     }
 
     @inline(__always)
