@@ -152,6 +152,24 @@ struct FaultTests {
         }
     }
 
+    @Test("an argument that fails to encode fails the call at once; a result that fails to encode fails its item")
+    func encodingFailures() async throws {
+        try await withDeadline(60) { () async throws in
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                let argument = await #expect(throws: PoolError.self) {
+                    try await pool.map(Identity<Unencodable>(), [Unencodable(poisoned: false), Unencodable(poisoned: true)])
+                }
+                #expect(argument?.code == .encodingFailed)
+                let result = await #expect(throws: TaskError.self) {
+                    try await pool.map(MakeUnencodable(), [false, true, false], chunksize: 1)
+                }
+                #expect(result?.itemIndex == 1)
+                #expect(result?.typeName.contains("Refused") == true)
+                #expect(try await pool.apply(MakeUnencodable(), false).poisoned == false)
+            }
+        }
+    }
+
     @Test("workers that keep dying at start-up stop the pool instead of respawning forever")
     func crashLoop() async throws {
         try await withDeadline(60) { () async throws in

@@ -31,8 +31,11 @@ final class PoolCore: Sendable {
         case cancelled
     }
 
-    private struct WorkerSlot {
+    /// A class, so the scheduler's scans over workers copy a reference, not the chunk list.
+    /// Only touched with `state` locked.
+    private final class WorkerSlot {
         let connection: WorkerConnection
+        init(connection: WorkerConnection) { self.connection = connection }
         /// Chunks sent and not answered, in send order: the first one is running.
         var inFlight: [ChunkWork] = []
         var sentChunks = 0

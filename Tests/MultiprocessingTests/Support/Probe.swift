@@ -12,14 +12,16 @@ struct ProbeProcess {
     let pid: pid_t
     let output: Int32
 
-    static var executable: String {
+    static var executable: String { directory + "/MultiprocessingProbe" }
+
+    /// The folder of the test bundle, where the package's executables are built too.
+    static var directory: String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = buffer.withUnsafeMutableBufferPointer { raw in
             raw.withMemoryRebound(to: CChar.self) { readlink("/proc/self/exe", $0.baseAddress!, $0.count - 1) }
         }
         let path = String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        return directory + "/MultiprocessingProbe"
+        return path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     }
 
     /// Starts the probe with `arguments`; its standard output comes through `output`.

@@ -152,3 +152,24 @@ struct GatedPID: PoolTask {
         return getpid()
     }
 }
+
+/// A value whose encoding fails on purpose (an argument or result that cannot cross).
+struct Unencodable: Codable, Sendable {
+    struct Refused: Error {}
+    var poisoned: Bool
+    init(poisoned: Bool) { self.poisoned = poisoned }
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        poisoned = try container.decode(Bool.self)
+    }
+    func encode(to encoder: any Encoder) throws {
+        if poisoned { throw Refused() }
+        var container = encoder.singleValueContainer()
+        try container.encode(poisoned)
+    }
+}
+
+/// Returns an unencodable value for `true`.
+struct MakeUnencodable: PoolTask {
+    func run(_ poison: Bool) async throws -> Unencodable { Unencodable(poisoned: poison) }
+}
