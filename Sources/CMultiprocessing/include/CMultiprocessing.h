@@ -47,6 +47,10 @@ int cmp_poll_readable(int fd, int timeout_ms);
 /// CPUs this process may run on (sched_getaffinity), at least 1.
 int cmp_available_cpus(void);
 
+/// Makes malloc keep large freed blocks for reuse (mmap threshold 32 MiB, trim threshold
+/// 256 MiB) unless the user tuned malloc through MALLOC_* variables. glibc only; no-op elsewhere.
+void cmp_tune_malloc_for_large_payloads(void);
+
 /// errno of the calling thread.
 int cmp_errno(void);
 
