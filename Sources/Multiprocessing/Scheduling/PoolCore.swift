@@ -217,7 +217,7 @@ final class PoolCore: Sendable {
     private func schedule(_ state: inout State) -> [WorkerConnection] {
         guard !state.pending.isEmpty, state.phase != .terminating else { return [] }
         let limit = settings.maximumTasksPerChild ?? Int.max
-        var touched: [Int: WorkerConnection] = [:]
+        var touched: [WorkerConnection] = []
         var timed = false
         while let next = state.pending.first {
             let depth = pipelineDepth(state, for: next)
@@ -239,10 +239,10 @@ final class PoolCore: Sendable {
             state.workers[key]!.sentChunks += 1
             let connection = state.workers[key]!.connection
             for piece in chunk.frame { connection.outbound.enqueue(piece) }
-            touched[key] = connection
+            if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         }
         if timed { watchdog.poke() }
-        return Array(touched.values)
+        return touched
     }
 
     /// After `close()`, once nothing is pending or running, tells every worker to exit.
