@@ -51,7 +51,6 @@ struct ChunkQueue: Sendable {
 
     var isEmpty: Bool { head == items.count }
     var first: ChunkWork? { head < items.count ? items[head] : nil }
-    var count: Int { items.count - head }
 
     mutating func append(_ chunk: ChunkWork) { items.append(chunk) }
     mutating func append(contentsOf chunks: [ChunkWork]) { items.append(contentsOf: chunks) }

@@ -26,12 +26,18 @@ struct ProbeProcess {
 
     /// Starts the probe with `arguments`; its standard output comes through `output`.
     static func start(_ arguments: [String]) throws -> ProbeProcess {
+        try start(executable: executable, arguments, capturing: STDOUT_FILENO)
+    }
+
+    /// Starts `executable` (a program of this package) with `arguments`; its descriptor
+    /// `stream` (standard output or error) comes through `output`.
+    static func start(executable: String, _ arguments: [String], capturing stream: Int32) throws -> ProbeProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], stream)
         posix_spawn_file_actions_addclose(&actions, fds[0])
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
