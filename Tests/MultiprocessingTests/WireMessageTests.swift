@@ -56,3 +56,27 @@ struct WireMessageTests {
         }
     }
 }
+
+@Suite("byte buffers sent by reference")
+struct ByteArrayPiecesTests {
+    @Test("the pieces join to exactly what BinaryEncoder writes, and decode back")
+    func samePiecesAsEncoder() throws {
+        let big = ByteArrayPieces.threshold
+        let cases: [[[UInt8]]] = [
+            [[UInt8](repeating: 7, count: big)],
+            [[], [UInt8](repeating: 1, count: big + 1), [1, 2, 3]],
+            [[9], [UInt8](repeating: 2, count: 300_000), [UInt8](repeating: 3, count: big), []],
+            (0..<130).map { [UInt8](repeating: UInt8($0), count: $0 == 129 ? big : $0) },
+        ]
+        for buffers in cases {
+            let pieces = try #require(ByteArrayPieces.encodeByReference(buffers))
+            let joined = Array(pieces.joined())
+            #expect(joined == (try BinaryEncoder().encode(buffers)))
+            #expect(try BinaryDecoder().decode([[UInt8]].self, from: joined[...]) == buffers)
+            // Large buffers travel as pieces of their own.
+            #expect(pieces.contains { $0.count >= big })
+        }
+        #expect(ByteArrayPieces.encodeByReference([[1, 2], [3]]) == nil)
+        #expect(try ByteArrayPieces.encode([5, 6]) == [try BinaryEncoder().encode([5, 6])])
+    }
+}

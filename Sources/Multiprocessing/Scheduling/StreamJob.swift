@@ -171,9 +171,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int, firstItem: Int,
                                  timeLimit: Duration?, maximumMessageSize: Int,
                                  sink: any ChunkSink) throws(PoolError) -> ChunkWork {
-    let inputs: [UInt8]
+    let inputs: [[UInt8]]
     do {
-        inputs = try BinaryEncoder().encode(items)
+        inputs = try ByteArrayPieces.encode(items)
     } catch {
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }

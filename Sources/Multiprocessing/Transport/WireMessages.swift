@@ -99,7 +99,7 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeVarint(UInt64(configuration.maximumMessageSize))
             }
         case .run(let taskID, let task, let inputs):
-            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: Array(inputs)).joined())
+            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: [Array(inputs)]).joined())
         case .cancel(let taskIDs):
             return makeFrame { writer in
                 writer.writeByte(Kind.cancel.rawValue)
@@ -111,7 +111,7 @@ enum ParentMessage: Sendable, Equatable {
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
     /// the pieces to send in order: large inputs go as a piece of their own, not copied.
-    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: [UInt8]) -> [[UInt8]] {
+    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: [[UInt8]]) -> [[UInt8]] {
         framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
             writer.writeByte(Kind.run.rawValue)
             writer.writeVarint(taskID)
@@ -179,7 +179,7 @@ enum WorkerMessage: Sendable, Equatable {
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
     /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
-    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: [UInt8]) -> [[UInt8]] {
+    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: [[UInt8]]) -> [[UInt8]] {
         framePieces(headerCapacity: 32, tail: outputs) { writer in
             writer.writeByte(Kind.result.rawValue)
             writer.writeVarint(taskID)
@@ -283,20 +283,22 @@ extension ChunkOutcome {
     }
 }
 
-/// A frame whose last field is `tail` (length-prefixed), as pieces: one array when the tail is
-/// small, else the header and the tail itself, so a large payload is never copied again.
-func framePieces(headerCapacity: Int, tail: [UInt8], _ header: (inout ByteWriter) -> Void) -> [[UInt8]] {
-    let inline = tail.count <= 16 * 1024
-    var writer = ByteWriter(capacity: headerCapacity + 16 + (inline ? tail.count : 0))
+/// A frame whose last field is `tail` (length-prefixed; given as pieces), as pieces to send in
+/// order: one array when the tail is small, else the header followed by the tail's own pieces,
+/// so a large payload is never copied again.
+func framePieces(headerCapacity: Int, tail: [[UInt8]], _ header: (inout ByteWriter) -> Void) -> [[UInt8]] {
+    let tailCount = tail.reduce(0) { $0 + $1.count }
+    let inline = tailCount <= 16 * 1024
+    var writer = ByteWriter(capacity: headerCapacity + 16 + (inline ? tailCount : 0))
     let lengthOffset = writer.reserveFixed32()
     header(&writer)
-    writer.writeVarint(UInt64(tail.count))
-    writer.patchFixed32(at: lengthOffset, UInt32(writer.bytes.count - 4 + tail.count))
+    writer.writeVarint(UInt64(tailCount))
+    writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.bytes.count - 4 + tailCount))
     if inline {
-        writer.writeBytes(tail)
+        for piece in tail { writer.writeBytes(piece) }
         return [writer.bytes]
     }
-    return [writer.bytes, tail]
+    return [writer.bytes] + tail
 }
 
 private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {

@@ -144,7 +144,7 @@ struct WorkerServeLoop {
         let encoder = BinaryEncoder()
         guard let failure = run.failure else {
             do {
-                return .encoded(try encoder.encode(outputs))
+                return .encoded(try ByteArrayPieces.encode(outputs))
             } catch {
                 return .other(.rejected(RemoteFailure(error)))
             }
@@ -190,8 +190,8 @@ struct WorkerServeLoop {
 
 /// A chunk's outcome in the worker: the common case keeps its encoded outputs as they are.
 enum WorkerChunkOutcome {
-    /// Every item succeeded: an encoded `[Output]`.
-    case encoded([UInt8])
+    /// Every item succeeded: an encoded `[Output]`, as pieces to send in order.
+    case encoded([[UInt8]])
     case other(ChunkOutcome)
 }
 
