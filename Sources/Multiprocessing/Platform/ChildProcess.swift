@@ -21,6 +21,7 @@ public enum ExitStatus: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// "exit status 3", "signal 11 (SIGSEGV)".
     public var description: String {
         switch self {
         case .exited(let code): return "exit status \(code)"

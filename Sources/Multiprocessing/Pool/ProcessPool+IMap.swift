@@ -51,7 +51,7 @@ extension ProcessPool {
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
         let job = StreamJob<T.Input, T.Output>(
-            core: core, task: encodedTask, pull: pull, chunkSize: chunksize,
+            core: core, task: encodedTask, taskType: ObjectIdentifier(T.self), pull: pull, chunkSize: chunksize,
             ordered: ordered, window: max(16, processes * 24), timeLimit: timeLimit)
         try job.refill()
         return IMapSequence(source: job, ordered: ordered, chunksize: chunksize)

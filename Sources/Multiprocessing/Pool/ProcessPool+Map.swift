@@ -86,7 +86,7 @@ extension ProcessPool {
             for index in 0..<chunkCount {
                 let start = index * size
                 let end = min(start + size, items.count)
-                let chunk = try makeChunk(task: encodedTask, items: Array(items[start..<end]), index: index,
+                let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[start..<end]), index: index,
                                           firstItem: start, timeLimit: timeLimit,
                                           maximumMessageSize: core.settings.maximumFrameSize, sink: job)
                 batch.append(chunk)

@@ -27,8 +27,8 @@ enum ChunkCompletion: Sendable {
 struct ChunkWork: Sendable {
     /// Unique in the process; the worker echoes it in its result.
     let taskID: UInt64
-    /// The task's type name, which keys the scheduler's estimate of chunk run time.
-    let taskType: String
+    /// The task's type, which keys the scheduler's estimate of chunk run time.
+    let taskType: ObjectIdentifier
     /// The complete frame (length prefix included) as pieces to send in order, so dispatch does
     /// no encoding and a large payload is never copied into a frame.
     let frame: [[UInt8]]

@@ -62,7 +62,7 @@ final class PoolCore: Sendable {
         var shutdownSent = false
         var joinWaiters: [CheckedContinuation<Void, Never>] = []
         /// Smoothed time a chunk of each task type takes in a worker, for the pipelining depth.
-        var chunkNanoseconds: [String: Double] = [:]
+        var chunkNanoseconds: [ObjectIdentifier: Double] = [:]
     }
 
     let settings: Settings

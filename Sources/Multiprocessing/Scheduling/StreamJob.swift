@@ -33,16 +33,18 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
     private let core: PoolCore
     private let task: EncodedValue
+    private let taskType: ObjectIdentifier
     private let timeLimit: Duration?
     private let ordered: Bool
     private let window: Int
     private let producer: Mutex<Producer>
     private let state = Mutex(State())
 
-    init(core: PoolCore, task: EncodedValue, pull: sending @escaping (inout [Input], Int) -> Void, chunkSize: Int, ordered: Bool,
+    init(core: PoolCore, task: EncodedValue, taskType: ObjectIdentifier, pull: sending @escaping (inout [Input], Int) -> Void, chunkSize: Int, ordered: Bool,
          window: Int, timeLimit: Duration?) {
         self.core = core
         self.task = task
+        self.taskType = taskType
         self.timeLimit = timeLimit
         self.ordered = ordered
         self.window = window
@@ -61,7 +63,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 producer.pull(&items, producer.chunkSize)
                 if items.count < producer.chunkSize { producer.exhausted = true }
                 guard !items.isEmpty else { break }
-                chunks.append(try makeChunk(task: task, items: items, index: producer.nextChunk,
+                chunks.append(try makeChunk(task: task, taskType: taskType, items: items, index: producer.nextChunk,
                                             firstItem: producer.nextItem, timeLimit: timeLimit,
                                             maximumMessageSize: core.settings.maximumFrameSize, sink: self))
                 producer.nextChunk += 1
@@ -168,7 +170,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 }
 
 /// Encodes a chunk's items into a run frame. `timeLimit` is per item.
-func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int, firstItem: Int,
+func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
                                  timeLimit: Duration?, maximumMessageSize: Int,
                                  sink: any ChunkSink) throws(PoolError) -> ChunkWork {
     let inputs: [[UInt8]]
@@ -184,7 +186,7 @@ func makeChunk<Input: Encodable>(task: EncodedValue, items: [Input], index: Int,
         throw PoolError(.messageTooLarge,
             "items \(firstItem)..<\(firstItem + items.count) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
     }
-    return ChunkWork(taskID: taskID, taskType: task.typeName, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
+    return ChunkWork(taskID: taskID, taskType: taskType, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
                      timeLimit: timeLimit.map { $0 * items.count }, sink: sink)
 }
 
