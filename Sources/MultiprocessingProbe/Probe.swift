@@ -109,8 +109,6 @@ struct Probe {
             """)
     }
 
-    enum FileDescriptorDebug { static func say(_ s: String) { let b = Array((s + "\n").utf8); _ = b.withUnsafeBytes { write(2, $0.baseAddress, $0.count) } } }
-
     /// One unbuffered line on standard output.
     static func say(_ line: String) {
         let bytes = Array((line + "\n").utf8)
@@ -153,18 +151,7 @@ struct Probe {
         return result
     }
 
-    static func listDescriptors() -> String {
-        var out: [String] = []
-        for fd in 0..<64 {
-            var buffer = [Int8](repeating: 0, count: 256)
-            let n = readlink("/proc/self/fd/\(fd)", &buffer, 255)
-            if n > 0 { out.append("\(fd)=\(String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
-        }
-        return out.joined(separator: " ")
-    }
-
     static func openDescriptors() -> Int {
-        if getenv("PROBE_DEBUG_FDS") != nil { FileDescriptorDebug.say(listDescriptors()) }
         guard let directory = opendir("/proc/self/fd") else { return -1 }
         defer { closedir(directory) }
         var count = 0
