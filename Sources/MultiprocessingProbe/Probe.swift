@@ -1,4 +1,5 @@
 import Multiprocessing
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,15 @@ struct Occupy: PoolTask {
     }
 }
 
+/// SIGKILLs its own worker on the item `victim`.
+struct Crash: PoolTask {
+    var victim: Int
+    func run(_ x: Int) async throws -> Int {
+        if x == victim { raise(SIGKILL) }
+        return x
+    }
+}
+
 /// Returns its input with the worker's pid, so the soak can check results and pick victims.
 struct Tagged: PoolTask {
     struct Answer: Codable, Sendable { var value: Int; var pid: Int32 }
@@ -44,6 +54,7 @@ struct Probe {
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch arguments.first {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
+        case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "soak": try await soak(tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
                                    killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
         default:
@@ -107,6 +118,22 @@ struct Probe {
             "childrenAfter": \(childrenAfter), "rssBeforeKiB": \(rssBefore), "rssAfterKiB": \(rssAfterRun), \
             "zombies": \(zombieChildren())}
             """)
+    }
+
+    /// Repeats a worker-death scenario; on a stuck call prints the scheduler's state and exits 1.
+    static func deathLoop(rounds: Int) async throws {
+        let watch = DeathLoopWatch()
+        for round in 0..<rounds {
+            let pool = try ProcessPool(processes: 2)
+            watch.set(round: round, pool: pool)
+            do { _ = try await pool.map(Crash(victim: 5), Array(0..<10), chunksize: 1) } catch {}
+            var count = 0
+            for try await _ in try pool.imap(Crash(victim: 3), 0..<8).results { count += 1 }
+            _ = try await pool.map(Tagged(), Array(0..<20))
+            pool.close()
+            try await pool.join()
+        }
+        say("ok")
     }
 
     /// One unbuffered line on standard output.
@@ -178,4 +205,30 @@ struct Probe {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+/// A plain thread that prints the pool's state and exits if a round takes over 5 s.
+final class DeathLoopWatch: @unchecked Sendable {
+    private let lock = Mutex<(round: Int, pool: ProcessPool?)>((-1, nil))
+
+    init() {
+        let box = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { raw in
+            let watch = Unmanaged<DeathLoopWatch>.fromOpaque(raw!).takeRetainedValue()
+            var last = -2
+            while true {
+                sleep(5)
+                let (round, pool) = watch.lock.withLock { ($0.round, $0.pool) }
+                if round == last, let pool {
+                    Probe.say("stuck in round \(round): \(pool._schedulerState)")
+                    exit(1)
+                }
+                last = round
+            }
+        }, box)
+        pthread_detach(thread)
+    }
+
+    func set(round: Int, pool: ProcessPool) { lock.withLock { $0 = (round, pool) } }
 }

@@ -222,6 +222,19 @@ struct FaultTests {
         }
     }
 
+    @Test("close() and join() right after workers died and are being replaced do not hang (40 rounds)")
+    func closeRacesReplacement() async throws {
+        try await withDeadline(120) { () async throws in
+            // Found by this loop: a replacement started after close() was never told to exit.
+            let probe = try ProbeProcess.start(["death-loop", "40"])
+            var last = ""
+            while let line = probe.readLine() { last = line }
+            let status = probe.wait()
+            #expect(status == 0, "\(last)")
+            #expect(last == "ok", "\(last)")
+        }
+    }
+
     @Test("soak: 100k tasks with a worker killed every 3000; descriptors, children and memory end where they began")
     func soak() async throws {
         try await withDeadline(150) { () async throws in

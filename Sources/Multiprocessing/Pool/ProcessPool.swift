@@ -121,6 +121,10 @@ public final class ProcessPool: Sendable {
         }
     }
 
+    /// The scheduler's state in one line (workers, chunks in flight, what waits): a debugging aid
+    /// whose format may change.
+    public var _schedulerState: String { core.stateDescription }
+
     /// Stops accepting work. Work already submitted completes; then the workers exit.
     public func close() {
         core.close()

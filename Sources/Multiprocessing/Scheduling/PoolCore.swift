@@ -102,16 +102,19 @@ final class PoolCore: Sendable {
         let configure = ParentMessage.configure(WorkerConfiguration(
             workerName: name, logLevel: settings.logLevel, initializer: settings.initializer,
             maximumTasks: settings.maximumTasksPerChild ?? 0, maximumMessageSize: settings.maximumFrameSize)).encodeFrame()
-        let (connection, toFlush, isDoomed): (WorkerConnection, [WorkerConnection], Bool) = state.withLock { state in
+        let (connection, toFlush, isDoomed, shutDown): (WorkerConnection, [WorkerConnection], Bool, Bool) = state.withLock { state in
             let key = state.nextKey
             state.nextKey += 1
             let connection = WorkerConnection(key: key, name: name, launched: launched)
             connection.outbound.enqueue(configure)
             state.workers[key] = WorkerSlot(connection: connection)
             if state.phase == .terminating {
-                return (connection, [], true)
+                return (connection, [], true, false)
             }
-            return (connection, schedule(&state), false)
+            let toFlush = schedule(&state)
+            // A replacement that arrives after close() told the others to exit: it is told too,
+            // or join() would wait for it forever.
+            return (connection, toFlush, false, state.phase == .closing && state.shutdownSent)
         }
         do {
             try NativeThread.detach(name: "mp-w\(connection.key)-in") { [self] in readLoop(connection) }
@@ -124,6 +127,7 @@ final class PoolCore: Sendable {
         }
         if isDoomed { connection.process.send(signal: SIGKILL) }
         connection.outbound.flush()
+        if shutDown { connection.outbound.shutdownAfterQueued() }
         for other in toFlush where other !== connection { other.outbound.flush() }
     }
 
@@ -174,6 +178,17 @@ final class PoolCore: Sendable {
     }
 
     var phase: Phase { state.withLock { $0.phase } }
+
+    /// The scheduler's state in one line, for diagnosing a stuck call.
+    var stateDescription: String {
+        state.withLock { state in
+            let workers = state.workers.keys.sorted().map { key -> String in
+                let slot = state.workers[key]!
+                return "\(slot.connection.name)[ready: \(slot.isReady), inFlight: \(slot.inFlight.map(\.taskID)), sent: \(slot.sentChunks)]"
+            }
+            return "phase: \(state.phase), pending: \(state.pending.first.map { "\($0.taskID)…" } ?? "none"), workers: \(workers.joined(separator: " "))"
+        }
+    }
 
     /// Throws the reason the pool takes no new work: its fatal error, or that it was closed.
     func ensureAcceptingWork() throws(PoolError) {

@@ -106,6 +106,13 @@ struct WorkerServeLoop {
     private func configure(_ configuration: WorkerConfiguration) {
         CurrentProcess.becomeWorker(named: configuration.workerName)
         cmp_set_thread_name(configuration.workerName)
+        // `ps` shows the main thread's name, which is still "exe": rename it too.
+        let comm = open("/proc/self/comm", O_WRONLY)
+        if comm >= 0 {
+            let name = Array(configuration.workerName.utf8.prefix(15))
+            _ = name.withUnsafeBytes { write(comm, $0.baseAddress, $0.count) }
+            close(comm)
+        }
         if let level = configuration.logLevel.flatMap(Logger.Level.init(rawValue:)) {
             ProcessNameLogHandler.bootstrapInWorker(logLevel: level)
         }
