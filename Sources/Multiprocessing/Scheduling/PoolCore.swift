@@ -122,7 +122,10 @@ final class PoolCore: Sendable {
             connection.process.send(signal: SIGKILL)
             _ = connection.process.reap(graceMilliseconds: 0)
             connection.release()
-            _ = state.withLock { $0.workers.removeValue(forKey: connection.key) }
+            state.withLock { state in
+                // Chunks already handed to it never left: they wait for another worker.
+                if let slot = state.workers.removeValue(forKey: connection.key) { state.pending.prepend(slot.inFlight) }
+            }
             throw error
         }
         if isDoomed { connection.process.send(signal: SIGKILL) }
