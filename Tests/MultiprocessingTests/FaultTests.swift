@@ -222,6 +222,18 @@ struct FaultTests {
         }
     }
 
+    @Test("a process started by a task does not hide its worker's death")
+    func grandchildKeepsNoChannel() async throws {
+        // The sleep outlives the deadline: a channel inherited by it would make this time out.
+        try await withDeadline(20) { () async throws in
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                let error = await #expect(throws: PoolError.self) { try await pool.apply(ExitLeavingChild(), 40) }
+                #expect(error?.code == .workerDied)
+                #expect(error?.exitStatus == .exited(4))
+            }
+        }
+    }
+
     @Test("close() and join() right after workers died and are being replaced do not hang (40 rounds)")
     func closeRacesReplacement() async throws {
         try await withDeadline(120) { () async throws in

@@ -53,6 +53,9 @@ enum WorkerProcess {
         cmp_tune_malloc_for_large_payloads()
 
         let channel = WorkerEnvironment.channelDescriptor
+        // The channel must not leak into processes the task starts: one that outlived the
+        // worker would hold the socket open and hide the worker's death from the parent.
+        _ = fcntl(channel, F_SETFD, FD_CLOEXEC)
         Task.detached {
             let status = await WorkerServeLoop(channel: channel).serve()
             exit(status)

@@ -173,3 +173,20 @@ struct Unencodable: Codable, Sendable {
 struct MakeUnencodable: PoolTask {
     func run(_ poison: Bool) async throws -> Unencodable { Unencodable(poisoned: poison) }
 }
+
+/// Starts a `sleep` that outlives the worker, then exits the worker with status 4: the
+/// grandchild must not keep the worker's channel open.
+struct ExitLeavingChild: PoolTask {
+    func run(_ seconds: Int) async throws -> Int {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        // Not the test runner's output either, or `swift test` would wait for the sleep.
+        for fd in [STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup(String(seconds)), nil]
+        _ = posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ)
+        exit(4)
+    }
+}
