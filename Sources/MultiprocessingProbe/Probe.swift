@@ -32,6 +32,15 @@ struct Occupy: PoolTask {
     }
 }
 
+/// Sleeps 1 s on the inputs in `slowOn` (over the chaos pool's 200 ms limit).
+struct Nap: PoolTask {
+    var slowOn: Set<Int>
+    func run(_ x: Int) async throws -> Int {
+        if slowOn.contains(x) { try await Task.sleep(for: .seconds(1)) }
+        return x
+    }
+}
+
 /// SIGKILLs its own worker on the item `victim`.
 struct Crash: PoolTask {
     var victim: Int
@@ -55,6 +64,7 @@ struct Probe {
         switch arguments.first {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
+        case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "soak": try await soak(tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
                                    killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
         default:
@@ -131,6 +141,37 @@ struct Probe {
             for try await _ in try pool.imap(Crash(victim: 3), 0..<8).results { count += 1 }
             _ = try await pool.map(Tagged(), Array(0..<20))
             pool.close()
+            try await pool.join()
+        }
+        say("ok")
+    }
+
+    /// Mixes crashes, time limits, cancellation, close and terminate at random moments; a round
+    /// that does not end within 5 s prints the scheduler's state and exits 1.
+    static func chaos(rounds: Int) async throws {
+        let watch = DeathLoopWatch()
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<rounds {
+            let pool = try ProcessPool(processes: 2, taskTimeout: .milliseconds(200), killGrace: .milliseconds(50))
+            watch.set(round: round, pool: pool)
+            let victim = Int.random(in: 0..<12, using: &generator)
+            let a = try pool.mapAsync(Crash(victim: victim), Array(0..<12), chunksize: Int.random(in: 1...3, using: &generator))
+            let b = Task { try await pool.map(Nap(slowOn: [3]), Array(0..<6), chunksize: 1) }
+            let c = Task {
+                var n = 0
+                for try await _ in try pool.imap(Crash(victim: victim + 1), 0..<20).results { n += 1 }
+                return n
+            }
+            if Bool.random(using: &generator) { b.cancel() }
+            switch Int.random(in: 0..<3, using: &generator) {
+            case 0: pool.terminate()
+            case 1: pool.close()
+            default: break
+            }
+            _ = try? await a.get()
+            _ = try? await b.value
+            _ = try? await c.value
+            if Bool.random(using: &generator) { pool.terminate() } else { pool.close() }
             try await pool.join()
         }
         say("ok")

@@ -249,7 +249,8 @@ final class PoolCore: Sendable {
             }
             guard let key = best, let chunk = state.pending.popFirst() else { break }
             if chunk.sink.isFinished { continue }
-            if state.workers[key]!.inFlight.isEmpty {
+            if state.workers[key]!.inFlight.isEmpty && state.workers[key]!.isReady {
+                // A worker still starting up starts the clock when it says it is ready.
                 state.workers[key]!.headStarted = .now
                 timed = timed || chunk.timeLimit != nil
             }
@@ -380,10 +381,15 @@ final class PoolCore: Sendable {
                           flushLater: inout [WorkerConnection]) throws {
         switch message {
         case .ready:
-            state.withLock { state in
-                state.workers[connection.key]?.isReady = true
+            let timed = state.withLock { state -> Bool in
                 state.startFailuresInARow = 0
+                guard let slot = state.workers[connection.key] else { return false }
+                slot.isReady = true
+                guard let head = slot.inFlight.first else { return false }
+                slot.headStarted = .now
+                return head.timeLimit != nil
             }
+            if timed { watchdog.poke() }
         case .initializerFailed(let failure):
             initializerFailed(failure, in: connection)
         case .result(let taskID, let nanoseconds, let outcome):
