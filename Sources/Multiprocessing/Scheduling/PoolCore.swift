@@ -63,6 +63,16 @@ final class PoolCore: Sendable {
         var joinWaiters: [CheckedContinuation<Void, Never>] = []
         /// Smoothed time a chunk of each task type takes in a worker, for the pipelining depth.
         var chunkNanoseconds: [ObjectIdentifier: Double] = [:]
+
+        /// Removes and returns every chunk waiting or in flight, when the pool gives up on them.
+        mutating func takeUnfinishedWork() -> [ChunkWork] {
+            var work = pending.removeAll()
+            for slot in workers.values {
+                work += slot.inFlight
+                slot.inFlight = []
+            }
+            return work
+        }
     }
 
     let settings: Settings
@@ -149,11 +159,7 @@ final class PoolCore: Sendable {
         let (failed, connections): ([ChunkWork], [WorkerConnection]) = state.withLock { state in
             guard state.phase != .terminating else { return ([], []) }
             state.phase = .terminating
-            var failed = state.pending.removeAll()
-            for key in state.workers.keys {
-                failed += state.workers[key]!.inFlight
-                state.workers[key]!.inFlight = []
-            }
+            let failed = state.takeUnfinishedWork()
             return (failed, state.workers.values.map(\.connection))
         }
         for connection in connections { connection.process.send(signal: SIGKILL) }
@@ -422,11 +428,7 @@ final class PoolCore: Sendable {
         let (failed, connections): ([ChunkWork], [WorkerConnection]) = state.withLock { state in
             if state.fatal == nil { state.fatal = error }
             state.phase = .terminating
-            var failed = state.pending.removeAll()
-            for key in state.workers.keys {
-                failed += state.workers[key]!.inFlight
-                state.workers[key]!.inFlight = []
-            }
+            let failed = state.takeUnfinishedWork()
             return (failed, state.workers.values.map(\.connection))
         }
         for other in connections where other !== connection { other.process.send(signal: SIGKILL) }
@@ -483,11 +485,7 @@ final class PoolCore: Sendable {
                         "\(state.startFailuresInARow) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)",
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
                     state.phase = .terminating
-                    abandoned = state.pending.removeAll()
-                    for key in state.workers.keys {
-                        abandoned += state.workers[key]!.inFlight
-                        state.workers[key]!.inFlight = []
-                    }
+                    abandoned = state.takeUnfinishedWork()
                 }
             }
             switch state.phase {
@@ -536,11 +534,7 @@ final class PoolCore: Sendable {
         let (failed, waiters): ([ChunkWork], [CheckedContinuation<Void, Never>]) = state.withLock { state in
             if state.fatal == nil { state.fatal = error }
             state.phase = .terminating
-            var failed = state.pending.removeAll()
-            for key in state.workers.keys {
-                failed += state.workers[key]!.inFlight
-                state.workers[key]!.inFlight = []
-            }
+            let failed = state.takeUnfinishedWork()
             guard state.workers.isEmpty else { return (failed, []) }
             watchdog.stop()
             let waiters = state.joinWaiters
