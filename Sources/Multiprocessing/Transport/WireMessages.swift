@@ -200,16 +200,17 @@ enum WorkerMessage: Sendable, Equatable {
                 writer.writeByte(Kind.initializerFailed.rawValue)
                 failure.write(to: &writer)
             }
+        case .result(let taskID, let nanoseconds, .allSucceeded(let outputs)):
+            return Array(WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds,
+                                                          outputs: [Array(outputs)]).joined())
         case .result(let taskID, let nanoseconds, let outcome):
             return makeFrame(capacity: 32 + outcome.approximateSize) { writer in
                 writer.writeByte(Kind.result.rawValue)
                 writer.writeVarint(taskID)
                 writer.writeVarint(nanoseconds)
                 switch outcome {
-                case .allSucceeded(let outputs):
-                    writer.writeByte(OutcomeKind.allSucceeded.rawValue)
-                    writer.writeVarint(UInt64(outputs.count))
-                    writer.writeBytes(outputs)
+                case .allSucceeded:
+                    preconditionFailure("encoded by encodeSuccessFrame above")
                 case .mixed(let items):
                     writer.writeByte(OutcomeKind.mixed.rawValue)
                     writer.writeVarint(UInt64(items.count))
@@ -276,7 +277,7 @@ enum WorkerMessage: Sendable, Equatable {
 extension ChunkOutcome {
     fileprivate var approximateSize: Int {
         switch self {
-        case .allSucceeded(let outputs): return outputs.count
+        case .allSucceeded: return 0
         case .mixed(let items): return items.count * 16
         case .rejected: return 128
         }
