@@ -241,24 +241,14 @@ struct FaultTests {
     func closeRacesReplacement() async throws {
         try await withDeadline(120) { () async throws in
             // Found by this loop: a replacement started after close() was never told to exit.
-            let probe = try ProbeProcess.start(["death-loop", "40"])
-            var last = ""
-            while let line = probe.readLine() { last = line }
-            let status = probe.wait()
-            #expect(status == 0, "\(last)")
-            #expect(last == "ok", "\(last)")
+            try expectProbeSaysOK(["death-loop", "40"])
         }
     }
 
     @Test("chaos: 100 rounds of crashes, time limits, cancellation, close and terminate at random moments end")
     func chaos() async throws {
         try await withDeadline(120) { () async throws in
-            let probe = try ProbeProcess.start(["chaos", "100"])
-            var last = ""
-            while let line = probe.readLine() { last = line }
-            let status = probe.wait()
-            #expect(status == 0, "\(last)")
-            #expect(last == "ok", "\(last)")
+            try expectProbeSaysOK(["chaos", "100"])
         }
     }
 
@@ -285,6 +275,16 @@ struct FaultTests {
             #expect(growth < 16 * 1024, "parent memory grew by \(growth) KiB")
         }
     }
+}
+
+/// Runs the probe with `arguments` and expects it to end with the line "ok" and status 0.
+func expectProbeSaysOK(_ arguments: [String]) throws {
+    let probe = try ProbeProcess.start(arguments)
+    var last = ""
+    while let line = probe.readLine() { last = line }
+    let status = probe.wait()
+    #expect(status == 0, "\(last)")
+    #expect(last == "ok", "\(last)")
 }
 
 /// Reads `{"key": 12, ...}` with integer values only (the probe's report).
