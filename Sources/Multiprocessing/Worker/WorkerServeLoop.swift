@@ -93,7 +93,7 @@ struct WorkerServeLoop {
                         "the results are \(size) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
                     ))).encodeFrame()]
                 }
-                for piece in pieces { send(piece) }
+                send(pieces)
                 completed += 1
                 if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks { return 0 }
             }
@@ -177,6 +177,24 @@ struct WorkerServeLoop {
         } catch {
             return .failure(RemoteFailure(error))
         }
+    }
+
+    /// Sends a frame given in pieces. Small frames go out joined, in one system call: each
+    /// separate send would wake the parent's reader once more.
+    private func send(_ pieces: [[UInt8]]) {
+        guard pieces.count > 1 else {
+            if let only = pieces.first { send(only) }
+            return
+        }
+        let total = pieces.reduce(0) { $0 + $1.count }
+        guard total <= 64 * 1024 else {
+            for piece in pieces { send(piece) }
+            return
+        }
+        var joined: [UInt8] = []
+        joined.reserveCapacity(total)
+        for piece in pieces { joined.append(contentsOf: piece) }
+        send(joined)
     }
 
     /// Blocking write of a whole frame; the parent reads on its own thread, so this cannot deadlock.
