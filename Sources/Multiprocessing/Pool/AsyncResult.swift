@@ -18,9 +18,20 @@ public final class AsyncResult<Value: Sendable>: Sendable {
 
     private struct State {
         var outcome: Result<Value, any Error>?
-        var waiters: [UInt64: CheckedContinuation<Value, any Error>] = [:]
-        var readyWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        // Parallel arrays, not dictionaries or tuples: there is nearly always one waiter, and a
+        // short call's latency includes every allocation and type-metadata lookup made here.
+        var waiters: [UnsafeContinuation<Value, any Error>] = []
+        var waiterIDs: [UInt64] = []
+        var readyWaiters: [UnsafeContinuation<Void, Never>] = []
+        var readyWaiterIDs: [UInt64] = []
         var nextWaiter: UInt64 = 0
+
+        /// The outcome if there is one, else a fresh waiter id.
+        mutating func outcomeOrWaiterID() -> (Result<Value, any Error>?, UInt64) {
+            if let outcome { return (outcome, 0) }
+            nextWaiter += 1
+            return (nil, nextWaiter)
+        }
     }
 
     private let state = Mutex(State())
@@ -50,23 +61,28 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     /// Waits for the value, or rethrows the work's error (a ``TaskError`` or ``PoolError``).
     /// Cancelling the waiting Swift task ends the wait with `CancellationError`, not the work.
     public func get() async throws -> Value {
-        if let outcome = state.withLock({ $0.outcome }) { return try outcome.get() }
-        let id = state.withLock { state in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
+        let (known, id) = state.withLock { $0.outcomeOrWaiterID() }
+        if let known { return try known.get() }
+        // Each continuation is resumed exactly once: whoever removes it from `state` (publish or
+        // the cancellation handler) resumes it; one that never got in is resumed at once.
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Value, any Error>) in
                 let immediate: Result<Value, any Error>? = state.withLock { state in
                     if let outcome = state.outcome { return outcome }
                     if Task.isCancelled { return .failure(CancellationError()) }
-                    state.waiters[id] = continuation
+                    state.waiters.append(continuation)
+                    state.waiterIDs.append(id)
                     return nil
                 }
                 if let immediate { continuation.resume(with: immediate) }
             }
         } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+            let removed = state.withLock { state -> UnsafeContinuation<Value, any Error>? in
+                guard let index = state.waiterIDs.firstIndex(of: id) else { return nil }
+                state.waiterIDs.remove(at: index)
+                return state.waiters.remove(at: index)
+            }
+            removed?.resume(throwing: CancellationError())
         }
     }
 
@@ -90,22 +106,25 @@ public final class AsyncResult<Value: Sendable>: Sendable {
 
     /// Waits until the work has finished, without throwing its error.
     public func wait() async {
-        if isReady { return }
-        let id = state.withLock { state in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
+        let (known, id) = state.withLock { $0.outcomeOrWaiterID() }
+        if known != nil { return }
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state in
                     if state.outcome != nil || Task.isCancelled { return true }
-                    state.readyWaiters[id] = continuation
+                    state.readyWaiters.append(continuation)
+                    state.readyWaiterIDs.append(id)
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            state.withLock { $0.readyWaiters.removeValue(forKey: id) }?.resume()
+            let removed = state.withLock { state -> UnsafeContinuation<Void, Never>? in
+                guard let index = state.readyWaiterIDs.firstIndex(of: id) else { return nil }
+                state.readyWaiterIDs.remove(at: index)
+                return state.readyWaiters.remove(at: index)
+            }
+            removed?.resume()
         }
     }
 
@@ -144,14 +163,16 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     }
 
     private func publish(_ outcome: Result<Value, any Error>) {
-        let (waiters, readyWaiters) = state.withLock { state -> ([CheckedContinuation<Value, any Error>], [CheckedContinuation<Void, Never>]) in
-            guard state.outcome == nil else { return ([], []) }
+        let (waiters, readyWaiters) = state.withLock { state in
+            guard state.outcome == nil else { return ([UnsafeContinuation<Value, any Error>](), [UnsafeContinuation<Void, Never>]()) }
             state.outcome = outcome
             defer {
-                state.waiters = [:]
-                state.readyWaiters = [:]
+                state.waiters = []
+                state.waiterIDs = []
+                state.readyWaiters = []
+                state.readyWaiterIDs = []
             }
-            return (Array(state.waiters.values), Array(state.readyWaiters.values))
+            return (state.waiters, state.readyWaiters)
         }
         for waiter in waiters { waiter.resume(with: outcome) }
         for waiter in readyWaiters { waiter.resume() }

@@ -7,8 +7,7 @@ extension ProcessPool {
     ///   task was cancelled (the worker running the item is then killed, per the pool's
     ///   ``CancellationPolicy``).
     public func apply<T: PoolTask>(_ task: T, _ input: T.Input, timeout: Duration? = nil) async throws -> T.Output {
-        let job = try submitBatch(task, [input], chunksize: 1, timeout: timeout, onSuccess: nil, onError: nil) { $0[0] }
-        return try await awaitCancellable(job)
+        try await awaitCancellable(submitOne(task, input, timeout: timeout, onSuccess: nil, onError: nil))
     }
 
     /// Starts `apply` and returns at once: Python's `apply_async`.
@@ -25,6 +24,25 @@ extension ProcessPool {
         onSuccess: AsyncResult<T.Output>.SuccessCallback? = nil,
         onError: AsyncResult<T.Output>.ErrorCallback? = nil
     ) throws(PoolError) -> AsyncResult<T.Output> {
-        try submitBatch(task, [input], chunksize: 1, timeout: timeout, onSuccess: onSuccess, onError: onError) { $0[0] }.result
+        try submitOne(task, input, timeout: timeout, onSuccess: onSuccess, onError: onError).result
+    }
+
+    /// Submits one item as one chunk.
+    func submitOne<T: PoolTask>(
+        _ task: T,
+        _ input: T.Input,
+        timeout: Duration?,
+        onSuccess: AsyncResult<T.Output>.SuccessCallback?,
+        onError: AsyncResult<T.Output>.ErrorCallback?
+    ) throws(PoolError) -> ApplyJob<T.Output> {
+        let timeLimit = try effectiveTimeLimit(timeout)
+        try core.ensureAcceptingWork()
+        let encodedTask = try encodeValue(task, role: "task")
+        let job = ApplyJob(result: AsyncResult<T.Output>(onSuccess: onSuccess, onError: onError))
+        let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
+                                  firstItem: 0, timeLimit: timeLimit,
+                                  maximumMessageSize: core.settings.maximumFrameSize, sink: job)
+        try core.submit([chunk])
+        return job
     }
 }

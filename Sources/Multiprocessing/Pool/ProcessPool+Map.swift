@@ -49,7 +49,7 @@ extension ProcessPool {
     }
 
     /// Waits for a blocking call's result; cancelling the waiting task cancels the call.
-    func awaitCancellable<Output, Value>(_ job: MapJob<Output, Value>) async throws -> Value {
+    func awaitCancellable<Job: CallJob>(_ job: Job) async throws -> Job.Value {
         try await withTaskCancellationHandler {
             try await job.result.get()
         } onCancel: {

@@ -3,7 +3,7 @@ import Synchronization
 /// Collects the chunks of one blocking or async call (`map`, `starmap`, `apply` and their async
 /// forms) and fulfills its ``AsyncResult`` with every output in input order, or with the error of
 /// the first failed item in input order, as soon as every chunk before that item is in.
-final class MapJob<Output: Codable & Sendable, Value: Sendable>: ChunkSink {
+final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
 
@@ -29,11 +29,6 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: ChunkSink {
     }
 
     var isFinished: Bool { state.withLock { $0.done } }
-
-    /// The caller stopped waiting: no more results are wanted.
-    func markCancelled() {
-        markFailed(CancellationError())
-    }
 
     /// Ends the call with `error` unless it has ended already.
     func markFailed(_ error: any Error) {

@@ -1,0 +1,40 @@
+import Synchronization
+
+/// Collects the single chunk of a one-item call (`apply`, `applyAsync`): the light sibling of
+/// ``MapJob``, without per-chunk bookkeeping, since a latency-bound loop of `apply` pays for
+/// every allocation on each round trip.
+final class ApplyJob<Output: Codable & Sendable>: CallJob {
+    let result: AsyncResult<Output>
+    private let done = Atomic<Bool>(false)
+
+    init(result: AsyncResult<Output>) {
+        self.result = result
+    }
+
+    var isFinished: Bool { done.load(ordering: .acquiring) }
+
+    func markFailed(_ error: any Error) {
+        if !done.exchange(true, ordering: .acquiringAndReleasing) { result.fulfill(.failure(error)) }
+    }
+
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
+        guard !done.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        switch DecodedChunk<Output>(chunk, completion) {
+        case .outputs(let values): result.fulfill(.success(values[0]))
+        case .items(let items): result.fulfill(items[0])
+        }
+    }
+}
+
+/// A call whose caller waits on one ``AsyncResult``: what `awaitCancellable` needs.
+protocol CallJob<Value>: ChunkSink {
+    associatedtype Value: Sendable
+    var result: AsyncResult<Value> { get }
+    /// Ends the call with `error` unless it has ended already.
+    func markFailed(_ error: any Error)
+}
+
+extension CallJob {
+    /// The caller stopped waiting: no more results are wanted.
+    func markCancelled() { markFailed(CancellationError()) }
+}
