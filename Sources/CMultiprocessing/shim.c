@@ -113,3 +113,7 @@ void cmp_tune_malloc_for_large_payloads(void) {
 }
 
 int cmp_errno(void) { return errno; }
+
+static _Thread_local void *reader_jobs = NULL;
+void *cmp_thread_reader_jobs(void) { return reader_jobs; }
+void cmp_set_thread_reader_jobs(void *jobs) { reader_jobs = jobs; }

@@ -69,18 +69,37 @@ nonisolated func oursStartup(processes: Int, sizes: Sizes) async throws -> Measu
 
 /// 2. Sequential `apply` round trips on a warmed pool: p50 (and mean) in microseconds.
 nonisolated func oursApplyLatency(processes: Int, sizes: Sizes) async throws -> Measurement {
-    let n = sizes.applyCalls
     let samples = try await withWarmPool(processes: processes) { pool in
-        var samples: [Double] = []
-        samples.reserveCapacity(n)
-        for i in 0..<n {
-            let start = monotonicNanos()
-            let r = try await pool.apply(Identity(), i)
-            samples.append(seconds(since: start))
-            try check(r == i, "apply returned \(r), expected \(i)")
-        }
-        return samples
+        try await applyRoundTrips(pool, count: sizes.applyCalls)
     }
+    return latencyMeasurement(samples)
+}
+
+/// 2b. The same loop with the pool's executor preferred: the thread that reads an answer runs
+/// the caller on to its next `apply`.
+nonisolated func oursApplyLatencyOnPoolExecutor(processes: Int, sizes: Sizes) async throws -> Measurement {
+    let samples = try await withWarmPool(processes: processes) { pool in
+        try await withTaskExecutorPreference(pool.executor) {
+            try await applyRoundTrips(pool, count: sizes.applyCalls)
+        }
+    }
+    return latencyMeasurement(samples)
+}
+
+nonisolated func applyRoundTrips(_ pool: ProcessPool, count n: Int) async throws -> [Double] {
+    var samples: [Double] = []
+    samples.reserveCapacity(n)
+    for i in 0..<n {
+        let start = monotonicNanos()
+        let r = try await pool.apply(Identity(), i)
+        samples.append(seconds(since: start))
+        try check(r == i, "apply returned \(r), expected \(i)")
+    }
+    return samples
+}
+
+func latencyMeasurement(_ samples: [Double]) -> Measurement {
+    let n = samples.count
     let p50 = median(samples)! * 1e6
     return Measurement(value: p50, details: [
         .init(name: "p50_us", value: p50),

@@ -140,12 +140,16 @@ struct Workload: Sendable {
     let ours: @Sendable (_ processes: Int, _ sizes: Sizes) async throws -> Measurement
     /// The raw socketpair figure measured in the same rounds, if this workload has one.
     let floor: (@Sendable (_ sizes: Sizes) throws -> Measurement)?
+    /// The Python script's workload doing the same thing for a user (default: `name`).
+    var pythonName: String? = nil
 }
 
 let workloads: [Workload] = [
     Workload(name: "startup", unit: "ms", lowerIsBetter: true, ours: oursStartup, floor: nil),
     Workload(name: "apply-latency", unit: "us", lowerIsBetter: true, ours: oursApplyLatency,
              floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }),
+    Workload(name: "apply-executor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnPoolExecutor,
+             floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }, pythonName: "apply-latency"),
     Workload(name: "map-chunk1", unit: "tasks/s", lowerIsBetter: false, ours: oursMapChunk1, floor: nil),
     Workload(name: "map-default", unit: "tasks/s", lowerIsBetter: false, ours: oursMapDefault, floor: nil),
     Workload(name: "imap-stream", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapStream, floor: nil),
@@ -249,7 +253,7 @@ nonisolated func runRow(_ workload: Workload, options: Options, sizes: Sizes, ro
             case .python:
                 // Two failures in a row (missing interpreter, broken script) end Python's rounds.
                 if pythonFailures >= 2 && row.python.isEmpty { continue }
-                switch peer.run(workload: workload.name) {
+                switch peer.run(workload: workload.pythonName ?? workload.name) {
                 case .success(let m):
                     row.python.append(m)
                     said.append("python \(readable(m.value))")
@@ -368,6 +372,9 @@ func notes(_ rows: [Row]) -> [String] {
             lines.append("- apply-latency mean: ours \(value(row, row.ours, "mean_us", " us")), "
                          + "python \(value(row, row.python, "mean_us", " us")), "
                          + "floor \(value(row, row.floor, "mean_us", " us")) (p50 in the table)")
+        case "apply-executor":
+            lines.append("- apply-executor: the same apply loop run under withTaskExecutorPreference(pool.executor); "
+                         + "mean ours \(value(row, row.ours, "mean_us", " us")), python's column is its plain apply")
         case "imap-stream":
             func memory(_ side: [Measurement]) -> String {
                 "RSS \(value(row, side, "rss_before_mib", "")) -> \(value(row, side, "rss_after_mib", "")) MiB, "

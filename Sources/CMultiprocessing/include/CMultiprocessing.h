@@ -51,6 +51,10 @@ int cmp_available_cpus(void);
 /// 256 MiB) unless the user tuned malloc through MALLOC_* variables. glibc only; no-op elsewhere.
 void cmp_tune_malloc_for_large_payloads(void);
 
+/// The job list of the pool reader thread this is, or NULL on any other thread.
+void *cmp_thread_reader_jobs(void);
+void cmp_set_thread_reader_jobs(void *jobs);
+
 /// errno of the calling thread.
 int cmp_errno(void);
 

@@ -121,6 +121,11 @@ public final class ProcessPool: Sendable {
         }
     }
 
+    /// An executor that runs code resumed by this pool's answers on the thread that read them:
+    /// prefer it (`withTaskExecutorPreference(pool.executor) { ... }`) around a loop of short
+    /// calls that each wait for the last. See ``PoolExecutor``.
+    public var executor: PoolExecutor { core.executor }
+
     /// The scheduler's state in one line (workers, chunks in flight, what waits): a debugging aid
     /// whose format may change.
     public var _schedulerState: String { core.stateDescription }

@@ -76,6 +76,8 @@ final class PoolCore: Sendable {
     }
 
     let settings: Settings
+    /// Runs code that prefers it on the reader thread that resumed it.
+    let executor = PoolExecutor()
     private let state = Mutex(State())
     private let watchdog: Watchdog
 
@@ -355,7 +357,11 @@ final class PoolCore: Sendable {
         // Sends caused by answers are made once the frames already read are handled: one
         // system call per burst instead of one per answer.
         var toFlush: [WorkerConnection] = []
-        defer { for other in toFlush { other.outbound.flush() } }
+        let jobs = ReaderThreadJobs(installingFor: executor)
+        defer {
+            for other in toFlush { other.outbound.flush() }
+            jobs.uninstall()
+        }
         while true {
             do {
                 let frame: Void? = try reader.withNextFrame { bytes in
@@ -366,6 +372,7 @@ final class PoolCore: Sendable {
                     for other in toFlush { other.outbound.flush() }
                     toFlush.removeAll(keepingCapacity: true)
                 }
+                jobs.runPending()
             } catch FrameReader.Failure.truncated {
                 break  // died while writing: an ordinary death
             } catch FrameReader.Failure.readFailed {

@@ -1,0 +1,89 @@
+import Multiprocessing
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The calling thread's name, e.g. "mp-w0-in" for a pool's reader thread.
+private func currentThreadName() -> String {
+    let descriptor = open("/proc/thread-self/comm", O_RDONLY)
+    guard descriptor >= 0 else { return "?" }
+    defer { close(descriptor) }
+    var buffer = [UInt8](repeating: 0, count: 32)
+    let count = read(descriptor, &buffer, buffer.count)
+    return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).trimmingSuffix("\n")
+}
+
+private extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}
+
+@Suite("pool.executor", .timeLimit(.minutes(2)))
+struct PoolExecutorTests {
+    @Test("under the pool's executor, code after an apply runs on the reader thread that read the answer")
+    func resumesOnReaderThread() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                let (sum, threads) = try await withTaskExecutorPreference(pool.executor) {
+                    var sum = 0
+                    var threads: [String] = []
+                    for i in 0..<200 {
+                        sum += try await pool.apply(Square(), i)
+                        threads.append(currentThreadName())
+                    }
+                    return (sum, threads)
+                }
+                #expect(sum == (0..<200).reduce(0) { $0 + $1 * $1 })
+                // The first calls may still run on a cooperative thread (an answer that arrives
+                // before the caller has suspended lets it go on where it is); once on a reader
+                // thread, the loop stays on reader threads.
+                let isReader = { (name: String) in name.hasPrefix("mp-w") && name.hasSuffix("-in") }
+                let firstOnReader = try #require(threads.firstIndex(where: isReader), "ran on \(Set(threads))")
+                #expect(threads[firstOnReader...].allSatisfy(isReader), "ran on \(threads)")
+                #expect(firstOnReader < 10, "reached a reader thread only at call \(firstOnReader)")
+                // Outside the preference, code is back on Swift's own threads.
+                _ = try await pool.apply(Square(), 1)
+                #expect(!currentThreadName().hasPrefix("mp-w"))
+            }
+        }
+    }
+
+    @Test("map, imap, errors, sleeps and the pool's end all work under the pool's executor")
+    func everythingUnderPreference() async throws {
+        try await withDeadline { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            // Everything, the pool's end included, with the pool's executor preferred.
+            try await withTaskExecutorPreference(pool.executor) {
+                #expect(try await pool.map(Square(), Array(0..<500), chunksize: 7) == (0..<500).map { $0 * $0 })
+                var streamed: [Int] = []
+                for try await value in try pool.imap(Square(), 0..<300, chunksize: 4) { streamed.append(value) }
+                #expect(streamed == (0..<300).map { $0 * $0 })
+                await #expect(throws: TaskError.self) { try await pool.apply(FailOn(failing: [3]), 3) }
+                // Resumed by a timer, not by a reader: the global executor runs it.
+                try await Task.sleep(for: .milliseconds(5))
+                #expect(try await pool.apply(Square(), 9) == 81)
+                pool.close()
+                try await pool.join()
+            }
+        }
+    }
+
+    @Test("a worker death and terminate() resume waiters under the pool's executor")
+    func faultsUnderPreference() async throws {
+        try await withDeadline { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            try await withTaskExecutorPreference(pool.executor) {
+                let error = await #expect(throws: PoolError.self) { try await pool.apply(DieOn(fatal: [1], way: .kill), 1) }
+                #expect(error?.code == .workerDied)
+                #expect(try await pool.apply(Square(), 4) == 16)
+                let gate = Gate.make()
+                defer { gate.remove() }
+                let held = try pool.applyAsync(GatedEcho(gate: gate, gated: [1]), 1)
+                pool.terminate()
+                await #expect(throws: PoolError.self) { try await held.get() }
+                try await pool.join()
+            }
+        }
+    }
+}
