@@ -6,8 +6,9 @@ import CMultiprocessing
 /// A loop of short calls, each waiting for the last (`apply` after `apply`), otherwise pays two
 /// thread wake-ups in this process per round trip: the thread that reads the worker's answer,
 /// then the cooperative thread that runs the caller. Under this executor the reading thread
-/// runs the caller itself, up to its next `await` (usually the next call), so a round trip
-/// costs what a raw socket ping-pong between two processes costs.
+/// runs the caller itself, up to its next `await` (usually the next call), and a round trip
+/// wakes one thread per side, as a raw socket ping-pong does (`pool-bench`: `apply` p50 46 µs
+/// by default, 30 µs under this executor, floor 14 µs, on a 2-core VM).
 ///
 /// ```swift
 /// try await withTaskExecutorPreference(pool.executor) {
