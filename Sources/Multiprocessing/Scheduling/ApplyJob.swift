@@ -25,16 +25,3 @@ final class ApplyJob<Output: Codable & Sendable>: CallJob {
         }
     }
 }
-
-/// A call whose caller waits on one ``AsyncResult``: what `awaitCancellable` needs.
-protocol CallJob<Value>: ChunkSink {
-    associatedtype Value: Sendable
-    var result: AsyncResult<Value> { get }
-    /// Ends the call with `error` unless it has ended already.
-    func markFailed(_ error: any Error)
-}
-
-extension CallJob {
-    /// The caller stopped waiting: no more results are wanted.
-    func markCancelled() { markFailed(CancellationError()) }
-}

@@ -9,6 +9,19 @@ protocol ChunkSink: AnyObject, Sendable {
     var isFinished: Bool { get }
 }
 
+/// A call whose caller waits on one ``AsyncResult``: what `awaitCancellable` needs.
+protocol CallJob<Value>: ChunkSink {
+    associatedtype Value: Sendable
+    var result: AsyncResult<Value> { get }
+    /// Ends the call with `error` unless it has ended already.
+    func markFailed(_ error: any Error)
+}
+
+extension CallJob {
+    /// The caller stopped waiting: no more results are wanted.
+    func markCancelled() { markFailed(CancellationError()) }
+}
+
 /// Who ran a chunk, for error messages.
 struct WorkerLabel: Sendable, Equatable {
     let name: String
