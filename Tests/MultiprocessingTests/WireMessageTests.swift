@@ -1,6 +1,12 @@
 @testable import Multiprocessing
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 @Suite("wire messages")
 struct WireMessageTests {
     /// Strips the 4-byte length prefix after checking it.
@@ -17,7 +23,7 @@ struct WireMessageTests {
                                            initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
                                            maximumTasks: 3, maximumMessageSize: 1 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maximumTasks: 0, maximumMessageSize: 4096)),
-            .run(taskID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: [9, 8, 7]),
+            .run(taskID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
         ]
         for message in messages {
             #expect(try ParentMessage.decode(payload(message.encodeFrame())) == message)
@@ -30,7 +36,7 @@ struct WireMessageTests {
         let messages: [WorkerMessage] = [
             .ready(pid: 4242),
             .initializerFailed(failure),
-            .result(taskID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: [1, 2, 3][...])),
+            .result(taskID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedBatch(bytes: [1, 2, 3]))),
             .result(taskID: 10, runNanoseconds: 0, outcome: .mixed([.success([5][...]), .failure(failure), .success([][...])])),
             .result(taskID: 11, runNanoseconds: 7, outcome: .rejected(failure)),
         ]
@@ -57,26 +63,106 @@ struct WireMessageTests {
     }
 }
 
-@Suite("byte buffers sent by reference")
-struct ByteArrayPiecesTests {
-    @Test("the pieces join to exactly what BinaryEncoder writes, and decode back")
-    func samePiecesAsEncoder() throws {
-        let big = ByteArrayPieces.threshold
-        let cases: [[[UInt8]]] = [
-            [[UInt8](repeating: 7, count: big)],
-            [[], [UInt8](repeating: 1, count: big + 1), [1, 2, 3]],
-            [[9], [UInt8](repeating: 2, count: 300_000), [UInt8](repeating: 3, count: big), []],
-            (0..<130).map { [UInt8](repeating: UInt8($0), count: $0 == 129 ? big : $0) },
-        ]
-        for buffers in cases {
-            let pieces = try #require(ByteArrayPieces.encodeByReference(buffers))
-            let joined = Array(pieces.joined())
-            #expect(joined == (try BinaryEncoder().encode(buffers)))
-            #expect(try BinaryDecoder().decode([[UInt8]].self, from: joined[...]) == buffers)
-            // Large buffers travel as pieces of their own.
-            #expect(pieces.contains { $0.count >= big })
+@Suite("byte buffers sent as attachments")
+struct EncodedBatchTests {
+    static let big = EncodedBatch.attachmentThreshold
+    static let cases: [[[UInt8]]] = [
+        [[UInt8](repeating: 7, count: big)],
+        [[], [UInt8](repeating: 1, count: big + 1), [1, 2, 3]],
+        [[9], [UInt8](repeating: 2, count: 300_000), [UInt8](repeating: 3, count: big), []],
+        (0..<130).map { [UInt8](repeating: UInt8($0), count: $0 == 129 ? big : $0) },
+    ]
+
+    @Test("large buffers become attachments, sharing storage, and decode back")
+    func attachments() throws {
+        for buffers in Self.cases {
+            let batch = try EncodedBatch.encode(buffers)
+            let large = buffers.filter { $0.count >= Self.big }
+            #expect(batch.attachments == large)
+            // Attached, not copied: the same storage as the caller's arrays.
+            #expect(zip(batch.attachments, large).allSatisfy { pair in
+                pair.0.withUnsafeBufferPointer { $0.baseAddress } == pair.1.withUnsafeBufferPointer { $0.baseAddress }
+            })
+            // What stays in the encoding: the small buffers and a few bytes per element.
+            let small = buffers.filter { $0.count < Self.big }.reduce(0) { $0 + $1.count }
+            #expect(batch.bytes.count <= 8 + small + 3 * buffers.count)
+            #expect(try batch.decode([[UInt8]].self) == buffers)
         }
-        #expect(ByteArrayPieces.encodeByReference([[1, 2], [3]]) == nil)
-        #expect(try ByteArrayPieces.encode([5, 6]) == [try BinaryEncoder().encode([5, 6])])
+    }
+
+    @Test("without a large buffer the batch is exactly BinaryEncoder's encoding")
+    func plain() throws {
+        #expect(try EncodedBatch.encode([[1, 2], [3]] as [[UInt8]]) == EncodedBatch(bytes: try BinaryEncoder().encode([[1, 2], [3]] as [[UInt8]])[...]))
+        #expect(try EncodedBatch.encode([5, 6]) == EncodedBatch(bytes: try BinaryEncoder().encode([5, 6])[...]))
+        #expect(try EncodedBatch.encode([5, 6]).decode([Int].self) == [5, 6])
+    }
+
+    @Test("attachments that do not match their marks are rejected")
+    func mismatched() throws {
+        var batch = try EncodedBatch.encode(Self.cases[1])
+        #expect(throws: BinaryCodingError.self) { try batch.decode([Int].self) }
+        let extra = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments + [[1]])
+        #expect(throws: BinaryCodingError.self) { try extra.decode([[UInt8]].self) }
+        batch.attachments.removeAll()
+        #expect(throws: (any Error).self) { try batch.decode([[UInt8]].self) }
+    }
+}
+
+@Suite("frame reader")
+struct FrameReaderTests {
+    /// A file holding `bytes`, opened for reading; FrameReader reads any stream descriptor.
+    private func descriptor(reading bytes: [UInt8]) throws -> Int32 {
+        var template = Array("/tmp/frame-reader-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        try #require(fd >= 0)
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                precondition(written > 0)
+                offset += written
+            }
+        }
+        _ = lseek(fd, 0, SEEK_SET)
+        return fd
+    }
+
+    @Test("frames with and without attachments arrive whole, whatever the buffer size", arguments: [16, 100, 64 * 1024])
+    func attachmentFrames(bufferSize: Int) throws {
+        let task = EncodedValue(typeName: "4Demo4EchoV", payload: [1])
+        let first = try EncodedBatch.encode(EncodedBatchTests.cases[2])
+        let second = try EncodedBatch.encode([1, 2, 3])
+        var stream: [UInt8] = []
+        stream += ParentMessage.encodeRunFrame(taskID: 1, task: task, inputs: first).joined()
+        stream += ParentMessage.cancel(taskIDs: [4]).encodeFrame()
+        stream += ParentMessage.encodeRunFrame(taskID: 2, task: task, inputs: second).joined()
+        let fd = try descriptor(reading: stream)
+        defer { close(fd) }
+        var reader = FrameReader(descriptor: fd, maximumFrameSize: 1 << 20, bufferSize: bufferSize)
+        let messages = try (0..<3).map { _ in
+            try #require(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) })
+        }
+        #expect(messages == [.run(taskID: 1, task: task, inputs: first), .cancel(taskIDs: [4]), .run(taskID: 2, task: task, inputs: second)])
+        guard case .run(_, _, let inputs) = messages[0] else { return }
+        #expect(try inputs.decode([[UInt8]].self) == EncodedBatchTests.cases[2])
+        #expect(try reader.withNextFrame { _, _ in 0 } == nil)
+    }
+
+    @Test("a stream that ends inside an attachment is truncated; attachments over the limit are refused")
+    func truncatedAndTooLarge() throws {
+        let batch = try EncodedBatch.encode(EncodedBatchTests.cases[0])
+        let frame = Array(WorkerMessage.encodeSuccessFrame(taskID: 3, runNanoseconds: 1, outputs: batch).joined())
+        let cut = try descriptor(reading: Array(frame.dropLast(10)))
+        defer { close(cut) }
+        var reader = FrameReader(descriptor: cut, maximumFrameSize: 1 << 20)
+        #expect(throws: FrameReader.Failure.self) { try reader.withNextFrame { _, _ in 0 } }
+
+        let whole = try descriptor(reading: frame)
+        defer { close(whole) }
+        var small = FrameReader(descriptor: whole, maximumFrameSize: EncodedBatch.attachmentThreshold)
+        let buffered = small.hasBufferedFrame
+        #expect(!buffered)
+        #expect(throws: FrameReader.Failure.self) { try small.withNextFrame { _, _ in 0 } }
     }
 }

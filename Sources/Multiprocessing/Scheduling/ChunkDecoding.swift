@@ -19,9 +19,9 @@ enum DecodedChunk<Output: Sendable>: Sendable {
                 error = TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
             }
             self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
-        case .answered(.allSucceeded(let bytes), let worker):
+        case .answered(.allSucceeded(let batch), let worker):
             do {
-                let outputs = try decoder.decode([Output].self, from: bytes)
+                let outputs = try batch.decode([Output].self)
                 guard outputs.count == chunk.itemCount else {
                     throw BinaryCodingError.invalidData("\(outputs.count) results for \(chunk.itemCount) items")
                 }

@@ -364,8 +364,8 @@ final class PoolCore: Sendable {
         }
         while true {
             do {
-                let frame: Void? = try reader.withNextFrame { bytes in
-                    try received(try WorkerMessage.decode(bytes), from: connection, flushLater: &toFlush)
+                let frame: Void? = try reader.withNextFrame { bytes, attachments in
+                    try received(try WorkerMessage.decode(bytes, attachments: attachments), from: connection, flushLater: &toFlush)
                 }
                 if frame == nil { break }
                 if !reader.hasBufferedFrame && !toFlush.isEmpty {

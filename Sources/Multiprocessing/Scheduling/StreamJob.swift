@@ -173,9 +173,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
                                  timeLimit: Duration?, maximumMessageSize: Int,
                                  sink: any ChunkSink) throws(PoolError) -> ChunkWork {
-    let inputs: [[UInt8]]
+    let inputs: EncodedBatch
     do {
-        inputs = try ByteArrayPieces.encode(items)
+        inputs = try EncodedBatch.encode(items)
     } catch {
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }

@@ -4,8 +4,14 @@ import Glibc
 import Musl
 #endif
 
-/// Reads length-framed messages (a little-endian `UInt32` byte count, then the bytes) from a
-/// stream descriptor. Reads are buffered so that many small frames cost one system call.
+/// Reads length-framed messages from a stream descriptor. Reads are buffered so that many small
+/// frames cost one system call.
+///
+/// A frame is a little-endian `UInt32` byte count, then the message. A frame with attachments
+/// (large byte buffers, see `EncodedBatch`) starts with the count `attachmentMarker` instead:
+/// `u32 marker`, `u32` message length, `u32` attachment count, a `u64` size per attachment, the
+/// message, then the attachments' bytes. Attachments are read from the socket straight into
+/// arrays of their own, not through the read buffer.
 struct FrameReader: ~Copyable {
     enum Failure: Error, Sendable {
         /// The stream ended inside a frame.
@@ -15,6 +21,9 @@ struct FrameReader: ~Copyable {
         /// `read` failed.
         case readFailed(Int32)
     }
+
+    /// The length prefix that announces a frame with attachments; a plain frame is shorter.
+    static let attachmentMarker = UInt32.max
 
     let descriptor: Int32
     let maximumFrameSize: Int
@@ -32,39 +41,42 @@ struct FrameReader: ~Copyable {
 
     /// True when a whole frame is already buffered (reading it makes no system call).
     var hasBufferedFrame: Bool {
-        let available = end - start
-        guard available >= 4 else { return false }
-        let length = Int(UInt32(buffer[start]) | UInt32(buffer[start + 1]) << 8
-            | UInt32(buffer[start + 2]) << 16 | UInt32(buffer[start + 3]) << 24)
-        return available >= 4 + length
+        guard case .complete(let head, let attachmentBytes)? = try? nextFrameLayout() else { return false }
+        return end - start >= head + attachmentBytes
     }
 
-    /// Calls `body` with the next frame's bytes, which are valid only during the call.
-    /// Returns nil at a clean end of stream (between frames).
-    mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>) throws -> R) throws -> R? {
+    /// Calls `body` with the next frame's message and attachments; the message bytes are valid
+    /// only during the call. Returns nil at a clean end of stream (between frames).
+    mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> R? {
         while true {
-            let available = end - start
-            if available == 0 && buffer.count > Self.largestKeptBuffer {
+            if end == start && buffer.count > Self.largestKeptBuffer {
                 // A very large frame grew the buffer; give the memory back once it is consumed.
                 // Buffers up to the limit are kept: a stream of 1 MiB payloads would otherwise
                 // pay a fresh allocation, page faults included, for every frame.
                 buffer = Self.uninitializedBuffer(count: normalBufferSize)
             }
-            if available >= 4 {
-                let length = Int(UInt32(buffer[start]) | UInt32(buffer[start + 1]) << 8
-                    | UInt32(buffer[start + 2]) << 16 | UInt32(buffer[start + 3]) << 24)
-                guard length <= maximumFrameSize else {
-                    throw Failure.tooLarge(length, limit: maximumFrameSize)
-                }
-                if available >= 4 + length {
-                    let frameStart = start + 4
-                    start = frameStart + length
+            switch try nextFrameLayout() {
+            case .complete(let head, _) where end - start >= head:
+                let frameStart = start
+                start += head
+                if readUInt32(at: frameStart) == Self.attachmentMarker {
+                    let messageLength = Int(readUInt32(at: frameStart + 4))
+                    let count = Int(readUInt32(at: frameStart + 8))
+                    var attachments: [[UInt8]] = []
+                    attachments.reserveCapacity(count)
+                    for index in 0..<count {
+                        attachments.append(try readAttachment(size: Int(readUInt64(at: frameStart + 12 + 8 * index))))
+                    }
+                    let messageStart = frameStart + 12 + 8 * count
                     if start == end { start = 0; end = 0 }
-                    return try body(buffer[frameStart..<(frameStart + length)])
+                    return try body(buffer[messageStart..<(messageStart + messageLength)], attachments)
                 }
-                makeRoom(forFrameOf: 4 + length)
-            } else if buffer.count - start < 4 {
-                makeRoom(forFrameOf: 4)
+                if start == end { start = 0; end = 0 }
+                return try body(buffer[(frameStart + 4)..<(frameStart + head)], [])
+            case .complete(let head, _):
+                makeRoom(forFrameOf: head)
+            case .needs(let bytes):
+                if buffer.count - start < bytes { makeRoom(forFrameOf: bytes) }
             }
             let count = buffer.withUnsafeMutableBytes { raw in
                 read(descriptor, raw.baseAddress! + end, raw.count - end)
@@ -80,6 +92,76 @@ struct FrameReader: ~Copyable {
                 throw Failure.readFailed(error)
             }
         }
+    }
+
+    private enum Layout {
+        /// The frame's part that goes through the buffer (prefix, table, message), and the bytes
+        /// of attachments after it.
+        case complete(head: Int, attachmentBytes: Int)
+        /// Not enough is buffered to tell: at least this many bytes from `start` are needed.
+        case needs(Int)
+    }
+
+    /// The next frame's size as far as the buffered bytes tell; throws on a size over the limit.
+    private func nextFrameLayout() throws(Failure) -> Layout {
+        let available = end - start
+        guard available >= 4 else { return .needs(4) }
+        let length = readUInt32(at: start)
+        guard length == Self.attachmentMarker else {
+            guard Int(length) <= maximumFrameSize else { throw .tooLarge(Int(length), limit: maximumFrameSize) }
+            return .complete(head: 4 + Int(length), attachmentBytes: 0)
+        }
+        guard available >= 12 else { return .needs(12) }
+        let messageLength = Int(readUInt32(at: start + 4))
+        let count = Int(readUInt32(at: start + 8))
+        // Every attachment is at least one byte, so the count is bounded by the size too.
+        guard messageLength <= maximumFrameSize, count <= maximumFrameSize - messageLength, count <= Int(Int32.max) / 8 else {
+            throw .tooLarge(messageLength + count, limit: maximumFrameSize)
+        }
+        let head = 12 + 8 * count + messageLength
+        guard available >= 12 + 8 * count else { return .needs(12 + 8 * count) }
+        var total = messageLength
+        for index in 0..<count {
+            let size = readUInt64(at: start + 12 + 8 * index)
+            guard size <= UInt64(maximumFrameSize - total) else {
+                throw .tooLarge(total &+ Int(clamping: size), limit: maximumFrameSize)
+            }
+            total += Int(size)
+        }
+        return .complete(head: head, attachmentBytes: total - messageLength)
+    }
+
+    /// One attachment: the part already buffered, then the rest read straight into its array.
+    private mutating func readAttachment(size: Int) throws -> [UInt8] {
+        let buffered = min(size, end - start)
+        let attachment = try [UInt8](unsafeUninitializedCapacity: size) { target, initialized in
+            buffer.withUnsafeBytes { source in
+                target.baseAddress!.update(from: source.baseAddress!.assumingMemoryBound(to: UInt8.self) + start, count: buffered)
+            }
+            var filled = buffered
+            while filled < size {
+                let count = read(descriptor, target.baseAddress! + filled, size - filled)
+                if count > 0 {
+                    filled += count
+                } else if count == 0 {
+                    throw Failure.truncated
+                } else {
+                    let error = errno
+                    if error != EINTR { throw Failure.readFailed(error) }
+                }
+            }
+            initialized = size
+        }
+        start += buffered
+        return attachment
+    }
+
+    private func readUInt32(at index: Int) -> UInt32 {
+        UInt32(buffer[index]) | UInt32(buffer[index + 1]) << 8 | UInt32(buffer[index + 2]) << 16 | UInt32(buffer[index + 3]) << 24
+    }
+
+    private func readUInt64(at index: Int) -> UInt64 {
+        UInt64(readUInt32(at: index)) | UInt64(readUInt32(at: index + 4)) << 32
     }
 
     /// Buffers larger than this are released after use.

@@ -75,7 +75,7 @@ struct WorkerConfiguration: Sendable, Equatable {
 enum ParentMessage: Sendable, Equatable {
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
-    case run(taskID: UInt64, task: EncodedValue, inputs: ArraySlice<UInt8>)
+    case run(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch)
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
     case cancel(taskIDs: [UInt64])
@@ -99,7 +99,7 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeVarint(UInt64(configuration.maximumMessageSize))
             }
         case .run(let taskID, let task, let inputs):
-            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: [Array(inputs)]).joined())
+            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs).joined())
         case .cancel(let taskIDs):
             return makeFrame { writer in
                 writer.writeByte(Kind.cancel.rawValue)
@@ -110,8 +110,8 @@ enum ParentMessage: Sendable, Equatable {
     }
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
-    /// the pieces to send in order: large inputs go as a piece of their own, not copied.
-    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: [[UInt8]]) -> [[UInt8]] {
+    /// the pieces to send in order: large inputs go as pieces of their own, not copied.
+    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [[UInt8]] {
         framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
             writer.writeByte(Kind.run.rawValue)
             writer.writeVarint(taskID)
@@ -119,9 +119,14 @@ enum ParentMessage: Sendable, Equatable {
         }
     }
 
-    static func decode(_ bytes: ArraySlice<UInt8>) throws -> ParentMessage {
+    /// Decodes a frame's message; only a run frame may come with attachments.
+    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [[UInt8]] = []) throws -> ParentMessage {
         var reader = ByteReader(bytes)
-        switch Kind(rawValue: try reader.readByte()) {
+        let kind = Kind(rawValue: try reader.readByte())
+        guard attachments.isEmpty || kind == .run else {
+            throw BinaryCodingError.invalidData("attachments on a message that cannot have them")
+        }
+        switch kind {
         case .configure:
             let name = try reader.readString()
             let level = try readOptionalString(from: &reader)
@@ -135,7 +140,7 @@ enum ParentMessage: Sendable, Equatable {
             let taskID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)
             let inputs = try reader.readLengthPrefixed()
-            return .run(taskID: taskID, task: task, inputs: inputs)
+            return .run(taskID: taskID, task: task, inputs: EncodedBatch(bytes: inputs, attachments: attachments))
         case .cancel:
             let count = Int(clamping: try reader.readVarint())
             guard count <= reader.remaining else {
@@ -153,7 +158,7 @@ enum ParentMessage: Sendable, Equatable {
 /// How one chunk went in the worker.
 enum ChunkOutcome: Sendable, Equatable {
     /// Every item succeeded: `outputs` is an encoded `[Output]` in item order.
-    case allSucceeded(outputs: ArraySlice<UInt8>)
+    case allSucceeded(outputs: EncodedBatch)
     /// Some items failed: one entry per item, in order.
     case mixed([ItemOutcome])
     /// The chunk could not run at all (unknown task type, undecodable input, ...).
@@ -179,7 +184,7 @@ enum WorkerMessage: Sendable, Equatable {
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
     /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
-    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: [[UInt8]]) -> [[UInt8]] {
+    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: EncodedBatch) -> [[UInt8]] {
         framePieces(headerCapacity: 32, tail: outputs) { writer in
             writer.writeByte(Kind.result.rawValue)
             writer.writeVarint(taskID)
@@ -202,7 +207,7 @@ enum WorkerMessage: Sendable, Equatable {
             }
         case .result(let taskID, let nanoseconds, .allSucceeded(let outputs)):
             return Array(WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds,
-                                                          outputs: [Array(outputs)]).joined())
+                                                          outputs: outputs).joined())
         case .result(let taskID, let nanoseconds, let outcome):
             return makeFrame(capacity: 32 + outcome.approximateSize) { writer in
                 writer.writeByte(Kind.result.rawValue)
@@ -233,9 +238,15 @@ enum WorkerMessage: Sendable, Equatable {
         }
     }
 
-    static func decode(_ bytes: ArraySlice<UInt8>) throws -> WorkerMessage {
+    /// Decodes a frame's message; only a result frame may come with attachments, and only for
+    /// an all-succeeded outcome.
+    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [[UInt8]] = []) throws -> WorkerMessage {
         var reader = ByteReader(bytes)
-        switch Kind(rawValue: try reader.readByte()) {
+        let kind = Kind(rawValue: try reader.readByte())
+        guard attachments.isEmpty || kind == .result else {
+            throw BinaryCodingError.invalidData("attachments on a message that cannot have them")
+        }
+        switch kind {
         case .ready:
             return .ready(pid: try reader.readFixed(Int32.self))
         case .initializerFailed:
@@ -243,10 +254,14 @@ enum WorkerMessage: Sendable, Equatable {
         case .result:
             let taskID = try reader.readVarint()
             let nanoseconds = try reader.readVarint()
-            switch OutcomeKind(rawValue: try reader.readByte()) {
+            let outcomeKind = OutcomeKind(rawValue: try reader.readByte())
+            guard attachments.isEmpty || outcomeKind == .allSucceeded else {
+                throw BinaryCodingError.invalidData("attachments on a result that cannot have them")
+            }
+            switch outcomeKind {
             case .allSucceeded:
-                return .result(taskID: taskID, runNanoseconds: nanoseconds,
-                               outcome: .allSucceeded(outputs: try reader.readLengthPrefixed()))
+                let outputs = EncodedBatch(bytes: try reader.readLengthPrefixed(), attachments: attachments)
+                return .result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .allSucceeded(outputs: outputs))
             case .mixed:
                 let count = Int(clamping: try reader.readVarint())
                 guard count <= reader.remaining else {
@@ -284,22 +299,32 @@ extension ChunkOutcome {
     }
 }
 
-/// A frame whose last field is `tail` (length-prefixed; given as pieces), as pieces to send in
-/// order: one array when the tail is small, else the header followed by the tail's own pieces,
-/// so a large payload is never copied again.
-func framePieces(headerCapacity: Int, tail: [[UInt8]], _ header: (inout ByteWriter) -> Void) -> [[UInt8]] {
-    let tailCount = tail.reduce(0) { $0 + $1.count }
+/// A frame whose last field is `tail` (length-prefixed), as pieces to send in order: the head
+/// in one array (with the tail inline when it is small), then a large tail and the attachments
+/// as pieces of their own, so a large payload is never copied again. With attachments the frame
+/// takes `FrameReader`'s attachment layout.
+func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteWriter) -> Void) -> [[UInt8]] {
+    let tailCount = tail.bytes.count
     let inline = tailCount <= 16 * 1024
-    var writer = ByteWriter(capacity: headerCapacity + 16 + (inline ? tailCount : 0))
-    let lengthOffset = writer.reserveFixed32()
+    var writer = ByteWriter(capacity: headerCapacity + 28 + 8 * tail.attachments.count + (inline ? tailCount : 0))
+    let lengthOffset: Int
+    if tail.attachments.isEmpty {
+        lengthOffset = writer.reserveFixed32()
+    } else {
+        writer.writeFixed(FrameReader.attachmentMarker)
+        lengthOffset = writer.reserveFixed32()
+        writer.writeFixed(UInt32(tail.attachments.count))
+        for attachment in tail.attachments { writer.writeFixed(UInt64(attachment.count)) }
+    }
+    let messageStart = writer.bytes.count
     header(&writer)
     writer.writeVarint(UInt64(tailCount))
-    writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.bytes.count - 4 + tailCount))
+    writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.bytes.count - messageStart + tailCount))
     if inline {
-        for piece in tail { writer.writeBytes(piece) }
-        return [writer.bytes]
+        writer.writeBytes(tail.bytes)
+        return [writer.bytes] + tail.attachments
     }
-    return [writer.bytes] + tail
+    return [writer.bytes, Array(tail.bytes)] + tail.attachments
 }
 
 private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {

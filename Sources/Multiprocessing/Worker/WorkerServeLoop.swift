@@ -18,7 +18,7 @@ struct WorkerServeLoop {
     func serve() async -> Int32 {
         var reader = FrameReader(descriptor: channel, maximumFrameSize: Self.maximumFrameSize)
         do {
-            guard let first = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+            guard let first = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
             guard case .configure(let configuration) = first else { return 3 }
             configure(configuration)
             if let initializer = configuration.initializer {
@@ -39,20 +39,20 @@ struct WorkerServeLoop {
             var lastPoll = ContinuousClock.now
             while true {
                 if queue.isEmpty {
-                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
                     queue.receive(message)
                 }
                 // Take the frames already here, so a cancel can overtake the chunks it names;
                 // look at the socket at most once a millisecond (a system call).
                 while reader.hasBufferedFrame {
-                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
                     queue.receive(message)
                 }
                 let started = ContinuousClock.now
                 if started - lastPoll >= .milliseconds(1) {
                     lastPoll = started
                     while cmp_poll_readable(channel, 0) > 0 {
-                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0) }) else { return 0 }
+                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
                         queue.receive(message)
                     }
                 }
@@ -139,10 +139,10 @@ struct WorkerServeLoop {
         try BinaryDecoder().decode(T.self, from: payload[...])
     }
 
-    static func runChunk<T: PoolTask>(_ task: T, inputs: ArraySlice<UInt8>) async -> WorkerChunkOutcome {
+    static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedBatch) async -> WorkerChunkOutcome {
         let items: [T.Input]
         do {
-            items = try BinaryDecoder().decode([T.Input].self, from: inputs)
+            items = try inputs.decode([T.Input].self)
         } catch {
             return .other(.rejected(RemoteFailure(error)))
         }
@@ -151,7 +151,7 @@ struct WorkerServeLoop {
         let encoder = BinaryEncoder()
         guard let failure = run.failure else {
             do {
-                return .encoded(try ByteArrayPieces.encode(outputs))
+                return .encoded(try EncodedBatch.encode(outputs))
             } catch {
                 return .other(.rejected(RemoteFailure(error)))
             }
@@ -215,14 +215,14 @@ struct WorkerServeLoop {
 
 /// A chunk's outcome in the worker: the common case keeps its encoded outputs as they are.
 enum WorkerChunkOutcome {
-    /// Every item succeeded: an encoded `[Output]`, as pieces to send in order.
-    case encoded([[UInt8]])
+    /// Every item succeeded: an encoded `[Output]`.
+    case encoded(EncodedBatch)
     case other(ChunkOutcome)
 }
 
 /// Chunks received and not yet run, and the ids the parent asked to skip.
 struct RunQueue {
-    private var runs: [(taskID: UInt64, task: EncodedValue, inputs: ArraySlice<UInt8>)] = []
+    private var runs: [(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch)] = []
     private var head = 0
     private var cancelled: Set<UInt64> = []
 
@@ -237,7 +237,7 @@ struct RunQueue {
     }
 
     /// The next chunk, and whether to skip it.
-    mutating func next() -> (taskID: UInt64, task: EncodedValue, inputs: ArraySlice<UInt8>, skip: Bool)? {
+    mutating func next() -> (taskID: UInt64, task: EncodedValue, inputs: EncodedBatch, skip: Bool)? {
         guard head < runs.count else { return nil }
         let run = runs[head]
         head += 1
