@@ -6,8 +6,49 @@ extension ProcessPool {
     ///   item ran over its time limit or the pool was closed; `CancellationError` if the calling
     ///   task was cancelled (the worker running the item is then killed, per the pool's
     ///   ``CancellationPolicy``).
+    @inlinable
     public func apply<T: PoolTask>(_ task: T, _ input: T.Input, timeout: Duration? = nil) async throws -> T.Output {
-        try await awaitCancellable(submitOne(task, input, timeout: timeout, onSuccess: nil, onError: nil))
+        // Inlinable so that encoding and decoding run specialised for T in the caller's module;
+        // the round trip itself is non-generic.
+        let answer = try await applyEncoded(task: encodeTask(task), taskType: ObjectIdentifier(T.self),
+                                            input: encodeInputs([input]), timeout: timeout)
+        return try answer.decode([T.Output].self)
+    }
+
+    /// The non-generic part of `apply`: one encoded item to a worker and its answer back.
+    @usableFromInline
+    func applyEncoded(task: EncodedValue, taskType: ObjectIdentifier, input: EncodedBatch,
+                      timeout: Duration?) async throws -> SingleAnswer {
+        let timeLimit = try effectiveTimeLimit(timeout)
+        let call = SingleCall()
+        let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
+                                  timeLimit: timeLimit, maximumMessageSize: core.settings.maximumFrameSize, sink: call)
+        try core.submit([chunk])
+        let completion = await withTaskCancellationHandler {
+            await call.completion()
+        } onCancel: {
+            call.cancel()
+            core.cancel(call)
+        }
+        guard let completion else { throw CancellationError() }
+        return try SingleAnswer(chunk, completion)
+    }
+
+    /// A task as the worker receives it.
+    @usableFromInline
+    func encodeTask<T: PoolTask>(_ task: T) throws(PoolError) -> EncodedValue {
+        try encodeValue(task, role: "task")
+    }
+
+    /// The items of a call, encoded; `Items` is an array of the task's `Input`, passed as the
+    /// caller's concrete type.
+    @usableFromInline
+    func encodeInputs<Items: Encodable & Collection>(_ items: Items) throws(PoolError) -> EncodedBatch {
+        do {
+            return try EncodedBatch.encode(items)
+        } catch {
+            throw PoolError(.encodingFailed, "items 0..<\(items.count) could not be encoded: \(error)")
+        }
     }
 
     /// Starts `apply` and returns at once: Python's `apply_async`.

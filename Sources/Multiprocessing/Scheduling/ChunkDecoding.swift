@@ -11,13 +11,7 @@ enum DecodedChunk<Output: Sendable>: Sendable {
         case .failed(let error):
             self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
         case .answered(.rejected(let failure), let worker):
-            let error: any Error
-            if let code = failure.poolErrorCode {
-                error = PoolError(code, "\(worker.name) (pid \(worker.pid)), items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount): \(failure.description)",
-                                  workerName: worker.name, workerPID: worker.pid)
-            } else {
-                error = TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
-            }
+            let error = ChunkErrors.rejected(failure, chunk: chunk, worker: worker)
             self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
         case .answered(.allSucceeded(let batch), let worker):
             do {
@@ -47,13 +41,36 @@ enum DecodedChunk<Output: Sendable>: Sendable {
                             workerName: worker.name, workerPID: worker.pid)))
                     }
                 case .failure(let failure):
-                    results.append(.failure(TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: index)))
+                    results.append(.failure(ChunkErrors.itemFailed(failure, worker: worker, itemIndex: index)))
                 }
             }
             while results.count < chunk.itemCount {
-                results.append(.failure(PoolError(.protocolViolation, "\(worker.name) answered fewer items than it was sent")))
+                results.append(.failure(ChunkErrors.missingItems(worker)))
             }
             self = .items(results)
         }
+    }
+}
+
+/// The errors a chunk's answer turns into; shared by every kind of call.
+enum ChunkErrors {
+    /// Every item of a chunk the worker could not run (a ``PoolError`` when the worker's own
+    /// machinery refused it, else the task's error as a ``TaskError``).
+    static func rejected(_ failure: RemoteFailure, chunk: ChunkWork, worker: WorkerLabel) -> any Error {
+        if let code = failure.poolErrorCode {
+            return PoolError(code, "\(worker.name) (pid \(worker.pid)), items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount): \(failure.description)",
+                             workerName: worker.name, workerPID: worker.pid)
+        }
+        return TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
+    }
+
+    /// One item whose task threw.
+    static func itemFailed(_ failure: RemoteFailure, worker: WorkerLabel, itemIndex: Int) -> TaskError {
+        TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
+    }
+
+    /// An item the worker's answer left out.
+    static func missingItems(_ worker: WorkerLabel) -> PoolError {
+        PoolError(.protocolViolation, "\(worker.name) answered fewer items than it was sent")
     }
 }

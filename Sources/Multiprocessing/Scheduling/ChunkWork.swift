@@ -23,6 +23,7 @@ extension CallJob {
 }
 
 /// Who ran a chunk, for error messages.
+@usableFromInline
 struct WorkerLabel: Sendable, Equatable {
     let name: String
     let pid: Int32

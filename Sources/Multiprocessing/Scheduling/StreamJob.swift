@@ -179,15 +179,22 @@ func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier,
     } catch {
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }
+    return try makeChunk(task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
+                         firstItem: firstItem, timeLimit: timeLimit, maximumMessageSize: maximumMessageSize, sink: sink)
+}
+
+/// Builds the run frame of a chunk whose `itemCount` items are already encoded.
+func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
+               timeLimit: Duration?, maximumMessageSize: Int, sink: any ChunkSink) throws(PoolError) -> ChunkWork {
     let taskID = TaskIDs.next()
     let frame = ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maximumMessageSize else {
         throw PoolError(.messageTooLarge,
-            "items \(firstItem)..<\(firstItem + items.count) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
+            "items \(firstItem)..<\(firstItem + itemCount) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
     }
-    return ChunkWork(taskID: taskID, taskType: taskType, frame: frame, index: index, firstItem: firstItem, itemCount: items.count,
-                     timeLimit: timeLimit.map { $0 * items.count }, sink: sink)
+    return ChunkWork(taskID: taskID, taskType: taskType, frame: frame, index: index, firstItem: firstItem, itemCount: itemCount,
+                     timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
 }
 
 /// Task ids, unique in the process, so a stray answer can never match another call's chunk.

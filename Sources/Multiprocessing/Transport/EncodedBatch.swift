@@ -8,6 +8,7 @@
 /// Without attachments `bytes` is exactly `BinaryEncoder`'s encoding of the array. With them it
 /// is that layout (`u32` value length, `u32` element count, then per element a tag) with one
 /// more element tag: 1 = inline body (varint byte count + the bytes), 3 = the next attachment.
+@usableFromInline
 struct EncodedBatch: Sendable, Equatable {
     /// The encoding, attachments marked rather than included.
     var bytes: ArraySlice<UInt8>
@@ -25,10 +26,12 @@ struct EncodedBatch: Sendable, Equatable {
     private static let inlineTag: UInt8 = 1
     private static let attachmentTag: UInt8 = 3
 
-    /// `values` encoded: byte buffers with a large one among them as attachments, anything else
-    /// by `BinaryEncoder`.
-    static func encode<Value: Encodable>(_ values: [Value]) throws -> EncodedBatch {
-        if Value.self == [UInt8].self, let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self)) {
+    /// `values` (an array) encoded: byte buffers with a large one among them as attachments,
+    /// anything else by `BinaryEncoder`. Generic over the array type rather than its element, so
+    /// a caller that knows the concrete type spares the runtime a metadata lookup for `[Value]`.
+    @usableFromInline
+    static func encode<Values: Encodable>(_ values: Values) throws -> EncodedBatch {
+        if Values.self == [[UInt8]].self, let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self)) {
             return batch
         }
         return EncodedBatch(bytes: try BinaryEncoder().encode(values)[...])
@@ -56,15 +59,17 @@ struct EncodedBatch: Sendable, Equatable {
         return EncodedBatch(bytes: writer.bytes[...], attachments: attachments)
     }
 
-    /// Decodes the values; the attachments become the large buffers without being copied.
-    func decode<Value: Decodable>(_: [Value].Type) throws -> [Value] {
+    /// Decodes the values (`Values` is the array type); the attachments become the large
+    /// buffers without being copied.
+    @usableFromInline
+    func decode<Values: Decodable>(_: Values.Type) throws -> Values {
         if attachments.isEmpty {
-            return try BinaryDecoder().decode([Value].self, from: bytes)
+            return try BinaryDecoder().decode(Values.self, from: bytes)
         }
-        guard Value.self == [UInt8].self else {
-            throw BinaryCodingError.invalidData("attachments sent for a [\(Value.self)], which cannot hold them")
+        guard Values.self == [[UInt8]].self else {
+            throw BinaryCodingError.invalidData("attachments sent for a \(Values.self), which cannot hold them")
         }
-        return unsafeBitCast(try decodeByteBuffers(), to: [Value].self)
+        return unsafeBitCast(try decodeByteBuffers(), to: Values.self)
     }
 
     private func decodeByteBuffers() throws -> [[UInt8]] {

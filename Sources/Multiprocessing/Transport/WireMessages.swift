@@ -3,6 +3,7 @@
 /// would carry the same bytes in its own envelopes.
 
 /// A value of a `Codable` type as it crosses the wire: the type's mangled name and its bytes.
+@usableFromInline
 struct EncodedValue: Sendable, Equatable {
     var typeName: String
     var payload: [UInt8]
