@@ -22,6 +22,9 @@ struct ApplyTests {
                 let error = await #expect(throws: TaskError.self) { try await pool.apply(FailOn(failing: [5]), 5) }
                 #expect(error?.itemIndex == 0)
                 #expect(error?.errorDescription == "refused 5")
+                // A task with stored properties carries each call's own state.
+                #expect(try await pool.apply(FailOn(failing: [6]), 5) == 5)
+                await #expect(throws: TaskError.self) { try await pool.apply(FailOn(failing: [5]), 5) }
             }
         }
     }
