@@ -55,11 +55,16 @@ final class ReaderThreadJobs: @unchecked Sendable {
 
     /// Runs every pending job, including those the jobs themselves enqueue.
     func runPending() {
-        while !pending.isEmpty {
-            let batch = pending
-            pending.removeAll(keepingCapacity: true)
-            for job in batch { job.runSynchronously(on: executor.asUnownedTaskExecutor()) }
+        guard !pending.isEmpty else { return }
+        // By index, not over a copy: a job may append to the list while it runs, and the list
+        // stays uniquely referenced, so emptying it keeps its storage for the next answer.
+        var index = 0
+        while index < pending.count {
+            let job = pending[index]
+            index += 1
+            job.runSynchronously(on: executor.asUnownedTaskExecutor())
         }
+        pending.removeAll(keepingCapacity: true)
     }
 
     /// Runs what is left and stops taking jobs; later ones go to the global executor.
