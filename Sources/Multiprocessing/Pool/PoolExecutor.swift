@@ -7,8 +7,8 @@ import CMultiprocessing
 /// thread wake-ups in this process per round trip: the thread that reads the worker's answer,
 /// then the cooperative thread that runs the caller. Under this executor the reading thread
 /// runs the caller itself, up to its next `await` (usually the next call), and a round trip
-/// wakes one thread per side, as a raw socket ping-pong does (`pool-bench`: `apply` p50 46 µs
-/// by default, 30 µs under this executor, floor 14 µs, on a 2-core VM).
+/// wakes one thread per side, as a raw socket ping-pong does (`pool-bench`: `apply` p50 42 µs
+/// by default, 29 µs under this executor, floor 13-15 µs, on a 2-core VM).
 ///
 /// ```swift
 /// try await withTaskExecutorPreference(pool.executor) {

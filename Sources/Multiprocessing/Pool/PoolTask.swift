@@ -4,7 +4,9 @@
 /// (Python would pickle a closure's globals or a `functools.partial`). The worker finds the type
 /// by its mangled name in its own copy of the binary, so the type must not be `private`,
 /// `fileprivate` or local to a function; the pool checks this in the caller and throws
-/// ``PoolError/Code-swift.struct/unsupportedTaskType`` naming the type.
+/// ``PoolError/Code-swift.struct/unsupportedTaskType`` naming the type. A task type without
+/// stored properties has nothing of its own to send: it is encoded once per process, and a
+/// custom `encode(to:)` on such a type must not write anything that changes between calls.
 ///
 /// ```swift
 /// struct Square: PoolTask {
