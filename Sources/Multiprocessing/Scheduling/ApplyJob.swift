@@ -1,8 +1,8 @@
 import Synchronization
 
-/// Collects the single chunk of a one-item call (`apply`, `applyAsync`): the light sibling of
-/// ``MapJob``, without per-chunk bookkeeping, since a latency-bound loop of `apply` pays for
-/// every allocation on each round trip.
+/// Collects the single chunk of `applyAsync`: the light sibling of ``MapJob``, without per-chunk
+/// bookkeeping. (`apply`, which needs no ``AsyncResult`` and no callbacks, uses the lighter
+/// ``SingleCall``.)
 final class ApplyJob<Output: Codable & Sendable>: CallJob {
     let result: AsyncResult<Output>
     private let done = Atomic<Bool>(false)

@@ -1,8 +1,9 @@
 import Synchronization
 
 /// Collects the chunks of one blocking or async call (`map`, `starmap` and their async forms;
-/// one-item calls use ``ApplyJob``) and fulfills its ``AsyncResult`` with every output in input order, or with the error of
-/// the first failed item in input order, as soon as every chunk before that item is in.
+/// `applyAsync` uses ``ApplyJob``, `apply` ``SingleCall``) and fulfills its ``AsyncResult`` with
+/// every output in input order, or with the error of the first failed item in input order, as
+/// soon as every chunk before that item is in.
 final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
