@@ -33,7 +33,7 @@ struct WorkerServeLoop {
 
             var taskTypes: [String: any PoolTask.Type] = [:]
             // Consecutive chunks of one call carry the same task value: decode it once.
-            var lastTask: (encoded: EncodedValue, value: any PoolTask)?
+            var lastTask: LastTask?
             var completed = 0
             var queue = RunQueue()
             var lastPoll = monotonicNanoseconds()
@@ -56,17 +56,18 @@ struct WorkerServeLoop {
                         queue.receive(message)
                     }
                 }
-                guard let (taskID, task, inputs, skip) = queue.next() else { continue }
+                guard let run = queue.next() else { continue }
+                let (taskID, task, inputs) = (run.taskID, run.task, run.inputs)
                 let outcome: WorkerChunkOutcome
-                if skip {
+                if run.skip {
                     outcome = .other(.rejected(RemoteFailure(poolError: .cancelled, "the call was cancelled before this chunk ran")))
                 } else if let last = lastTask, last.encoded == task {
-                    outcome = await Self.runChunk(last.value, inputs: inputs)
+                    outcome = await Self.runChunk(last.task, inputs: inputs)
                 } else if let type = taskTypes[task.typeName] ?? resolveTaskType(task.typeName) {
                     taskTypes[task.typeName] = type
                     do {
                         let value = try Self.decodeTask(type, payload: task.payload)
-                        lastTask = (task, value)
+                        lastTask = LastTask(encoded: task, task: value)
                         outcome = await Self.runChunk(value, inputs: inputs)
                     } catch {
                         outcome = .other(.rejected(RemoteFailure(error)))
@@ -132,11 +133,11 @@ struct WorkerServeLoop {
         try await initializer.run()
     }
 
-    /// Runs every item of a chunk; an item's error does not stop the others.
     private static func decodeTask<T: PoolTask>(_ type: T.Type, payload: [UInt8]) throws -> any PoolTask {
         try BinaryDecoder().decode(T.self, from: payload[...])
     }
 
+    /// Runs every item of a chunk; an item's error does not stop the others.
     static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedBatch) async -> WorkerChunkOutcome {
         let items: [T.Input]
         do {
@@ -226,9 +227,34 @@ enum WorkerChunkOutcome {
     case other(ChunkOutcome)
 }
 
+/// The task of the chunk run last, decoded: consecutive chunks of one call carry the same one.
+/// A final class, so that keeping and checking it copies no task value (the profile showed
+/// the copies of a tuple holding it on every chunk).
+final class LastTask {
+    let encoded: EncodedValue
+    let task: any PoolTask
+
+    init(encoded: EncodedValue, task: any PoolTask) {
+        self.encoded = encoded
+        self.task = task
+    }
+}
+
+/// A chunk received and not yet run.
+struct QueuedRun {
+    let taskID: UInt64
+    let task: EncodedValue
+    let inputs: EncodedBatch
+    /// The parent asked to skip it (its call was cancelled).
+    var skip = false
+}
+
 /// Chunks received and not yet run, and the ids the parent asked to skip.
+///
+/// Named structs, not tuples: the serve loop's profile showed the runtime's generic tuple
+/// copy and destroy functions on every chunk.
 struct RunQueue {
-    private var runs: [(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch)] = []
+    private var runs: [QueuedRun] = []
     private var head = 0
     private var cancelled: Set<UInt64> = []
 
@@ -236,21 +262,22 @@ struct RunQueue {
 
     mutating func receive(_ message: ParentMessage) {
         switch message {
-        case .run(let taskID, let task, let inputs): runs.append((taskID, task, inputs))
+        case .run(let taskID, let task, let inputs): runs.append(QueuedRun(taskID: taskID, task: task, inputs: inputs))
         case .cancel(let taskIDs): cancelled.formUnion(taskIDs)
         case .configure: break
         }
     }
 
-    /// The next chunk, and whether to skip it.
-    mutating func next() -> (taskID: UInt64, task: EncodedValue, inputs: EncodedBatch, skip: Bool)? {
+    /// The next chunk, marked to be skipped if its call was cancelled.
+    mutating func next() -> QueuedRun? {
         guard head < runs.count else { return nil }
-        let run = runs[head]
+        var run = runs[head]
         head += 1
         if head == runs.count {
             runs.removeAll(keepingCapacity: true)
             head = 0
         }
-        return (run.taskID, run.task, run.inputs, !cancelled.isEmpty && cancelled.remove(run.taskID) != nil)
+        run.skip = !cancelled.isEmpty && cancelled.remove(run.taskID) != nil
+        return run
     }
 }
