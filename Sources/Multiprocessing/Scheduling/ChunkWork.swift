@@ -1,7 +1,9 @@
 /// Receives the outcome of each chunk of one call (`map`, `imap`, `apply`, ...).
 protocol ChunkSink: AnyObject, Sendable {
     /// Called at most once per submitted chunk, on a pool thread. Must not block. A chunk whose
-    /// sink is finished may be dropped without a call.
+    /// sink is finished may be dropped without a call. The completion's bytes may be slices of
+    /// the reader's buffer: a sink that keeps them past the call takes
+    /// ``ChunkCompletion/detachedFromReadBuffer()``.
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion)
 
     /// True once the call needs no more results (it failed early or was cancelled): its
@@ -35,6 +37,26 @@ enum ChunkCompletion: Sendable {
     case answered(ChunkOutcome, by: WorkerLabel)
     /// No answer: the worker died, the pool was terminated, ...
     case failed(PoolError)
+}
+
+extension ChunkCompletion {
+    /// The same completion owning its bytes. A slice of the reader's buffer still held when the
+    /// reader reads again makes that read copy the whole buffer (copy-on-write): 64 KiB per
+    /// answer, where the answer itself is a few bytes.
+    func detachedFromReadBuffer() -> ChunkCompletion {
+        switch self {
+        case .answered(.allSucceeded(let batch), let worker):
+            return .answered(.allSucceeded(outputs: EncodedBatch(bytes: Array(batch.bytes)[...], attachments: batch.attachments)),
+                             by: worker)
+        case .answered(.mixed(let items), let worker):
+            return .answered(.mixed(items.map { item in
+                if case .success(let bytes) = item { return .success(Array(bytes)[...]) }
+                return item
+            }), by: worker)
+        case .answered(.rejected, _), .failed:
+            return self
+        }
+    }
 }
 
 /// One unit of dispatch: some consecutive items of one call, already encoded as a run frame.

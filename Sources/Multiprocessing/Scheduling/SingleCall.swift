@@ -30,7 +30,8 @@ final class SingleCall: ChunkSink {
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
-        deliver(completion)
+        // The caller decodes it later, on its own thread.
+        deliver(completion.detachedFromReadBuffer())
     }
 
     /// The caller stopped waiting: it resumes with nil.
