@@ -249,7 +249,10 @@ final class PoolCore: Sendable {
             let depth = pipelineDepth(state, for: next)
             var best: Int?
             var bestLoad = Int.max
-            for (key, slot) in state.workers where slot.inFlight.count < depth && slot.sentChunks < limit {
+            // A worker the pool has signalled to end is dying: an answer it sent before the
+            // signal can still free a place in its queue, and a chunk put there would die with it.
+            for (key, slot) in state.workers
+            where slot.inFlight.count < depth && slot.sentChunks < limit && slot.killReason == nil {
                 if slot.inFlight.count < bestLoad || (slot.inFlight.count == bestLoad && key < best!) {
                     best = key
                     bestLoad = slot.inFlight.count
