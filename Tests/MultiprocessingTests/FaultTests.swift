@@ -128,6 +128,27 @@ struct FaultTests {
         }
     }
 
+    @Test("close() and join() right after cancelling an imap return: the killed worker's skipped chunks do not keep the pool open")
+    func closeAfterImapCancellation() async throws {
+        try await withDeadline(60) { () async throws in
+            for _ in 0..<5 {
+                let beacon = Beacon.make()
+                defer { beacon.remove() }
+                let pool = try ProcessPool(processes: 2)
+                // Fast items make the scheduler queue many chunks per worker; the worker stuck on
+                // item 3 is killed with chunks of the cancelled call still queued behind it.
+                let consumer = Task {
+                    for try await _ in try pool.imap(SlowOn(slow: [3], beacon: beacon), 0..<200) {}
+                }
+                await beacon.awaitAnnouncement()
+                consumer.cancel()
+                pool.close()
+                await #expect(throws: CancellationError.self) { try await consumer.value }
+                try await pool.join()
+            }
+        }
+    }
+
     @Test("garbage on a worker's channel fails its item with protocolViolation; the pool recovers")
     func garbageFrame() async throws {
         try await withDeadline(60) { () async throws in

@@ -114,19 +114,21 @@ final class PoolCore: Sendable {
         let configure = ParentMessage.configure(WorkerConfiguration(
             workerName: name, logLevel: settings.logLevel, initializer: settings.initializer,
             maximumTasks: settings.maximumTasksPerChild ?? 0, maximumMessageSize: settings.maximumFrameSize)).encodeFrame()
-        let (connection, toFlush, isDoomed, shutDown): (WorkerConnection, [WorkerConnection], Bool, Bool) = state.withLock { state in
+        let (connection, toFlush, isDoomed, toShutDown): (WorkerConnection, [WorkerConnection], Bool, [WorkerConnection]) = state.withLock { state in
             let key = state.nextKey
             state.nextKey += 1
             let connection = WorkerConnection(key: key, name: name, launched: launched)
             connection.outbound.enqueue(configure)
             state.workers[key] = WorkerSlot(connection: connection)
             if state.phase == .terminating {
-                return (connection, [], true, false)
+                return (connection, [], true, [])
             }
             let toFlush = schedule(&state)
-            // A replacement that arrives after close() told the others to exit: it is told too,
-            // or join() would wait for it forever.
-            return (connection, toFlush, false, state.phase == .closing && state.shutdownSent)
+            guard state.phase == .closing else { return (connection, toFlush, false, []) }
+            // A replacement that arrives after close() told the others to exit is told too; one
+            // whose work went elsewhere meanwhile may find the pool idle. Either way join() would
+            // otherwise wait for it forever.
+            return (connection, toFlush, false, state.shutdownSent ? [connection] : shutdownIfIdle(&state))
         }
         do {
             try NativeThread.detach(name: "mp-w\(connection.key)-in") { [self] in readLoop(connection) }
@@ -142,8 +144,8 @@ final class PoolCore: Sendable {
         }
         if isDoomed { connection.process.send(signal: SIGKILL) }
         connection.outbound.flush()
-        if shutDown { connection.outbound.shutdownAfterQueued() }
         for other in toFlush where other !== connection { other.outbound.flush() }
+        for other in toShutDown { other.outbound.shutdownAfterQueued() }
     }
 
     /// Stops taking work; workers exit once everything submitted is done.
@@ -498,6 +500,9 @@ final class PoolCore: Sendable {
                     abandoned = state.takeUnfinishedWork()
                 }
             }
+            // Scheduling first hands the requeued chunks to the other workers and drops those of
+            // calls that want no more results (a cancelled imap's), so what is left is real work.
+            toFlush = schedule(&state)
             switch state.phase {
             case .running:
                 replace = true
@@ -513,7 +518,6 @@ final class PoolCore: Sendable {
                 }
                 abandoned += state.pending.removeAll()
             }
-            toFlush = schedule(&state)
             if state.workers.isEmpty && !replace {
                 waiters = state.joinWaiters
                 state.joinWaiters = []
