@@ -115,6 +115,41 @@ struct IMapTests {
         }
     }
 
+    @Test("an imap started before close() runs to its end, even when join() comes before the reading, as in Python")
+    func imapThenClose() async throws {
+        try await withDeadline { () async throws in
+            // Far more chunks than the window a stream keeps submitted (2 x 24).
+            let pool = try ProcessPool(processes: 2)
+            let readFirst = try pool.imap(Square(), 0..<500)
+            let joinFirst = try pool.imapUnordered(Square(), 0..<500)
+            pool.close()
+            try await pool.join()
+            var unordered: [Int] = []
+            for try await x in joinFirst { unordered.append(x) }
+            #expect(unordered.sorted() == (0..<500).map { $0 * $0 })
+            var ordered: [Int] = []
+            for try await x in readFirst { ordered.append(x) }
+            #expect(ordered == (0..<500).map { $0 * $0 })
+            #expect(throws: PoolError.self) { try pool.imap(Square(), [1]) }
+        }
+    }
+
+    @Test("an imap whose reader stopped early does not run the rest of its input when the pool closes")
+    func abandonedImapThenClose() async throws {
+        try await withDeadline { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            let pulled = Recorder<Int>()
+            let input = (0..<1_000_000).lazy.map { (x: Int) -> Int in
+                pulled.append(x)
+                return x
+            }
+            for try await x in try pool.imap(Square(), input) where x >= 100 { break }
+            pool.close()
+            try await pool.join()
+            #expect(pulled.values.count < 1000)
+        }
+    }
+
     @Test("printing the sequence shows an iterator, not results")
     func description() async throws {
         try await withDeadline { () async throws in

@@ -28,8 +28,6 @@ struct ChunkCursor<Output: Sendable> {
     }
 }
 
-extension StreamJob: StreamSource {}
-
 /// The lazy results of ``ProcessPool/imap(_:_:chunksize:timeout:)`` and
 /// ``ProcessPool/imapUnordered(_:_:chunksize:timeout:)``: Python's `IMapIterator`.
 ///

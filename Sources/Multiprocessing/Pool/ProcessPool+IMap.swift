@@ -53,7 +53,8 @@ extension ProcessPool {
         let job = StreamJob<T.Input, T.Output>(
             core: core, task: encodedTask, taskType: ObjectIdentifier(T.self), pull: pull, chunkSize: chunksize,
             ordered: ordered, window: max(16, processes * 24), timeLimit: timeLimit)
+        try job.open()
         try job.refill()
-        return IMapSequence(source: job, ordered: ordered, chunksize: chunksize)
+        return IMapSequence(source: StreamConsumer(job), ordered: ordered, chunksize: chunksize)
     }
 }

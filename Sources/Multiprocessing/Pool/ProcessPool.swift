@@ -132,6 +132,10 @@ public final class ProcessPool: Sendable {
     public var _schedulerState: String { core.stateDescription }
 
     /// Stops accepting work. Work already submitted completes; then the workers exit.
+    ///
+    /// An `imap` started before counts as submitted, as in Python: the rest of its input is
+    /// submitted at once (its results wait for its reader, so `join()` may come first), unless
+    /// its sequence was already dropped. An endless input then never lets the pool finish.
     public func close() {
         core.close()
     }

@@ -51,6 +51,11 @@ final class PoolCore: Sendable {
 
     enum Phase: Sendable { case running, closing, terminating }
 
+    /// An open stream, held weakly: one its consumer dropped reports itself closed as it goes.
+    private struct WeakOpenStream {
+        weak var stream: (any OpenStream)?
+    }
+
     private struct State {
         var phase = Phase.running
         var workers: [Int: WorkerSlot] = [:]
@@ -63,6 +68,9 @@ final class PoolCore: Sendable {
         var joinWaiters: [CheckedContinuation<Void, Never>] = []
         /// Smoothed time a chunk of each task type takes in a worker, for the pipelining depth.
         var chunkNanoseconds: [ObjectIdentifier: Double] = [:]
+        /// `imap` calls that may still submit chunks. While one is open the pool is not idle,
+        /// even with nothing pending or running: its consumer has yet to pull the rest.
+        var openStreams: [ObjectIdentifier: WeakOpenStream] = [:]
 
         /// Removes and returns every chunk waiting or in flight, when the pool gives up on them.
         mutating func takeUnfinishedWork() -> [ChunkWork] {
@@ -148,11 +156,34 @@ final class PoolCore: Sendable {
         for other in toShutDown { other.outbound.shutdownAfterQueued() }
     }
 
-    /// Stops taking work; workers exit once everything submitted is done.
+    /// Stops taking work; workers exit once everything submitted is done. An `imap` started
+    /// before counts as submitted, as in Python: its remaining input is submitted now, its
+    /// results wait for the consumer.
     func close() {
-        let toShutDown: [WorkerConnection] = state.withLock { state in
-            guard state.phase == .running else { return [] }
+        let (toShutDown, streams): ([WorkerConnection], [any OpenStream]) = state.withLock { state in
+            guard state.phase == .running else { return ([], []) }
             state.phase = .closing
+            return (shutdownIfIdle(&state), state.openStreams.values.compactMap(\.stream))
+        }
+        for connection in toShutDown { connection.outbound.shutdownAfterQueued() }
+        // Off the caller's thread: pulling and encoding the rest of an input can take a while,
+        // and close() returns at once. Each stream reports itself closed when done.
+        for stream in streams { Task.detached { stream.submitRemainingInput() } }
+    }
+
+    /// Registers an `imap` call that will submit chunks as its consumer pulls results.
+    func streamOpened(_ stream: any OpenStream) throws(PoolError) {
+        try state.withLock { (state: inout State) throws(PoolError) in
+            try Self.checkAcceptingWork(state)
+            state.openStreams[ObjectIdentifier(stream)] = WeakOpenStream(stream: stream)
+        }
+    }
+
+    /// The stream will submit nothing more (input exhausted, cancelled, failed or dropped).
+    /// Called once per stream, never with `state` locked.
+    func streamClosed(_ id: ObjectIdentifier) {
+        let toShutDown: [WorkerConnection] = state.withLock { state in
+            state.openStreams.removeValue(forKey: id)
             return shutdownIfIdle(&state)
         }
         for connection in toShutDown { connection.outbound.shutdownAfterQueued() }
@@ -217,10 +248,13 @@ final class PoolCore: Sendable {
 
     // MARK: - Work
 
-    /// Queues chunks for dispatch, or throws if the pool no longer takes work.
-    func submit(_ chunks: [ChunkWork]) throws(PoolError) {
+    /// Queues chunks and dispatches what the workers can take. `fromOpenStream`: chunks of an
+    /// `imap` started before `close()`, which are still accepted while the pool closes.
+    func submit(_ chunks: [ChunkWork], fromOpenStream: Bool = false) throws(PoolError) {
         let toFlush: [WorkerConnection] = try state.withLock { (state: inout State) throws(PoolError) -> [WorkerConnection] in
-            try Self.checkAcceptingWork(state)
+            if !(fromOpenStream && state.phase == .closing && state.fatal == nil) {
+                try Self.checkAcceptingWork(state)
+            }
             state.pending.append(contentsOf: chunks)
             return schedule(&state)
         }
@@ -279,7 +313,7 @@ final class PoolCore: Sendable {
 
     /// After `close()`, once nothing is pending or running, tells every worker to exit.
     private func shutdownIfIdle(_ state: inout State) -> [WorkerConnection] {
-        guard state.phase == .closing, !state.shutdownSent, state.pending.isEmpty,
+        guard state.phase == .closing, !state.shutdownSent, state.pending.isEmpty, state.openStreams.isEmpty,
               state.workers.values.allSatisfy({ $0.inFlight.isEmpty }) else { return [] }
         state.shutdownSent = true
         return state.workers.values.map(\.connection)
@@ -507,8 +541,9 @@ final class PoolCore: Sendable {
             case .running:
                 replace = true
             case .closing:
-                // Requeued work still needs a worker; otherwise the pool is winding down.
-                replace = !state.pending.isEmpty
+                // Requeued work, or an open imap's input yet to come, still needs a worker;
+                // otherwise the pool is winding down.
+                replace = !state.pending.isEmpty || !state.openStreams.isEmpty
                 toShutDown = shutdownIfIdle(&state)
             case .terminating:
                 replace = false

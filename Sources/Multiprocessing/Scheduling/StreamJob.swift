@@ -1,10 +1,17 @@
 import Synchronization
 
+/// An `imap` call as the scheduler sees it while the pool closes.
+protocol OpenStream: AnyObject, Sendable {
+    /// Submits the rest of the input at once (the pool is closing: what was started finishes,
+    /// as in Python), then reports the stream closed.
+    func submitRemainingInput()
+}
+
 /// Drives one `imap` or `imapUnordered` call: pulls input lazily, keeps a bounded window of
 /// chunks submitted but not yet consumed, and hands results to the one consumer as they arrive
 /// (in input order, or in completion order). Memory stays bounded however long the input is,
 /// unlike Python's `imap`, which reads the whole input at once.
-final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: ChunkSink {
+final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: ChunkSink, OpenStream {
     typealias Item = Result<Output, any Error>
 
     /// Makes the chunks; lives behind its own lock because only the consumer refills.
@@ -15,6 +22,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var nextChunk = 0
         var nextItem = 0
         var exhausted = false
+        /// The pool is closing: the window no longer bounds what is submitted.
+        var unbounded = false
     }
 
     private struct State {
@@ -27,9 +36,28 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var inputExhausted = false
         var waiter: CheckedContinuation<Void, Never>?
         var cancelled = false
+        /// Why the chunks after those submitted could not be: thrown to the consumer once it
+        /// has had every result before that point (as Python's `imap` raises at the item).
+        var failure: PoolError?
+
+        /// What the consumer's next step is; `mutating` as it takes what it returns.
+        mutating func nextStep(_ job: StreamJob) -> Step {
+            if cancelled { return .cancelled }
+            if let index = job.nextFinishedIndex(&self), let items = finished.removeValue(forKey: index) {
+                consumed += 1
+                return .chunk(items)
+            }
+            guard consumed == submitted else { return .wait }
+            if let failure {
+                self.failure = nil
+                inputExhausted = true
+                return .failed(failure)
+            }
+            return inputExhausted ? .end : .wait
+        }
     }
 
-    private enum Step { case chunk([Item]), end, wait, cancelled }
+    private enum Step { case chunk([Item]), end, wait, cancelled, failed(PoolError) }
 
     private let core: PoolCore
     private let task: EncodedValue
@@ -39,6 +67,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     private let window: Int
     private let producer: Mutex<Producer>
     private let state = Mutex(State())
+    /// Whether the scheduler was told that this stream submits nothing more.
+    private let reportedClosed = Atomic<Bool>(false)
 
     init(core: PoolCore, task: EncodedValue, taskType: ObjectIdentifier, pull: sending @escaping (inout [Input], Int) -> Void, chunkSize: Int, ordered: Bool,
          window: Int, timeLimit: Duration?) {
@@ -51,13 +81,32 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         self.producer = Mutex(Producer(pull: pull, chunkSize: chunkSize))
     }
 
-    /// Submits chunks until `window` are outstanding or the input ends.
+    deinit {
+        // Dropped by its consumer before the end: it submits nothing more.
+        reportClosed()
+    }
+
+    /// Registers the stream with the scheduler; call once, before the first `refill`.
+    func open() throws(PoolError) {
+        try core.streamOpened(self)
+    }
+
+    /// Submits chunks until `window` are outstanding or the input ends (the whole input once
+    /// the pool is closing).
     func refill() throws(PoolError) {
+        do {
+            try submitChunks()
+        } catch {
+            reportClosed()
+            throw error
+        }
+    }
+
+    private func submitChunks() throws(PoolError) {
         let outstanding = state.withLock { $0.submitted - $0.consumed }
-        guard outstanding < window else { return }
         let (chunks, exhausted) = try producer.withLock { (producer: inout Producer) throws(PoolError) -> ([ChunkWork], Bool) in
             var chunks: [ChunkWork] = []
-            while !producer.exhausted && outstanding + chunks.count < window {
+            while !producer.exhausted && (producer.unbounded || outstanding + chunks.count < window) {
                 var items: [Input] = []
                 items.reserveCapacity(producer.chunkSize)
                 producer.pull(&items, producer.chunkSize)
@@ -75,7 +124,43 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             state.submitted += chunks.count
             state.inputExhausted = exhausted
         }
-        if !chunks.isEmpty { try core.submit(chunks) }
+        if !chunks.isEmpty { try core.submit(chunks, fromOpenStream: true) }
+        if exhausted { reportClosed() }
+    }
+
+    /// `refill` for after the first: an error (an item that cannot be encoded, a pool
+    /// terminated meanwhile) is kept for the consumer, after the results submitted before it.
+    private func refillKeepingFailure() {
+        do {
+            try refill()
+        } catch {
+            let waiter = state.withLock { state in
+                if state.failure == nil { state.failure = error }
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+    }
+
+    /// Nobody holds the call's results any more (its sequence and iterators are gone): submit
+    /// nothing more, not even when the pool closes; what was submitted still runs.
+    func consumerGone() {
+        producer.withLock { $0.exhausted = true }
+        reportClosed()
+    }
+
+    func submitRemainingInput() {
+        producer.withLock { $0.unbounded = true }
+        refillKeepingFailure()
+        reportClosed()
+    }
+
+    /// Tells the scheduler, once, that this stream submits nothing more.
+    private func reportClosed() {
+        if !reportedClosed.exchange(true, ordering: .acquiringAndReleasing) {
+            core.streamClosed(ObjectIdentifier(self))
+        }
     }
 
     var isFinished: Bool { state.withLock { $0.cancelled } }
@@ -88,6 +173,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             return !state.cancelled
         }
         if first { core.cancel(self) }
+        reportClosed()
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
@@ -110,21 +196,15 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     /// Throws only if the pool refused more work or the consumer was cancelled.
     func nextChunk() async throws -> [Item]? {
         while true {
-            let step: Step = state.withLock { state in
-                if state.cancelled { return .cancelled }
-                if let index = nextFinishedIndex(&state), let items = state.finished.removeValue(forKey: index) {
-                    state.consumed += 1
-                    return .chunk(items)
-                }
-                if state.inputExhausted && state.consumed == state.submitted { return .end }
-                return .wait
-            }
+            let step = state.withLock { $0.nextStep(self) }
             switch step {
             case .cancelled:
                 throw CancellationError()
             case .chunk(let items):
-                try refill()
+                refillKeepingFailure()
                 return items
+            case .failed(let error):
+                throw error
             case .end:
                 return nil
             case .wait:
@@ -136,6 +216,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state in
                             if Task.isCancelled || nextFinishedIndex(&state, peek: true) != nil { return true }
+                            if state.failure != nil && state.consumed == state.submitted { return true }
                             state.waiter = continuation
                             return false
                         }
@@ -201,4 +282,22 @@ func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBa
 enum TaskIDs {
     private static let counter = Atomic<UInt64>(1)
     static func next() -> UInt64 { counter.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+/// The consumer's hold on a stream: ``IMapSequence`` and its iterators keep it, the stream's
+/// chunks do not, so its end tells the stream that nobody will read what is left.
+final class StreamConsumer<Input: Codable & Sendable, Output: Codable & Sendable>: StreamSource {
+    private let job: StreamJob<Input, Output>
+
+    init(_ job: StreamJob<Input, Output>) {
+        self.job = job
+    }
+
+    deinit {
+        job.consumerGone()
+    }
+
+    func nextChunk() async throws -> [Result<Output, any Error>]? {
+        try await job.nextChunk()
+    }
 }
