@@ -86,6 +86,23 @@ struct LifecycleTests {
         }
     }
 
+    @Test("terminate() while an imap is being read ends the reading with terminated")
+    func terminateWhileStreaming() async throws {
+        try await withDeadline { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            var seen = 0
+            let error = await #expect(throws: PoolError.self) {
+                for try await _ in try pool.imap(Square(), 0..<100_000) {
+                    seen += 1
+                    if seen == 100 { pool.terminate() }
+                }
+            }
+            #expect(error?.code == .terminated)
+            #expect(seen >= 100)
+            try await pool.join()
+        }
+    }
+
     @Test("the scoped form terminates the pool when its body throws")
     func scopedFormTerminatesOnError() async throws {
         struct BodyFailed: Error {}

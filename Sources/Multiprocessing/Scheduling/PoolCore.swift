@@ -252,7 +252,13 @@ final class PoolCore: Sendable {
     /// `imap` started before `close()`, which are still accepted while the pool closes.
     func submit(_ chunks: [ChunkWork], fromOpenStream: Bool = false) throws(PoolError) {
         let toFlush: [WorkerConnection] = try state.withLock { (state: inout State) throws(PoolError) -> [WorkerConnection] in
-            if !(fromOpenStream && state.phase == .closing && state.fatal == nil) {
+            if fromOpenStream && state.fatal == nil {
+                // A stream started earlier: it finishes while the pool closes, and learns of a
+                // terminate() the way its submitted items do.
+                if state.phase == .terminating {
+                    throw PoolError(.terminated, "the pool was terminated before these items were submitted")
+                }
+            } else {
                 try Self.checkAcceptingWork(state)
             }
             state.pending.append(contentsOf: chunks)

@@ -124,7 +124,17 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             state.submitted += chunks.count
             state.inputExhausted = exhausted
         }
-        if !chunks.isEmpty { try core.submit(chunks, fromOpenStream: true) }
+        do {
+            if !chunks.isEmpty { try core.submit(chunks, fromOpenStream: true) }
+        } catch {
+            // Refused (the pool was terminated meanwhile): these chunks will never answer, so
+            // the reader must not wait for them.
+            state.withLock { state in
+                state.submitted -= chunks.count
+                state.inputExhausted = false
+            }
+            throw error
+        }
         if exhausted { reportClosed() }
     }
 
