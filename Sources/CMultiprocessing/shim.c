@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 int cmp_socketpair(int fds[2]) {
@@ -117,3 +118,29 @@ int cmp_errno(void) { return errno; }
 static _Thread_local void *reader_jobs = NULL;
 void *cmp_thread_reader_jobs(void) { return reader_jobs; }
 void cmp_set_thread_reader_jobs(void *jobs) { reader_jobs = jobs; }
+
+void cmp_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+uint64_t cmp_monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len) {
+    for (;;) {
+        ssize_t count = recv(fd, buf, len, MSG_DONTWAIT);
+        if (count >= 0) return count;
+        if (errno == ENOTSOCK) return read(fd, buf, len);
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        struct pollfd waiting = { .fd = fd, .events = POLLIN, .revents = 0 };
+        if (poll(&waiting, 1, -1) < 0 && errno != EINTR) return -1;
+    }
+}

@@ -55,6 +55,19 @@ void cmp_tune_malloc_for_large_payloads(void);
 void *cmp_thread_reader_jobs(void);
 void cmp_set_thread_reader_jobs(void *jobs);
 
+/// Reads what is there, waiting for input like a blocking read(2) (returns the same), but
+/// waits in poll(2) for POLLIN only. A thread blocked in read(2) on a socket is also woken each
+/// time the peer reads what this side sent (the "write space" wake-up shares the wait queue),
+/// which on a channel used both ways is a wasted context switch per message. On a descriptor
+/// that is not a socket it is plain read(2).
+ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len);
+
+/// A spin-wait hint to the CPU (`pause` on x86, `yield` on arm64).
+void cmp_cpu_relax(void);
+
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t cmp_monotonic_ns(void);
+
 /// errno of the calling thread.
 int cmp_errno(void);
 

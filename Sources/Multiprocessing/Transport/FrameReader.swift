@@ -1,3 +1,4 @@
+import CMultiprocessing
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -79,7 +80,7 @@ struct FrameReader: ~Copyable {
                 if buffer.count - start < bytes { makeRoom(forFrameOf: bytes) }
             }
             let count = buffer.withUnsafeMutableBytes { raw in
-                read(descriptor, raw.baseAddress! + end, raw.count - end)
+                cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, raw.count - end)
             }
             if count > 0 {
                 end += count
