@@ -29,6 +29,35 @@ struct ApplyTests {
         }
     }
 
+    @Test("a loop of quick apply calls, a slow one among them, and concurrent ones all get their own answers")
+    func quickAndSlowApplies() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                // Quick calls: the caller waits for them without suspending (AnswerSpin).
+                for i in 0..<300 { #expect(try await pool.apply(Square(), i) == i * i) }
+                // One far longer than the wait: the caller suspends and is resumed as usual.
+                #expect(try await pool.apply(SlowOn(slow: [7], seconds: 0.05), 7) == 7)
+                for i in 0..<300 { #expect(try await pool.apply(Square(), i) == i * i) }
+                // Several callers at once: one of them may wait actively, the others suspend.
+                let sums = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for caller in 0..<8 {
+                        group.addTask {
+                            var sum = 0
+                            for i in 0..<50 { sum += try await pool.apply(Square(), caller * 100 + i) }
+                            return sum
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                var expected = 0
+                for caller in 0..<8 {
+                    for i in 0..<50 { expected += (caller * 100 + i) * (caller * 100 + i) }
+                }
+                #expect(sums == expected)
+            }
+        }
+    }
+
     @Test("applyAsync calls run concurrently on different workers; callbacks fire")
     func applyAsyncConcurrent() async throws {
         try await withDeadline { () async throws in

@@ -1,3 +1,5 @@
+import CMultiprocessing
+
 extension ProcessPool {
     /// Runs `task` on one input in a worker and returns its output: Python's `pool.apply`.
     ///
@@ -23,13 +25,16 @@ extension ProcessPool {
         let call = SingleCall()
         let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
                                   timeLimit: timeLimit, maximumMessageSize: core.settings.maximumFrameSize, sink: call)
+        let started = cmp_monotonic_ns()
         try core.submit([chunk])
+        core.answerSpin.wait(startedAt: started) { call.isAnswered }
         let completion = await withTaskCancellationHandler {
             await call.completion()
         } onCancel: {
             call.cancel()
             core.cancel(call)
         }
+        core.answerSpin.record(cmp_monotonic_ns() &- started)
         guard let completion else { throw CancellationError() }
         return try SingleAnswer(chunk, completion)
     }

@@ -86,6 +86,8 @@ final class PoolCore: Sendable {
     let settings: Settings
     /// Runs code that prefers it on the reader thread that resumed it.
     let executor = PoolExecutor()
+    /// Lets a caller of `apply` wait a moment for a quick answer without suspending.
+    let answerSpin = AnswerSpin()
     private let state = Mutex(State())
     private let watchdog: Watchdog
 

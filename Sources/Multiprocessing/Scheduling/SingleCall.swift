@@ -19,6 +19,11 @@ final class SingleCall: ChunkSink {
     }
 
     private let state = Mutex(State.waiting)
+    /// Set once an answer is stored: what a spinning caller watches, without taking the lock.
+    private let hasAnswer = Atomic<Bool>(false)
+
+    /// Whether the answer has arrived (the caller may then take it without suspending).
+    var isAnswered: Bool { hasAnswer.load(ordering: .acquiring) }
 
     var isFinished: Bool {
         state.withLock { state in
@@ -41,9 +46,17 @@ final class SingleCall: ChunkSink {
 
     /// Waits for the chunk's completion; nil when the call was cancelled. Called once.
     func completion() async -> ChunkCompletion? {
+        if isAnswered {
+            let answer: ChunkCompletion?? = state.withLock { state in
+                guard case .answered(let answer) = state else { return .none }
+                state = .done
+                return .some(answer)
+            }
+            if case .some(let answer) = answer { return answer }
+        }
         // Each continuation is resumed exactly once: by `deliver` if it finds it stored, else
         // right here.
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<ChunkCompletion?, Never>) in
+        return await withUnsafeContinuation { (continuation: UnsafeContinuation<ChunkCompletion?, Never>) in
             let answer: ChunkCompletion?? = state.withLock { state in
                 if case .answered(let answer) = state {
                     state = .done
@@ -62,6 +75,7 @@ final class SingleCall: ChunkSink {
             switch state {
             case .waiting:
                 state = .answered(answer)
+                hasAnswer.store(true, ordering: .releasing)
                 return nil
             case .suspended(let continuation):
                 state = .done

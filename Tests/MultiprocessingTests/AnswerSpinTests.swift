@@ -1,0 +1,74 @@
+@testable import Multiprocessing
+import Testing
+
+@Suite("AnswerSpin: the short busy-wait of apply", .timeLimit(.minutes(1)))
+struct AnswerSpinTests {
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    @Test("the wait ends as soon as the answer is there")
+    func endsOnAnswer() {
+        let spin = AnswerSpin()
+        var checks = 0
+        spin.wait(startedAt: Self.now()) {
+            checks += 1
+            return checks == 3
+        }
+        // With one CPU the pool never spins, and the condition is not even looked at.
+        #expect(checks == 3 || cmp_available_cpus() < 2)
+    }
+
+    @Test("an answer that does not come ends the wait within its budget")
+    func endsWithoutAnswer() {
+        let spin = AnswerSpin()
+        let start = Self.now()
+        spin.wait(startedAt: start) { false }
+        // The first call's budget is a quarter of the maximum; allow for a descheduled thread.
+        #expect(Self.now() - start < 1_000_000_000)
+    }
+
+    @Test("after slow round trips the caller does not spin at all")
+    func noSpinAfterSlowCalls() {
+        let spin = AnswerSpin()
+        spin.record(5 * AnswerSpin.maximumNanoseconds)
+        var checks = 0
+        spin.wait(startedAt: Self.now()) {
+            checks += 1
+            return false
+        }
+        #expect(checks == 0)
+    }
+
+    @Test("only one caller spins at a time")
+    func oneSpinnerAtATime() throws {
+        try #require(cmp_available_cpus() >= 2, "no spinning on one CPU")
+        let spin = AnswerSpin()
+        var outerChecks = 0
+        var innerChecks = 0
+        spin.wait(startedAt: Self.now()) {
+            outerChecks += 1
+            // A second caller while this one spins: it must suspend at once, not spin.
+            spin.wait(startedAt: Self.now()) {
+                innerChecks += 1
+                return false
+            }
+            return true
+        }
+        #expect(outerChecks == 1)
+        #expect(innerChecks == 0)
+        // Once the first is done, the next caller may spin again.
+        spin.wait(startedAt: Self.now()) {
+            innerChecks += 1
+            return true
+        }
+        #expect(innerChecks == 1)
+    }
+}
+
+import CMultiprocessing
+#if canImport(Glibc)
+import Glibc
+#endif
