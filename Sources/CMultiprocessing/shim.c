@@ -133,14 +133,18 @@ uint64_t cmp_monotonic_ns(void) {
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
-ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len) {
+ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready) {
+    int wait_first = !likely_ready;
     for (;;) {
+        if (wait_first) {
+            struct pollfd waiting = { .fd = fd, .events = POLLIN, .revents = 0 };
+            if (poll(&waiting, 1, -1) < 0 && errno != EINTR) return -1;
+        }
         ssize_t count = recv(fd, buf, len, MSG_DONTWAIT);
         if (count >= 0) return count;
         if (errno == ENOTSOCK) return read(fd, buf, len);
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-        struct pollfd waiting = { .fd = fd, .events = POLLIN, .revents = 0 };
-        if (poll(&waiting, 1, -1) < 0 && errno != EINTR) return -1;
+        wait_first = 1;
     }
 }

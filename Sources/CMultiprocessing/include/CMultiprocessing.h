@@ -59,8 +59,9 @@ void cmp_set_thread_reader_jobs(void *jobs);
 /// waits in poll(2) for POLLIN only. A thread blocked in read(2) on a socket is also woken each
 /// time the peer reads what this side sent (the "write space" wake-up shares the wait queue),
 /// which on a channel used both ways is a wasted context switch per message. On a descriptor
-/// that is not a socket it is plain read(2).
-ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len);
+/// that is not a socket it is plain read(2). `likely_ready`: try to read before waiting (one
+/// system call when input is there); otherwise wait first (one system call before sleeping).
+ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready);
 
 /// A spin-wait hint to the CPU (`pause` on x86, `yield` on arm64).
 void cmp_cpu_relax(void);

@@ -32,6 +32,8 @@ struct FrameReader: ~Copyable {
     private var buffer: [UInt8]
     private var start = 0
     private var end = 0
+    /// The last read filled all the room it had: more input is probably waiting already.
+    private var lastReadFilled = false
 
     init(descriptor: Int32, maximumFrameSize: Int, bufferSize: Int = 64 * 1024) {
         self.descriptor = descriptor
@@ -79,9 +81,14 @@ struct FrameReader: ~Copyable {
             case .needs(let bytes):
                 if buffer.count - start < bytes { makeRoom(forFrameOf: bytes) }
             }
+            // Between messages (nothing buffered, the last read got all there was) wait first:
+            // the peer is most likely still working on the next one.
+            let likelyReady: Int32 = lastReadFilled || end > start ? 1 : 0
+            let room = buffer.count - end
             let count = buffer.withUnsafeMutableBytes { raw in
-                cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, raw.count - end)
+                cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady)
             }
+            lastReadFilled = count == room
             if count > 0 {
                 end += count
             } else if count == 0 {
