@@ -148,3 +148,9 @@ ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_rea
         wait_first = 1;
     }
 }
+
+ssize_t cmp_read_available(int fd, void *buf, size_t len) {
+    ssize_t count = recv(fd, buf, len, MSG_DONTWAIT);
+    if (count < 0 && errno == ENOTSOCK) return read(fd, buf, len);
+    return count;
+}

@@ -156,6 +156,12 @@ struct FaultTests {
                 let error = await #expect(throws: PoolError.self) { try await pool.apply(CorruptChannel(), 1) }
                 #expect(error?.code == .protocolViolation)
                 #expect(try await pool.map(Square(), Array(0..<10)) == (0..<10).map { $0 * $0 })
+                // After quick calls the caller waits actively and most likely reads the bad frame
+                // itself, not the reader thread: the worker is still killed and the call fails.
+                for i in 0..<50 { #expect(try await pool.apply(Square(), i) == i * i) }
+                let again = await #expect(throws: PoolError.self) { try await pool.apply(CorruptChannel(), 1) }
+                #expect(again?.code == .protocolViolation)
+                #expect(try await pool.apply(Square(), 3) == 9)
             }
         }
     }

@@ -1,4 +1,5 @@
 @testable import Multiprocessing
+import CMultiprocessing
 import Testing
 
 #if canImport(Glibc)
@@ -164,5 +165,63 @@ struct FrameReaderTests {
         let buffered = small.hasBufferedFrame
         #expect(!buffered)
         #expect(throws: FrameReader.Failure.self) { try small.withNextFrame { _, _ in 0 } }
+    }
+
+    /// Writes all of `bytes` to a socket.
+    private func send(_ bytes: some Collection<UInt8>, to fd: Int32) {
+        Array(bytes).withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                precondition(written > 0)
+                offset += written
+            }
+        }
+    }
+
+    @Test("a reader that does not wait gets nothing yet, then the frame once it is all here, then the end")
+    func availableFrames() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(cmp_socketpair(&fds) == 0)
+        defer { close(fds[0]) }
+        var reader = FrameReader(descriptor: fds[0], maximumFrameSize: 1 << 20)
+        let frame = ParentMessage.cancel(taskIDs: [7, 8]).encodeFrame()
+        let read = { (reader: inout FrameReader) throws -> FrameReader.Available<ParentMessage> in
+            try reader.withAvailableFrame(read: true, waitForAttachments: false) { try ParentMessage.decode($0, attachments: $1) }
+        }
+        guard case .notYet = try read(&reader) else { Issue.record("a frame from an empty socket"); return }
+        send(frame.prefix(3), to: fds[1])
+        guard case .notYet = try read(&reader) else { Issue.record("a frame from 3 bytes"); return }
+        send(frame.dropFirst(3), to: fds[1])
+        guard case .frame(let message) = try read(&reader) else { Issue.record("no frame once it was all sent"); return }
+        #expect(message == .cancel(taskIDs: [7, 8]))
+        close(fds[1])
+        guard case .ended = try read(&reader) else { Issue.record("no end after the peer closed"); return }
+    }
+
+    @Test("a reader that does not wait leaves a frame whose attachments are still coming to one that does")
+    func availableAttachmentFrame() throws {
+        var fds: [Int32] = [0, 0]
+        try #require(cmp_socketpair(&fds) == 0)
+        defer { close(fds[0]) }
+        // One 64 KiB attachment: the whole frame fits in the socket's buffer, so this thread can
+        // write it all before reading.
+        let batch = try EncodedBatch.encode(EncodedBatchTests.cases[0])
+        try #require(!batch.attachments.isEmpty)
+        let frame = Array(WorkerMessage.encodeSuccessFrame(taskID: 3, runNanoseconds: 1, outputs: batch).joined())
+        var reader = FrameReader(descriptor: fds[0], maximumFrameSize: 1 << 24)
+        send(frame.prefix(frame.count - 1000), to: fds[1])
+        for _ in 0..<3 {
+            let available = try reader.withAvailableFrame(read: true, waitForAttachments: false) { _, _ in 0 }
+            guard case .notYet = available else { Issue.record("a frame with its attachments incomplete"); return }
+        }
+        send(frame.suffix(1000), to: fds[1])
+        close(fds[1])
+        let available = try reader.withAvailableFrame(read: true, waitForAttachments: true) { bytes, attachments in
+            try WorkerMessage.decode(bytes, attachments: attachments)
+        }
+        guard case .frame(.result(3, 1, .allSucceeded(let outputs))) = available else { Issue.record("no whole frame"); return }
+        #expect(try outputs.decode([[UInt8]].self) == EncodedBatchTests.cases[0])
+        #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }
 }

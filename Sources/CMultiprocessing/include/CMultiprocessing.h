@@ -63,6 +63,10 @@ void cmp_set_thread_reader_jobs(void *jobs);
 /// system call when input is there); otherwise wait first (one system call before sleeping).
 ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready);
 
+/// Reads what a socket has at once: recv(2) with MSG_DONTWAIT (-1 and EAGAIN when nothing is
+/// there). On a descriptor that is not a socket it is plain read(2).
+ssize_t cmp_read_available(int fd, void *buf, size_t len);
+
 /// A spin-wait hint to the CPU (`pause` on x86, `yield` on arm64).
 void cmp_cpu_relax(void);
 

@@ -27,7 +27,7 @@ extension ProcessPool {
                                   timeLimit: timeLimit, maximumMessageSize: core.settings.maximumFrameSize, sink: call)
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
-        core.answerSpin.wait(startedAt: started) { call.isAnswered }
+        core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
         let completion = await withTaskCancellationHandler {
             await call.completion()
         } onCancel: {

@@ -1,14 +1,15 @@
 import CMultiprocessing
 import Synchronization
 
-/// Lets a caller of `apply` busy-wait briefly for its answer instead of suspending at once.
+/// Lets a caller of `apply` wait actively for its answer for a moment instead of suspending.
 ///
-/// Suspending costs a thread wake-up when the answer comes: the reader thread hands the answer
-/// to Swift's cooperative pool, whose idle thread sleeps in the kernel. For a loop of short
-/// calls that wake-up is a third of the round trip. When recent round trips were short, the
-/// caller watches for the answer for up to twice their typical time (at most
-/// ``maximumNanoseconds``) and picks it up without any wake-up; a call that takes longer
-/// suspends as usual. One caller per pool spins at a time, never a reader thread (it would
+/// A suspended caller is resumed through the worker's reader thread and Swift's cooperative
+/// pool: two threads asleep in the kernel to wake, one more hop than a raw socket ping-pong, and
+/// on a machine with few CPUs the reader thread also waits for the CPU its worker is leaving.
+/// When recent round trips were short, the caller instead reads the worker's socket itself
+/// (`PoolCore.readAnswer`, without waiting) for up to twice their moving average, at most
+/// ``maximumNanoseconds``, and takes the answer the moment it arrives; a call that takes longer
+/// suspends as usual. One caller per pool waits so at a time, never a reader thread (it would
 /// wait for an answer it must read itself), and never on a single CPU.
 final class AnswerSpin: Sendable {
     /// The longest busy-wait.
@@ -30,8 +31,8 @@ final class AnswerSpin: Sendable {
         return min(typical * 2, Self.maximumNanoseconds)
     }
 
-    /// Busy-waits until `isAnswered` or the budget runs out. Returns at once on a reader thread
-    /// or while another caller spins.
+    /// Calls `isAnswered` until it returns true or the budget runs out. Returns at once on a
+    /// reader thread or while another caller waits so.
     func wait(startedAt start: UInt64, until isAnswered: () -> Bool) {
         guard enabled, cmp_thread_reader_jobs() == nil else { return }
         let budget = self.budget
@@ -39,11 +40,10 @@ final class AnswerSpin: Sendable {
         guard occupied.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         defer { occupied.store(false, ordering: .releasing) }
         let deadline = start &+ budget
-        var spins = 0
+        // `isAnswered` may make a system call (it reads the socket): the clock is cheap next to it.
         while !isAnswered() {
             cmp_cpu_relax()
-            spins &+= 1
-            if spins & 15 == 0 && cmp_monotonic_ns() >= deadline { return }
+            if cmp_monotonic_ns() >= deadline { return }
         }
     }
 

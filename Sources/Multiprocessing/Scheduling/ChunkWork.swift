@@ -9,6 +9,14 @@ protocol ChunkSink: AnyObject, Sendable {
     /// True once the call needs no more results (it failed early or was cancelled): its
     /// waiting chunks are dropped instead of run.
     var isFinished: Bool { get }
+
+    /// Called when one of the call's chunks is handed to `connection`, with the pool locked.
+    func dispatched(to connection: WorkerConnection)
+}
+
+extension ChunkSink {
+    /// Most calls do not need to know where their chunks go.
+    func dispatched(to connection: WorkerConnection) {}
 }
 
 /// A call whose caller waits on one ``AsyncResult``: what `awaitCancellable` needs.

@@ -1,3 +1,4 @@
+import CMultiprocessing
 import Synchronization
 
 #if canImport(Glibc)
@@ -127,7 +128,7 @@ final class PoolCore: Sendable {
         let (connection, toFlush, isDoomed, toShutDown): (WorkerConnection, [WorkerConnection], Bool, [WorkerConnection]) = state.withLock { state in
             let key = state.nextKey
             state.nextKey += 1
-            let connection = WorkerConnection(key: key, name: name, launched: launched)
+            let connection = WorkerConnection(key: key, name: name, launched: launched, maximumFrameSize: settings.maximumFrameSize)
             connection.outbound.enqueue(configure)
             state.workers[key] = WorkerSlot(connection: connection)
             if state.phase == .terminating {
@@ -312,6 +313,7 @@ final class PoolCore: Sendable {
             state.workers[key]!.inFlight.append(chunk)
             state.workers[key]!.sentChunks += 1
             let connection = state.workers[key]!.connection
+            chunk.sink.dispatched(to: connection)
             for piece in chunk.frame { connection.outbound.enqueue(piece) }
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         }
@@ -398,39 +400,88 @@ final class PoolCore: Sendable {
 
     /// The reader thread of one worker: every message, then the worker's end.
     private func readLoop(_ connection: WorkerConnection) {
-        var reader = FrameReader(descriptor: connection.outbound.descriptor,
-                                 maximumFrameSize: settings.maximumFrameSize)
-        var violation: String?
+        let inbound = connection.inbound
         // Sends caused by answers are made once the frames already read are handled: one
         // system call per burst instead of one per answer.
         var toFlush: [WorkerConnection] = []
         let jobs = ReaderThreadJobs(installingFor: executor)
-        defer {
-            for other in toFlush { other.outbound.flush() }
-            jobs.uninstall()
-        }
-        while true {
-            do {
-                let frame: Void? = try reader.withNextFrame { bytes, attachments in
-                    try received(try WorkerMessage.decode(bytes, attachments: attachments), from: connection, flushLater: &toFlush)
-                }
-                if frame == nil { break }
-                if !reader.hasBufferedFrame && !toFlush.isEmpty {
-                    for other in toFlush { other.outbound.flush() }
-                    toFlush.removeAll(keepingCapacity: true)
-                }
-                jobs.runPending()
-            } catch FrameReader.Failure.truncated {
-                break  // died while writing: an ordinary death
-            } catch FrameReader.Failure.readFailed {
-                break  // ECONNRESET: died with our unread frames in its buffer
-            } catch {
-                violation = "\(error)"
-                connection.process.send(signal: SIGKILL)
+        defer { jobs.uninstall() }
+        var end: InboundChannel.End?
+        while end == nil {
+            // Wait outside the lock, so that a caller waiting actively for its answer can read
+            // meanwhile. EOF and errors count as readable.
+            let ready = cmp_poll_readable(inbound.descriptor, -1)
+            if ready < 0 && ready != -EINTR {
+                end = .failed(FrameReader.Failure.readFailed(-ready))
                 break
             }
+            // Not waiting for the lock: a caller that holds it is reading this very input, and
+            // waiting would make its unlock a system call to wake this thread. Whatever it leaves
+            // unread keeps the descriptor readable, so the next poll returns at once.
+            guard let ended = inbound.withStateIfFree({ input in
+                handleAvailableFrames(&input, from: connection, waitForAttachments: true, flushLater: &toFlush)
+                return input.end
+            }) else { continue }
+            end = ended
+            for other in toFlush { other.outbound.flush() }
+            toFlush.removeAll(keepingCapacity: true)
+            jobs.runPending()
         }
+        var violation: String?
+        if case .failed(let error) = end, !Self.isOrdinaryEnd(error) { violation = "\(error)" }
         workerEnded(connection, violation: violation)
+    }
+
+    /// Handles every frame the channel has now, reading what the socket holds without waiting;
+    /// records the end of the stream in `input` when it reads it.
+    private func handleAvailableFrames(_ input: inout InboundChannel.State, from connection: WorkerConnection,
+                                       waitForAttachments: Bool, flushLater: inout [WorkerConnection]) {
+        guard input.end == nil, !input.closed else { return }
+        var read = true
+        do {
+            while true {
+                let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) { bytes, attachments in
+                    try received(try WorkerMessage.decode(bytes, attachments: attachments), from: connection, flushLater: &flushLater)
+                }
+                switch available {
+                case .frame: read = false  // read again only if the last read filled its room
+                case .notYet: return
+                case .ended:
+                    input.end = .clean
+                    return
+                }
+            }
+        } catch {
+            input.end = .failed(error)
+            // A worker that sent something it should not cannot be trusted; killing it also
+            // makes the socket readable (EOF), so the reader thread wakes to handle its end even
+            // when a caller of apply read the bad frame.
+            if !Self.isOrdinaryEnd(error) { connection.process.send(signal: SIGKILL) }
+        }
+    }
+
+    /// A stream cut inside a frame (the worker died while writing) or a reset (it died with our
+    /// frames unread) is an ordinary death; anything else is a protocol violation.
+    private static func isOrdinaryEnd(_ error: any Error) -> Bool {
+        switch error {
+        case FrameReader.Failure.truncated, FrameReader.Failure.readFailed: return true
+        default: return false
+        }
+    }
+
+    /// For a caller of `apply` waiting actively: handles what the worker running its chunk has
+    /// sent, unless that worker's reader thread is at it. Returns whether the call has its answer.
+    func readAnswer(for call: SingleCall) -> Bool {
+        if call.isAnswered { return true }
+        guard let connection = call.connection else { return false }
+        var toFlush: [WorkerConnection] = []
+        _ = connection.inbound.withStateIfFree { input in
+            // Large buffers still arriving are left to the reader thread: this caller must not wait.
+            handleAvailableFrames(&input, from: connection, waitForAttachments: false, flushLater: &toFlush)
+        }
+        // An end read here is left to the reader thread, which sees the descriptor readable.
+        for other in toFlush { other.outbound.flush() }
+        return call.isAnswered
     }
 
     private struct ProtocolViolation: Error, CustomStringConvertible {

@@ -22,8 +22,17 @@ final class SingleCall: ChunkSink {
     /// Set once an answer is stored: what a spinning caller watches, without taking the lock.
     private let hasAnswer = Atomic<Bool>(false)
 
+    private let worker = Mutex<WorkerConnection?>(nil)
+
     /// Whether the answer has arrived (the caller may then take it without suspending).
     var isAnswered: Bool { hasAnswer.load(ordering: .acquiring) }
+
+    /// The worker the chunk was last handed to: where a caller waiting actively reads.
+    var connection: WorkerConnection? { worker.withLock { $0 } }
+
+    func dispatched(to connection: WorkerConnection) {
+        worker.withLock { $0 = connection }
+    }
 
     var isFinished: Bool {
         state.withLock { state in

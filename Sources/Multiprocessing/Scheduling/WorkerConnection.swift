@@ -4,8 +4,9 @@ import Glibc
 import Musl
 #endif
 
-/// The parent's handle on one worker: its process, its name and the sending side of its channel.
-/// The receiving side belongs to the worker's reader thread (`PoolCore.readLoop`).
+/// The parent's handle on one worker: its process, its name and both sides of its channel. The
+/// receiving side is read by the worker's reader thread (`PoolCore.readLoop`) and by a caller
+/// of `apply` waiting actively for its answer.
 final class WorkerConnection: Sendable {
     /// Key of the worker in its pool.
     let key: Int
@@ -13,12 +14,14 @@ final class WorkerConnection: Sendable {
     let name: String
     let process: ChildProcess
     let outbound: OutboundChannel
+    let inbound: InboundChannel
 
-    init(key: Int, name: String, launched: LaunchedWorker) {
+    init(key: Int, name: String, launched: LaunchedWorker, maximumFrameSize: Int) {
         self.key = key
         self.name = name
         self.process = launched.process
         self.outbound = OutboundChannel(descriptor: launched.channel, threadName: "mp-w\(key)-out")
+        self.inbound = InboundChannel(descriptor: launched.channel, maximumFrameSize: maximumFrameSize)
     }
 
     var label: WorkerLabel { WorkerLabel(name: name, pid: process.pid) }
@@ -26,6 +29,7 @@ final class WorkerConnection: Sendable {
     /// Releases the channel and the pidfd; the process must have been reaped.
     func release() {
         outbound.stop()
+        inbound.markClosed()
         close(outbound.descriptor)
         process.closeHandle()
     }

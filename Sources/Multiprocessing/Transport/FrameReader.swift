@@ -51,6 +51,62 @@ struct FrameReader: ~Copyable {
     /// Calls `body` with the next frame's message and attachments; the message bytes are valid
     /// only during the call. Returns nil at a clean end of stream (between frames).
     mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> R? {
+        switch try nextFrame(waiting: true, body) {
+        case .frame(let result): return result
+        case .ended: return nil
+        case .notYet: preconditionFailure("a waiting read returned without a frame")
+        }
+    }
+
+    /// What a reader that must not wait found.
+    enum Available<R> {
+        /// A frame, handed to the body, which returned this.
+        case frame(R)
+        /// No whole frame has arrived yet.
+        case notYet
+        /// The stream ended cleanly between frames.
+        case ended
+    }
+
+    /// Like `withNextFrame`, but does not wait for input: it reads what the descriptor has at
+    /// once (when `read` is true or the last read filled its room) and calls `body` for a frame
+    /// that is then here. Once a frame's head is here, its attachments are read to their end
+    /// (waiting for them) if `waitForAttachments`; otherwise the frame is left for such a reader.
+    mutating func withAvailableFrame<R>(read: Bool, waitForAttachments: Bool,
+                                        _ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> Available<R> {
+        if try frameIsReady(waitForAttachments: waitForAttachments) { return try nextFrame(waiting: false, body) }
+        guard read || lastReadFilled, try !headIsBuffered() else { return .notYet }
+        switch try fill(waiting: false) {
+        case .read:
+            return try frameIsReady(waitForAttachments: waitForAttachments) ? try nextFrame(waiting: false, body) : .notYet
+        case .wouldBlock: return .notYet
+        case .ended: return .ended
+        }
+    }
+
+    /// Whether the next frame can be handed over now: all of it is buffered, or its head is and
+    /// the caller may wait for its attachments. Makes room for the rest of a partial head.
+    private mutating func frameIsReady(waitForAttachments: Bool) throws -> Bool {
+        switch try nextFrameLayout() {
+        case .complete(let head, let attachmentBytes):
+            let available = end - start
+            if available >= head + attachmentBytes || (waitForAttachments && available >= head) { return true }
+            if available < head && buffer.count - start < head { makeRoom(forFrameOf: head) }
+            return false
+        case .needs(let bytes):
+            if buffer.count - start < bytes { makeRoom(forFrameOf: bytes) }
+            return false
+        }
+    }
+
+    /// The next frame's head is buffered (its attachments, if any, are not all here: they are
+    /// not gathered in the buffer).
+    private func headIsBuffered() throws -> Bool {
+        guard case .complete(let head, _) = try nextFrameLayout() else { return false }
+        return end - start >= head
+    }
+
+    private mutating func nextFrame<R>(waiting: Bool, _ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> Available<R> {
         while true {
             if end == start && buffer.count > Self.largestKeptBuffer {
                 // A very large frame grew the buffer; give the memory back once it is consumed.
@@ -72,31 +128,51 @@ struct FrameReader: ~Copyable {
                     }
                     let messageStart = frameStart + 12 + 8 * count
                     if start == end { start = 0; end = 0 }
-                    return try body(buffer[messageStart..<(messageStart + messageLength)], attachments)
+                    return .frame(try body(buffer[messageStart..<(messageStart + messageLength)], attachments))
                 }
                 if start == end { start = 0; end = 0 }
-                return try body(buffer[(frameStart + 4)..<(frameStart + head)], [])
+                return .frame(try body(buffer[(frameStart + 4)..<(frameStart + head)], []))
             case .complete(let head, _):
                 makeRoom(forFrameOf: head)
             case .needs(let bytes):
                 if buffer.count - start < bytes { makeRoom(forFrameOf: bytes) }
             }
+            guard waiting else { return .notYet }
+            switch try fill(waiting: true) {
+            case .read, .wouldBlock: continue
+            case .ended: return .ended
+            }
+        }
+    }
+
+    private enum Fill { case read, wouldBlock, ended }
+
+    /// One read into the free room of the buffer.
+    private mutating func fill(waiting: Bool) throws -> Fill {
+        while true {
             // Between messages (nothing buffered, the last read got all there was) wait first:
             // the peer is most likely still working on the next one.
             let likelyReady: Int32 = lastReadFilled || end > start ? 1 : 0
             let room = buffer.count - end
             let count = buffer.withUnsafeMutableBytes { raw in
-                cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady)
+                waiting ? cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady)
+                        : cmp_read_available(descriptor, raw.baseAddress! + end, room)
             }
-            lastReadFilled = count == room
             if count > 0 {
+                lastReadFilled = count == room
                 end += count
+                return .read
             } else if count == 0 {
-                if end == start { return nil }
+                lastReadFilled = false
+                if end == start { return .ended }
                 throw Failure.truncated
             } else {
-                let error = errno
+                let error = cmp_errno()
                 if error == EINTR { continue }
+                if !waiting && (error == EAGAIN || error == EWOULDBLOCK) {
+                    lastReadFilled = false
+                    return .wouldBlock
+                }
                 throw Failure.readFailed(error)
             }
         }
