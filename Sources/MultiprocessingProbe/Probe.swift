@@ -93,6 +93,7 @@ struct Probe {
         first.close()
         try await first.join()
         let fdsBefore = openDescriptors()
+        let descriptorsBefore = descriptorTargets()
         let childrenBefore = childPIDs().count
         let pool = try ProcessPool(processes: 2)
         // Warm up first, so that memory is compared in the pool's steady state.
@@ -121,12 +122,14 @@ struct Probe {
         pool.close()
         try await pool.join()
         let fdsAfter = openDescriptors()
+        // What a leak is, when there is one (the test prints this line on failure).
+        let extra = descriptorTargets().subtracting(descriptorsBefore).sorted().joined(separator: " ")
         let childrenAfter = childPIDs().count
         say("""
             {"tasks": \(tasks), "ok": \(ok), "wrong": \(wrong), "died": \(died), "otherFailures": \(otherFailures), \
             "kills": \(kills), "fdsBefore": \(fdsBefore), "fdsAfter": \(fdsAfter), "childrenBefore": \(childrenBefore), \
             "childrenAfter": \(childrenAfter), "rssBeforeKiB": \(rssBefore), "rssAfterKiB": \(rssAfterRun), \
-            "zombies": \(zombieChildren())}
+            "zombies": \(zombieChildren()), "newDescriptors": "\(extra)"}
             """)
     }
 
@@ -217,6 +220,22 @@ struct Probe {
             result.append((pid, parent, String(fields[0])))
         }
         return result
+    }
+
+    /// "fd→target" for each open descriptor (e.g. "7→socket:[1234]").
+    static func descriptorTargets() -> Set<String> {
+        guard let directory = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(directory) }
+        var targets: Set<String> = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard Int(name) != nil else { continue }
+            var buffer = [CChar](repeating: 0, count: 256)
+            let count = readlink("/proc/self/fd/" + name, &buffer, 255)
+            let target = count > 0 ? String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+            targets.insert("\(name)→\(target)")
+        }
+        return targets
     }
 
     static func openDescriptors() -> Int {

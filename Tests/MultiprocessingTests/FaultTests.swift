@@ -295,7 +295,7 @@ struct FaultTests {
             // Each kill fails at most the one item that worker was running.
             #expect((report["died"] ?? .max) <= (report["kills"] ?? 0))
             #expect((report["ok"] ?? 0) + (report["died"] ?? 0) == 100_000)
-            #expect(report["fdsAfter"] == report["fdsBefore"])
+            #expect(report["fdsAfter"] == report["fdsBefore"], "\(line)")
             #expect(report["childrenAfter"] == report["childrenBefore"])
             #expect(report["zombies"] == 0)
             let growth = (report["rssAfterKiB"] ?? 0) - (report["rssBeforeKiB"] ?? 0)
