@@ -119,14 +119,6 @@ static _Thread_local void *reader_jobs = NULL;
 void *cmp_thread_reader_jobs(void) { return reader_jobs; }
 void cmp_set_thread_reader_jobs(void *jobs) { reader_jobs = jobs; }
 
-void cmp_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 uint64_t cmp_monotonic_ns(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);

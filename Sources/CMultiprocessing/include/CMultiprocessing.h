@@ -67,9 +67,6 @@ ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_rea
 /// there). On a descriptor that is not a socket it is plain read(2).
 ssize_t cmp_read_available(int fd, void *buf, size_t len);
 
-/// A spin-wait hint to the CPU (`pause` on x86, `yield` on arm64).
-void cmp_cpu_relax(void);
-
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t cmp_monotonic_ns(void);
 

@@ -1,16 +1,23 @@
 import CMultiprocessing
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Lets a caller of `apply` wait actively for its answer for a moment instead of suspending.
 ///
 /// A suspended caller is resumed through the worker's reader thread and Swift's cooperative
 /// pool: two threads asleep in the kernel to wake, one more hop than a raw socket ping-pong, and
 /// on a machine with few CPUs the reader thread also waits for the CPU its worker is leaving.
 /// When recent round trips were short, the caller instead reads the worker's socket itself
-/// (`PoolCore.readAnswer`, without waiting) for up to twice their moving average, at most
-/// ``maximumNanoseconds``, and takes the answer the moment it arrives; a call that takes longer
-/// suspends as usual. One caller per pool waits so at a time, never a reader thread (it would
-/// wait for an answer it must read itself), and never on a single CPU.
+/// (`PoolCore.readAnswer`, without waiting; yielding the CPU between reads) for up to twice
+/// their moving average, at most ``maximumNanoseconds``, and takes the answer the moment it
+/// arrives; a call that takes longer suspends as usual. One caller per pool waits so at a
+/// time, never a reader thread (it would wait for an answer it must read itself), and never on
+/// a single CPU.
 final class AnswerSpin: Sendable {
     /// The longest busy-wait.
     static let maximumNanoseconds: UInt64 = 100_000
@@ -42,7 +49,10 @@ final class AnswerSpin: Sendable {
         let deadline = start &+ budget
         // `isAnswered` may make a system call (it reads the socket): the clock is cheap next to it.
         while !isAnswered() {
-            cmp_cpu_relax()
+            // Not a plain spin: the kernel often wakes the worker on this very CPU (its waker's),
+            // where it would otherwise wait for this thread's time slice to end; so would any
+            // other process that needs the CPU on a busy machine.
+            sched_yield()
             if cmp_monotonic_ns() >= deadline { return }
         }
     }
