@@ -21,6 +21,8 @@ import Musl
 final class AnswerSpin: Sendable {
     /// The longest busy-wait.
     static let maximumNanoseconds: UInt64 = 100_000
+    /// The wait before any round trip was measured.
+    static let initialNanoseconds: UInt64 = maximumNanoseconds / 4
 
     /// Recent round trips, an exponential moving average in nanoseconds (0: none yet).
     private let typicalRoundTrip = Atomic<UInt64>(0)
@@ -33,7 +35,7 @@ final class AnswerSpin: Sendable {
         let typical = typicalRoundTrip.load(ordering: .relaxed)
         guard typical > 0, typical <= Self.maximumNanoseconds else {
             // No figure yet: one short try, which records the first.
-            return typical == 0 ? Self.maximumNanoseconds / 4 : 0
+            return typical == 0 ? Self.initialNanoseconds : 0
         }
         return min(typical * 2, Self.maximumNanoseconds)
     }
