@@ -38,6 +38,10 @@ struct ApplyTests {
                 // One far longer than the wait: the caller suspends and is resumed as usual.
                 #expect(try await pool.apply(SlowOn(slow: [7], seconds: 0.05), 7) == 7)
                 for i in 0..<300 { #expect(try await pool.apply(Square(), i) == i * i) }
+                // A result large enough to travel as an attachment: the waiting caller leaves it to
+                // the reader thread, which it wakes.
+                #expect(try await pool.apply(MakeBytes(), 300_000).count == 300_000)
+                #expect(try await pool.apply(Square(), 9) == 81)
                 // Several callers at once: one of them may wait actively, the others suspend.
                 let sums = try await withThrowingTaskGroup(of: Int.self) { group in
                     for caller in 0..<8 {

@@ -28,6 +28,7 @@ extension ProcessPool {
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
+        core.stopReading(for: call)
         let completion = await withTaskCancellationHandler {
             await call.completion()
         } onCancel: {

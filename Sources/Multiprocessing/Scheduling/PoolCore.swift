@@ -410,6 +410,7 @@ final class PoolCore: Sendable {
         defer { jobs.uninstall() }
         var end: InboundChannel.End?
         while end == nil {
+            if inbound.sleepWhileCallerReads() { continue }
             // Wait outside the lock, so that a caller waiting actively for its answer can read
             // meanwhile. EOF and errors count as readable.
             let ready = cmp_poll_readable(inbound.descriptor, -1)
@@ -476,14 +477,25 @@ final class PoolCore: Sendable {
     func readAnswer(for call: SingleCall) -> Bool {
         if call.isAnswered { return true }
         guard let connection = call.connection else { return false }
+        call.readsItself = true
+        connection.inbound.callerReads(now: cmp_monotonic_ns())
         var toFlush: [WorkerConnection] = []
-        _ = connection.inbound.withStateIfFree { input in
+        let leftForReader = connection.inbound.withStateIfFree { input -> Bool in
             // Large buffers still arriving are left to the reader thread: this caller must not wait.
             handleAvailableFrames(&input, from: connection, waitForAttachments: false, flushLater: &toFlush)
+            // The end, or a frame whose attachments are still coming: the reader thread's work.
+            return input.end != nil || input.reader.hasFrameHead
         }
-        // An end read here is left to the reader thread, which sees the descriptor readable.
+        if leftForReader == true { connection.inbound.wakeReader() }
         for other in toFlush { other.outbound.flush() }
         return call.isAnswered
+    }
+
+    /// A caller that read its worker's socket stopped (answered or not): if it has no answer,
+    /// the reader thread must take over now rather than when it next looks.
+    func stopReading(for call: SingleCall) {
+        guard call.readsItself, !call.isAnswered, let connection = call.connection else { return }
+        connection.inbound.wakeReader()
     }
 
     /// What handling an answer under the lock leaves to do after it. A struct, not a tuple: the

@@ -42,6 +42,11 @@ struct FrameReader: ~Copyable {
         self.buffer = [UInt8](repeating: 0, count: bufferSize)
     }
 
+    /// True when the next frame's head (length prefix, attachment table, message) is buffered.
+    var hasFrameHead: Bool {
+        (try? headIsBuffered()) ?? false
+    }
+
     /// True when a whole frame is already buffered (reading it makes no system call).
     var hasBufferedFrame: Bool {
         guard case .complete(let head, let attachmentBytes)? = try? nextFrameLayout() else { return false }

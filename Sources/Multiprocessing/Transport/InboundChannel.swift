@@ -1,3 +1,4 @@
+import CMultiprocessing
 import Synchronization
 
 /// The receiving side of a worker's channel: the frames read so far and how the stream ended.
@@ -26,6 +27,14 @@ final class InboundChannel: Sendable {
 
     let descriptor: Int32
     private let state: Mutex<State>
+    /// Until when (monotonic nanoseconds) a caller is reading: the reader thread sleeps until then.
+    private let callerReadsUntil = Atomic<UInt64>(0)
+    /// Set to end the reader thread's sleep early; the condition is what it sleeps on.
+    private let readerWanted = Atomic<Bool>(false)
+    private let readerSleep = Condition()
+
+    /// How long a caller's last read keeps the reader thread asleep.
+    static let callerReadGrace: UInt64 = 1_000_000
 
     init(descriptor: Int32, maximumFrameSize: Int) {
         self.descriptor = descriptor
@@ -40,6 +49,35 @@ final class InboundChannel: Sendable {
     /// Runs `body` with the channel unless another thread is reading it.
     func withStateIfFree<R: Sendable>(_ body: (inout State) -> R) -> R? {
         state.withLockIfAvailable { state in body(&state) }
+    }
+
+    /// A caller is reading: the reader thread keeps out of the way for a while.
+    func callerReads(now: UInt64) {
+        callerReadsUntil.store(now &+ Self.callerReadGrace, ordering: .relaxed)
+    }
+
+    /// The caller stopped reading without taking everything (its answer is late, or it left a
+    /// frame it must not wait for): the reader thread takes over at once.
+    func wakeReader() {
+        callerReadsUntil.store(0, ordering: .relaxed)
+        readerWanted.store(true, ordering: .releasing)
+        readerSleep.withLock { readerSleep.signal() }
+    }
+
+    /// For the reader thread: sleeps while a caller reads. Returns false at once if none does.
+    func sleepWhileCallerReads() -> Bool {
+        var until = callerReadsUntil.load(ordering: .relaxed)
+        var now = cmp_monotonic_ns()
+        guard until > now else { return false }
+        readerSleep.withLock {
+            while !readerWanted.load(ordering: .acquiring) && until > now {
+                readerSleep.wait(nanoseconds: Int64(until - now))
+                until = callerReadsUntil.load(ordering: .relaxed)
+                now = cmp_monotonic_ns()
+            }
+        }
+        readerWanted.store(false, ordering: .relaxed)
+        return true
     }
 
     /// Marks the descriptor closed for every reader; called before it is closed.
