@@ -9,7 +9,7 @@ import CMultiprocessing
 /// a CPU busy meanwhile. Under this executor the reading thread runs the caller itself, up to
 /// its next `await` (usually the next call): a round trip then wakes one thread per side, as a
 /// raw socket ping-pong does, and no CPU waits actively (`pool-bench` on a 2-core VM, `apply`
-/// p50: 26.8 µs by default, 31.7 µs under this executor, floor 17 µs, in one run).
+/// p50: 25.2 µs by default, 34.9 µs under this executor, floor 16.3-16.5 µs, in one run).
 ///
 /// ```swift
 /// try await withTaskExecutorPreference(pool.executor) {
