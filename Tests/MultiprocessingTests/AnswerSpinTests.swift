@@ -1,13 +1,10 @@
 @testable import Multiprocessing
+import CMultiprocessing
 import Testing
 
 @Suite("AnswerSpin: the short busy-wait of apply", .timeLimit(.minutes(1)))
 struct AnswerSpinTests {
-    private static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
+    private static func now() -> UInt64 { cmp_monotonic_ns() }
 
     @Test("the wait ends as soon as the answer is there, or at its deadline")
     func endsOnAnswer() {
@@ -72,8 +69,3 @@ struct AnswerSpinTests {
         #expect(innerChecks == 1)
     }
 }
-
-import CMultiprocessing
-#if canImport(Glibc)
-import Glibc
-#endif
