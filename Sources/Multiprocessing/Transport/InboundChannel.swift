@@ -6,7 +6,8 @@ import Synchronization
 /// The worker's reader thread reads it; so does a caller of `apply` that is waiting actively
 /// for its answer (see ``AnswerSpin``): that caller takes the answer off the socket itself, so
 /// the answer waits neither for the reader thread to be woken nor for the CPU it shares with
-/// the worker. Whoever holds the lock reads; the reader thread waits for input outside it.
+/// the worker. Whoever holds the lock reads, and nobody waits for it: the reader thread waits
+/// for input outside it and only tries the lock, as the caller does.
 final class InboundChannel: Sendable {
     /// How the stream ended, as whoever read the end saw it.
     enum End: Sendable {
@@ -39,11 +40,6 @@ final class InboundChannel: Sendable {
     init(descriptor: Int32, maximumFrameSize: Int) {
         self.descriptor = descriptor
         self.state = Mutex(State(reader: FrameReader(descriptor: descriptor, maximumFrameSize: maximumFrameSize)))
-    }
-
-    /// Runs `body` with the channel, waiting for another reader to finish.
-    func withState<R: Sendable>(_ body: (inout State) -> R) -> R {
-        state.withLock { state in body(&state) }
     }
 
     /// Runs `body` with the channel unless another thread is reading it.
