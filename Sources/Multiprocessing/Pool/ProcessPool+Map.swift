@@ -6,8 +6,10 @@ extension ProcessPool {
     /// default, workers running its items are killed and replaced (see ``CancellationPolicy``).
     ///
     /// - Parameters:
-    ///   - chunksize: Items sent to a worker at a time. Default: as Python, about a quarter of
-    ///     an even share per worker (`ceil(count / (4 × processes))`).
+    ///   - chunksize: Items sent to a worker at a time. Default: chunks that shrink as the call
+    ///     goes on (the first ones half an even share per worker, the last ones small), so that
+    ///     the workers finish together even when one runs slower; Python instead cuts
+    ///     `ceil(count / (4 × processes))` items per chunk.
     ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
     /// - Throws: the first failed item in input order: a ``TaskError`` for an error thrown by
     ///   the task, a ``PoolError`` for a worker that died, an item over its time limit, or a
@@ -42,12 +44,6 @@ extension ProcessPool {
                         onSuccess: onSuccess, onError: onError) { $0 }.result
     }
 
-    /// Python's default chunk size for `map`: four chunks per worker, rounded up.
-    func defaultChunkSize(itemCount: Int) -> Int {
-        let (quotient, remainder) = itemCount.quotientAndRemainder(dividingBy: processes * 4)
-        return max(1, quotient + (remainder > 0 ? 1 : 0))
-    }
-
     /// Waits for a blocking call's result; cancelling the waiting task cancels the call.
     func awaitCancellable<Job: CallJob>(_ job: Job) async throws -> Job.Value {
         try await withTaskCancellationHandler {
@@ -74,8 +70,9 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
-        let size = chunksize ?? defaultChunkSize(itemCount: items.count)
-        let chunkCount = (items.count + size - 1) / size
+        let plan = chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
+            ?? ChunkPlan(itemCount: items.count, processes: processes)
+        let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
         let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, finish: finish)
         // Chunks go to the scheduler in batches of about a megabyte, so workers start on large
@@ -83,11 +80,9 @@ extension ProcessPool {
         var batch: [ChunkWork] = []
         var batchBytes = 0
         do {
-            for index in 0..<chunkCount {
-                let start = index * size
-                let end = min(start + size, items.count)
-                let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[start..<end]), index: index,
-                                          firstItem: start, timeLimit: timeLimit,
+            for (index, range) in plan.ranges.enumerated() {
+                let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
+                                          firstItem: range.lowerBound, timeLimit: timeLimit,
                                           maximumMessageSize: core.settings.maximumFrameSize, sink: job)
                 batch.append(chunk)
                 batchBytes += chunk.frame.reduce(0) { $0 + $1.count }

@@ -67,8 +67,9 @@ final class PoolCore: Sendable {
         var nextKey = 0
         var shutdownSent = false
         var joinWaiters: [CheckedContinuation<Void, Never>] = []
-        /// Smoothed time a chunk of each task type takes in a worker, for the pipelining depth.
-        var chunkNanoseconds: [ObjectIdentifier: Double] = [:]
+        /// Smoothed time an item of each task type takes in a worker, for the pipelining depth.
+        /// Per item, not per chunk: a call's default chunks shrink as it goes on.
+        var itemNanoseconds: [ObjectIdentifier: Double] = [:]
         /// `imap` calls that may still submit chunks. While one is open the pool is not idle,
         /// even with nothing pending or running: its consumer has yet to pull the rest.
         var openStreams: [ObjectIdentifier: WeakOpenStream] = [:]
@@ -274,8 +275,8 @@ final class PoolCore: Sendable {
     /// queues behind a busy worker while another is free; more for short ones, so the channel's
     /// latency is hidden.
     private func pipelineDepth(_ state: State, for chunk: ChunkWork) -> Int {
-        guard let nanoseconds = state.chunkNanoseconds[chunk.taskType] else { return 1 }
-        switch nanoseconds {
+        guard let perItem = state.itemNanoseconds[chunk.taskType] else { return 1 }
+        switch perItem * Double(chunk.itemCount) {
         case ..<50_000: return 16
         case ..<500_000: return 4
         case ..<5_000_000: return 2
@@ -535,8 +536,8 @@ final class PoolCore: Sendable {
                     slot.headStarted = .now
                     if next.timeLimit != nil { watchdog.poke() }
                 }
-                let perChunk = Double(nanoseconds)
-                state.chunkNanoseconds[first.taskType] = state.chunkNanoseconds[first.taskType].map { $0 * 0.8 + perChunk * 0.2 } ?? perChunk
+                let perItem = Double(nanoseconds) / Double(max(1, first.itemCount))
+                state.itemNanoseconds[first.taskType] = state.itemNanoseconds[first.taskType].map { $0 * 0.8 + perItem * 0.2 } ?? perItem
                 return AnsweredChunk(chunk: first, toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state))
             }
             guard let answered else {
