@@ -95,15 +95,13 @@ final class PoolCore: Sendable {
 
     init(settings: Settings) {
         self.settings = settings
-        let box = WeakCore()
-        self.watchdog = Watchdog(name: "mp-watchdog") { box.core?.enforceTimeLimits() }
-        box.core = self
+        self.watchdog = Watchdog(name: "mp-watchdog")
     }
 
-    /// Lets the watchdog reach the core without keeping it alive.
-    private final class WeakCore: @unchecked Sendable {
-        // Written once in `init` before the watchdog can start; read-only afterwards.
-        weak var core: PoolCore?
+    /// Has the watchdog check time limits soon. Its thread holds the core until the pool's
+    /// last worker is gone, when `workerEnded` or `failEverything` stops it.
+    private func pokeWatchdog() {
+        watchdog.poke { [self] in enforceTimeLimits() }
     }
 
     // MARK: - Life cycle
@@ -320,7 +318,7 @@ final class PoolCore: Sendable {
             for piece in chunk.frame { connection.outbound.enqueue(piece) }
             if !touched.contains(where: { $0 === connection }) { touched.append(connection) }
         }
-        if timed { watchdog.poke() }
+        if timed { pokeWatchdog() }
         return touched
     }
 
@@ -523,7 +521,7 @@ final class PoolCore: Sendable {
                 slot.headStarted = .now
                 return head.timeLimit != nil
             }
-            if timed { watchdog.poke() }
+            if timed { pokeWatchdog() }
         case .initializerFailed(let failure):
             initializerFailed(failure, in: connection)
         case .result(let taskID, let nanoseconds, let outcome):
@@ -534,7 +532,7 @@ final class PoolCore: Sendable {
                 slot.inFlight.removeFirst()
                 if let next = slot.inFlight.first {
                     slot.headStarted = .now
-                    if next.timeLimit != nil { watchdog.poke() }
+                    if next.timeLimit != nil { pokeWatchdog() }
                 }
                 let perItem = Double(nanoseconds) / Double(max(1, first.itemCount))
                 state.itemNanoseconds[first.taskType] = state.itemNanoseconds[first.taskType].map { $0 * 0.8 + perItem * 0.2 } ?? perItem
