@@ -23,6 +23,7 @@ final class AnswerSpin: Sendable {
     static let maximumNanoseconds: UInt64 = 100_000
     /// The wait before any round trip was measured.
     static let initialNanoseconds: UInt64 = maximumNanoseconds / 4
+    private static let budget = SpinBudget(maximum: maximumNanoseconds, initial: initialNanoseconds)
 
     /// Recent round trips, an exponential moving average in nanoseconds (0: none yet).
     private let typicalRoundTrip = Atomic<UInt64>(0)
@@ -30,21 +31,11 @@ final class AnswerSpin: Sendable {
     /// With one CPU the worker cannot run while the caller spins: never spin there.
     private let enabled = cmp_available_cpus() >= 2
 
-    /// How long a caller should watch for an answer now; 0 to suspend at once.
-    private var budget: UInt64 {
-        let typical = typicalRoundTrip.load(ordering: .relaxed)
-        guard typical > 0, typical <= Self.maximumNanoseconds else {
-            // No figure yet: one short try, which records the first.
-            return typical == 0 ? Self.initialNanoseconds : 0
-        }
-        return min(typical * 2, Self.maximumNanoseconds)
-    }
-
     /// Calls `isAnswered` until it returns true or the budget runs out. Returns at once on a
     /// reader thread or while another caller waits so.
     func wait(startedAt start: UInt64, until isAnswered: () -> Bool) {
         guard enabled, cmp_thread_reader_jobs() == nil else { return }
-        let budget = self.budget
+        let budget = Self.budget.nanoseconds(typical: typicalRoundTrip.load(ordering: .relaxed))
         guard budget > 0 else { return }
         guard occupied.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         defer { occupied.store(false, ordering: .releasing) }
@@ -62,9 +53,6 @@ final class AnswerSpin: Sendable {
     /// Records a round trip that took `nanoseconds`.
     func record(_ nanoseconds: UInt64) {
         let old = typicalRoundTrip.load(ordering: .relaxed)
-        // A long call (a real task, a stall) pulls the average up fast and so stops spinning;
-        // short ones bring it back down over a few calls.
-        let new = old == 0 ? nanoseconds : (old &* 7 &+ nanoseconds) / 8
-        typicalRoundTrip.store(new, ordering: .relaxed)
+        typicalRoundTrip.store(SpinBudget.average(old, adding: nanoseconds), ordering: .relaxed)
     }
 }

@@ -37,10 +37,31 @@ struct WorkerServeLoop {
             var completed = 0
             var queue = RunQueue()
             var lastPoll = cmp_monotonic_ns()
+            var idle = WorkerIdleWait()
             while true {
                 if queue.isEmpty {
-                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
-                    queue.receive(message)
+                    let waitStarted = cmp_monotonic_ns()
+                    var ended = false
+                    if !reader.hasBufferedFrame {
+                        try idle.spin(startedAt: waitStarted) {
+                            switch try reader.withAvailableFrame(read: true, waitForAttachments: true, { try ParentMessage.decode($0, attachments: $1) }) {
+                            case .frame(let message):
+                                queue.receive(message)
+                                return true
+                            case .ended:
+                                ended = true
+                                return true
+                            case .notYet:
+                                return false
+                            }
+                        }
+                    }
+                    if ended { return 0 }
+                    if queue.isEmpty {
+                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
+                        queue.receive(message)
+                    }
+                    idle.record(cmp_monotonic_ns() &- waitStarted)
                 }
                 // Take the frames already here, so a cancel can overtake the chunks it names;
                 // look at the socket at most once a millisecond (a system call).
