@@ -7,89 +7,74 @@ import Synchronization
 final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
-
-    private struct State {
-        var chunks: [[Output]?]
-        var completed: [Bool]
-        var completedPrefix = 0
-        var remaining: Int
-        var firstError: (item: Int, chunk: Int, error: any Error)?
-        var done = false
-    }
-    private let state: Mutex<State>
-
-    private enum Finish { case none, success([[Output]?]), failure(any Error) }
+    private let progress: Mutex<BatchProgress>
+    /// Read without the lock by the scheduler, for every chunk it dispatches.
+    private let done = Atomic<Bool>(false)
 
     init(chunkCount: Int, result: AsyncResult<Value>, finish: @escaping @Sendable ([Output]) -> Value) {
         self.result = result
         self.finish = finish
-        self.state = Mutex(State(chunks: Array(repeating: nil, count: chunkCount),
-                                 completed: Array(repeating: false, count: chunkCount),
-                                 remaining: chunkCount))
-        if chunkCount == 0 { result.fulfill(.success(finish([]))) }
+        self.progress = Mutex(BatchProgress(chunkCount: chunkCount))
+        if chunkCount == 0 {
+            done.store(true, ordering: .releasing)
+            result.fulfill(.success(finish([])))
+        }
     }
 
-    var isFinished: Bool { state.withLock { $0.done } }
+    var isFinished: Bool { done.load(ordering: .acquiring) }
 
     /// Ends the call with `error` unless it has ended already.
     func markFailed(_ error: any Error) {
-        let wasDone = state.withLock { state in
-            defer { state.done = true }
-            return state.done
-        }
-        if !wasDone { result.fulfill(.failure(error)) }
+        let wasRunning = progress.withLock { $0.end() }
+        done.store(true, ordering: .releasing)
+        if wasRunning { result.fulfill(.failure(error)) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
-        var outputs: [Output]?
-        var failure: (item: Int, error: any Error)?
+        let values = Self.values(of: chunk, completion)
+        switch progress.withLock({ $0.record(chunk: chunk.index, values) }) {
+        case .pending:
+            break
+        case .failed(let error):
+            done.store(true, ordering: .releasing)
+            result.fulfill(.failure(error))
+        case .succeeded(let chunks):
+            done.store(true, ordering: .releasing)
+            result.fulfill(.success(finish(Self.joined(chunks))))
+        }
+    }
+
+    /// A chunk's outputs, or its first failed item. The common case, every item succeeded,
+    /// decodes straight into a box; anything else goes through ``DecodedChunk``.
+    private static func values(of chunk: ChunkWork, _ completion: ChunkCompletion) -> ChunkValues {
+        if case .answered(.allSucceeded(let batch), _) = completion,
+           let outputs = try? batch.decode([Output].self), outputs.count == chunk.itemCount {
+            return .outputs(OutputsBox(outputs))
+        }
+        return slowValues(of: chunk, completion)
+    }
+
+    /// Apart, so that the common case does not pay for the generic types of this one.
+    @inline(never)
+    private static func slowValues(of chunk: ChunkWork, _ completion: ChunkCompletion) -> ChunkValues {
         switch DecodedChunk<Output>(chunk, completion) {
-        case .outputs(let values):
-            outputs = values
+        case .outputs(let outputs):
+            return .outputs(OutputsBox(outputs))
         case .items(let items):
             for (offset, item) in items.enumerated() {
-                if case .failure(let error) = item {
-                    failure = (chunk.firstItem + offset, error)
-                    break
-                }
+                if case .failure(let error) = item { return .failed(item: chunk.firstItem + offset, error: error) }
             }
-            if failure == nil { outputs = items.map { try! $0.get() } }
+            return .outputs(OutputsBox(items.map { try! $0.get() }))
         }
-        let action: Finish = state.withLock { state in
-            guard !state.done else { return .none }
-            state.chunks[chunk.index] = outputs
-            state.completed[chunk.index] = true
-            state.remaining -= 1
-            while state.completedPrefix < state.completed.count && state.completed[state.completedPrefix] {
-                state.completedPrefix += 1
-            }
-            if let failure, state.firstError.map({ failure.item < $0.item }) ?? true {
-                state.firstError = (failure.item, chunk.index, failure.error)
-            }
-            if let first = state.firstError, state.completedPrefix > first.chunk || state.remaining == 0 {
-                state.done = true
-                return .failure(first.error)
-            }
-            if state.remaining == 0 {
-                state.done = true
-                let chunks = state.chunks
-                state.chunks = []
-                return .success(chunks)
-            }
-            return .none
-        }
-        switch action {
-        case .none:
-            break
-        case .failure(let error):
-            result.fulfill(.failure(error))
-        case .success(let chunks):
-            var all: [Output] = []
-            var total = 0
-            for chunk in chunks { total += chunk?.count ?? 0 }
-            all.reserveCapacity(total)
-            for chunk in chunks { all.append(contentsOf: chunk!) }
-            result.fulfill(.success(finish(all)))
-        }
+    }
+
+    /// Every chunk's outputs, in order.
+    private static func joined(_ chunks: [any ChunkOutputs]) -> [Output] {
+        var total = 0
+        for chunk in chunks { total += unsafeDowncast(chunk, to: OutputsBox<Output>.self).values.count }
+        var all: [Output] = []
+        all.reserveCapacity(total)
+        for chunk in chunks { all.append(contentsOf: unsafeDowncast(chunk, to: OutputsBox<Output>.self).values) }
+        return all
     }
 }
