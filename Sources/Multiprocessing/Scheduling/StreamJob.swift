@@ -26,9 +26,11 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var unbounded = false
     }
 
+    /// Not generic, like ``BatchProgress``: the reader threads update it for every chunk, and
+    /// each generic type they touched there cost a runtime metadata lookup.
     private struct State {
         /// Ordered: finished chunks by index. Unordered: finished chunks in completion order.
-        var finished: [Int: [Item]] = [:]
+        var finished: [Int: any ChunkOutputs] = [:]
         var completionOrder: [Int] = []
         var nextToYield = 0
         var submitted = 0
@@ -41,9 +43,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         var failure: PoolError?
 
         /// What the consumer's next step is; `mutating` as it takes what it returns.
-        mutating func nextStep(_ job: StreamJob) -> Step {
+        mutating func nextStep(ordered: Bool) -> Step {
             if cancelled { return .cancelled }
-            if let index = job.nextFinishedIndex(&self), let items = finished.removeValue(forKey: index) {
+            if let index = nextFinishedIndex(ordered: ordered), let items = finished.removeValue(forKey: index) {
                 consumed += 1
                 return .chunk(items)
             }
@@ -55,9 +57,31 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             }
             return inputExhausted ? .end : .wait
         }
+
+        mutating func nextFinishedIndex(ordered: Bool, peek: Bool = false) -> Int? {
+            if ordered {
+                guard finished[nextToYield] != nil else { return nil }
+                if !peek { nextToYield += 1 }
+                return peek ? nextToYield : nextToYield - 1
+            }
+            while let first = completionOrder.first {
+                if finished[first] != nil {
+                    if !peek { completionOrder.removeFirst() }
+                    return first
+                }
+                completionOrder.removeFirst()
+            }
+            return nil
+        }
     }
 
-    private enum Step { case chunk([Item]), end, wait, cancelled, failed(PoolError) }
+    private enum Step { case chunk(any ChunkOutputs), end, wait, cancelled, failed(PoolError) }
+
+    /// A chunk with failed items: each item's result.
+    private final class ResultsBox: ChunkOutputs {
+        let items: [Item]
+        init(_ items: [Item]) { self.items = items }
+    }
 
     private let core: PoolCore
     private let task: EncodedValue
@@ -187,11 +211,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
-        let items: [Item]
-        switch DecodedChunk<Output>(chunk, completion) {
-        case .outputs(let outputs): items = outputs.map { .success($0) }
-        case .items(let results): items = results
-        }
+        let items = Self.results(of: chunk, completion)
         let waiter = state.withLock { state in
             state.finished[chunk.index] = items
             if !ordered { state.completionOrder.append(chunk.index) }
@@ -201,18 +221,27 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         waiter?.resume()
     }
 
+    /// A chunk's results, boxed. Made here on the reader thread rather than by the consumer,
+    /// which is the one thread every result of the call goes through.
+    private static func results(of chunk: ChunkWork, _ completion: ChunkCompletion) -> any ChunkOutputs {
+        switch DecodedChunk<Output>(chunk, completion) {
+        case .outputs(let outputs): return ResultsBox(outputs.map { .success($0) })
+        case .items(let results): return ResultsBox(results)
+        }
+    }
+
     /// The results of the next chunk (in order or in completion order), or nil after the
     /// last. The consumer takes a whole chunk at a time, so yielding an item costs no lock.
     /// Throws only if the pool refused more work or the consumer was cancelled.
     func nextChunk() async throws -> [Item]? {
         while true {
-            let step = state.withLock { $0.nextStep(self) }
+            let step = state.withLock { $0.nextStep(ordered: ordered) }
             switch step {
             case .cancelled:
                 throw CancellationError()
-            case .chunk(let items):
+            case .chunk(let box):
                 refillKeepingFailure()
-                return items
+                return unsafeDowncast(box, to: ResultsBox.self).items
             case .failed(let error):
                 throw error
             case .end:
@@ -225,7 +254,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state in
-                            if Task.isCancelled || nextFinishedIndex(&state, peek: true) != nil { return true }
+                            if Task.isCancelled || state.nextFinishedIndex(ordered: ordered, peek: true) != nil { return true }
                             if state.failure != nil && state.consumed == state.submitted { return true }
                             state.waiter = continuation
                             return false
@@ -241,22 +270,6 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 }
             }
         }
-    }
-
-    private func nextFinishedIndex(_ state: inout State, peek: Bool = false) -> Int? {
-        if ordered {
-            guard state.finished[state.nextToYield] != nil else { return nil }
-            if !peek { state.nextToYield += 1 }
-            return peek ? state.nextToYield : state.nextToYield - 1
-        }
-        while let first = state.completionOrder.first {
-            if state.finished[first] != nil {
-                if !peek { state.completionOrder.removeFirst() }
-                return first
-            }
-            state.completionOrder.removeFirst()
-        }
-        return nil
     }
 }
 
