@@ -1,13 +1,3 @@
-/// One chunk of a `map` call as ``MapJob`` keeps it: its decoded outputs, type-erased so that
-/// the bookkeeping around them needs no generic code.
-protocol ChunkOutputs: AnyObject, Sendable {}
-
-/// A chunk's decoded outputs.
-final class OutputsBox<Output: Sendable>: ChunkOutputs {
-    let values: [Output]
-    init(_ values: [Output]) { self.values = values }
-}
-
 /// What a finished chunk brought a `map` call.
 enum ChunkValues: Sendable {
     case outputs(any ChunkOutputs)
