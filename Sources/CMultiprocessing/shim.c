@@ -7,6 +7,7 @@
 #endif
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -25,21 +26,27 @@ int cmp_socketpair(int fds[2]) {
 }
 
 int cmp_spawn(const char *path, char *const argv[], char *const envp[],
-              int channel_fd, int target_fd, pid_t *pid_out) {
-    // dup2 onto the same number would keep FD_CLOEXEC on some libcs: move it out of the way first.
-    int source = channel_fd;
-    int moved = -1;
-    if (source == target_fd) {
-        moved = fcntl(source, F_DUPFD_CLOEXEC, target_fd + 1);
-        if (moved < 0) return errno;
-        source = moved;
+              const int *fds, const int *targets, int count, pid_t *pid_out) {
+    // Every source is first moved above every target: a dup2 onto a number that is still some
+    // other source's would lose it, and one onto the same number would keep FD_CLOEXEC.
+    int highest = 0;
+    for (int i = 0; i < count; i++) if (targets[i] > highest) highest = targets[i];
+    int moved[8];
+    if (count > 8) return EINVAL;
+    int rc = 0;
+    int made = 0;
+    for (; made < count; made++) {
+        moved[made] = fcntl(fds[made], F_DUPFD_CLOEXEC, highest + 1);
+        if (moved[made] < 0) { rc = errno; goto out_moved; }
     }
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
-    int rc = posix_spawn_file_actions_init(&actions);
+    rc = posix_spawn_file_actions_init(&actions);
     if (rc != 0) goto out_moved;
-    rc = posix_spawn_file_actions_adddup2(&actions, source, target_fd);
-    if (rc != 0) goto out_actions;
+    for (int i = 0; i < count; i++) {
+        rc = posix_spawn_file_actions_adddup2(&actions, moved[i], targets[i]);
+        if (rc != 0) goto out_actions;
+    }
     rc = posix_spawnattr_init(&attr);
     if (rc != 0) goto out_actions;
     sigset_t empty, all;
@@ -53,8 +60,29 @@ int cmp_spawn(const char *path, char *const argv[], char *const envp[],
 out_actions:
     posix_spawn_file_actions_destroy(&actions);
 out_moved:
-    if (moved >= 0) close(moved);
+    for (int i = 0; i < made; i++) close(moved[i]);
     return rc;
+}
+
+int cmp_answer_pipe(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    // The parent reads without waiting (a caller of apply must never block in read); the
+    // worker writes whole frames with blocking writes.
+    int flags = fcntl(fds[0], F_GETFL);
+    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) != 0) {
+        int error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -error;
+    }
+    // Room for a whole 1 MiB result, so a worker writing one rarely waits for the reader.
+    (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+    return 0;
+}
+
+int cmp_is_socket(int fd) {
+    struct stat info;
+    return fstat(fd, &info) == 0 && S_ISSOCK(info.st_mode);
 }
 
 int cmp_pidfd_open(pid_t pid) {
@@ -125,24 +153,27 @@ uint64_t cmp_monotonic_ns(void) {
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
-ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready) {
+/// A read that does not wait: recv(MSG_DONTWAIT) on a socket; plain read(2) otherwise, where
+/// the descriptor is expected to be O_NONBLOCK.
+static ssize_t read_now(int fd, void *buf, size_t len, int is_socket) {
+    return is_socket ? recv(fd, buf, len, MSG_DONTWAIT) : read(fd, buf, len);
+}
+
+ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready, int is_socket) {
     int wait_first = !likely_ready;
     for (;;) {
         if (wait_first) {
             struct pollfd waiting = { .fd = fd, .events = POLLIN, .revents = 0 };
             if (poll(&waiting, 1, -1) < 0 && errno != EINTR) return -1;
         }
-        ssize_t count = recv(fd, buf, len, MSG_DONTWAIT);
+        ssize_t count = read_now(fd, buf, len, is_socket);
         if (count >= 0) return count;
-        if (errno == ENOTSOCK) return read(fd, buf, len);
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
         wait_first = 1;
     }
 }
 
-ssize_t cmp_read_available(int fd, void *buf, size_t len) {
-    ssize_t count = recv(fd, buf, len, MSG_DONTWAIT);
-    if (count < 0 && errno == ENOTSOCK) return read(fd, buf, len);
-    return count;
+ssize_t cmp_read_available(int fd, void *buf, size_t len, int is_socket) {
+    return read_now(fd, buf, len, is_socket);
 }

@@ -8,11 +8,19 @@
 /// Creates a close-on-exec AF_UNIX stream socket pair. Returns 0 or -errno.
 int cmp_socketpair(int fds[2]);
 
-/// Spawns `path` with `argv`/`envp`; `channel_fd` becomes descriptor `target_fd` in the child and
-/// every other descriptor keeps its close-on-exec flag. Signal mask and dispositions are reset.
-/// Returns 0 or an errno value.
+/// Spawns `path` with `argv`/`envp`; each of the `count` (at most 8) descriptors `fds[i]`
+/// becomes descriptor `targets[i]` in the child, and every other descriptor keeps its
+/// close-on-exec flag. Signal mask and dispositions are reset. Returns 0 or an errno value.
 int cmp_spawn(const char *path, char *const argv[], char *const envp[],
-              int channel_fd, int target_fd, pid_t *pid_out);
+              const int *fds, const int *targets, int count, pid_t *pid_out);
+
+/// A close-on-exec pipe for a worker's answers: `fds[0]`, the parent's end, is O_NONBLOCK;
+/// `fds[1]`, the worker's, blocks, and is made to hold 1 MiB where the system allows. Returns 0
+/// or -errno.
+int cmp_answer_pipe(int fds[2]);
+
+/// Whether `fd` is a socket.
+int cmp_is_socket(int fd);
 
 /// pidfd_open(2), or -errno.
 int cmp_pidfd_open(pid_t pid);
@@ -58,14 +66,15 @@ void cmp_set_thread_reader_jobs(void *jobs);
 /// Reads what is there, waiting for input like a blocking read(2) (returns the same), but
 /// waits in poll(2) for POLLIN only. A thread blocked in read(2) on a socket is also woken each
 /// time the peer reads what this side sent (the "write space" wake-up shares the wait queue),
-/// which on a channel used both ways is a wasted context switch per message. On a descriptor
-/// that is not a socket it is plain read(2). `likely_ready`: try to read before waiting (one
-/// system call when input is there); otherwise wait first (one system call before sleeping).
-ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready);
+/// which on a channel used both ways is a wasted context switch per message. `is_socket`: read
+/// with recv(MSG_DONTWAIT); otherwise with read(2), on a descriptor that must be O_NONBLOCK.
+/// `likely_ready`: try to read before waiting (one system call when input is there);
+/// otherwise wait first (one system call before sleeping).
+ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_ready, int is_socket);
 
-/// Reads what a socket has at once: recv(2) with MSG_DONTWAIT (-1 and EAGAIN when nothing is
-/// there). On a descriptor that is not a socket it is plain read(2).
-ssize_t cmp_read_available(int fd, void *buf, size_t len);
+/// Reads what the descriptor has at once (-1 and EAGAIN when nothing is there): recv(2) with
+/// MSG_DONTWAIT on a socket, read(2) on an O_NONBLOCK descriptor otherwise.
+ssize_t cmp_read_available(int fd, void *buf, size_t len, int is_socket);
 
 /// CLOCK_MONOTONIC in nanoseconds.
 uint64_t cmp_monotonic_ns(void);

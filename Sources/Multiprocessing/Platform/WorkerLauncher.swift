@@ -12,14 +12,26 @@ enum WorkerEnvironment {
     static let marker = "SWIFT_MULTIPROCESSING_WORKER"
     /// The parent's pid: the worker exits if its parent is already gone when it starts.
     static let parentPID = "SWIFT_MULTIPROCESSING_PARENT_PID"
-    /// The descriptor number of the worker's channel.
-    static let channelDescriptor: Int32 = 3
+    /// The descriptor number of the worker's end of its requests socket (parent to worker).
+    static let requestsDescriptor: Int32 = 3
+    /// The descriptor number of the write end of the worker's answers pipe (worker to parent).
+    static let answersDescriptor: Int32 = 4
 }
 
-/// A freshly spawned worker and the parent's end of its channel.
+/// A freshly spawned worker and the parent's ends of its channel.
+///
+/// Requests go down a socket: the parent writes from any thread, and `send` with MSG_NOSIGNAL
+/// reports a dead worker as an error, where a write to a pipe would raise SIGPIPE in the
+/// user's process. Answers come up a pipe: a small write and read on a pipe cost less than half
+/// as much as on a unix socket here (0.52 µs against 1.28 µs per 32-byte write, 0.50 against
+/// 1.19 µs per read), and every chunk's answer is one of each. Answers over 64 KiB go back up
+/// the socket, announced in the pipe (see `WorkerServeLoop.send`).
 struct LaunchedWorker: Sendable {
     let process: ChildProcess
-    let channel: Int32
+    /// The parent's end of the requests socket.
+    let requests: Int32
+    /// The read end of the answers pipe (O_NONBLOCK).
+    let answers: Int32
 }
 
 /// Spawns workers as fresh runs of this program's own binary (`/proc/self/exe`): the "spawn"
@@ -28,25 +40,37 @@ struct LaunchedWorker: Sendable {
 enum WorkerLauncher {
     static func launch() throws(PoolError) -> LaunchedWorker {
         let result: Result<LaunchedWorker, PoolError> = SpawnThread.shared.run {
-            var fds: [Int32] = [-1, -1]
-            let rc = cmp_socketpair(&fds)
-            guard rc == 0 else {
-                return .failure(PoolError(.spawnFailed, "socketpair failed: \(systemErrorText(-rc))"))
+            var sockets: [Int32] = [-1, -1]
+            let socketRC = cmp_socketpair(&sockets)
+            guard socketRC == 0 else {
+                return .failure(PoolError(.spawnFailed, "socketpair failed: \(systemErrorText(-socketRC))"))
             }
-            let (parentEnd, childEnd) = (fds[0], fds[1])
+            var pipe: [Int32] = [-1, -1]
+            let pipeRC = cmp_answer_pipe(&pipe)
+            guard pipeRC == 0 else {
+                close(sockets[0])
+                close(sockets[1])
+                return .failure(PoolError(.spawnFailed, "pipe failed: \(systemErrorText(-pipeRC))"))
+            }
+            let childEnds: [Int32] = [sockets[1], pipe[1]]
+            let targets = [WorkerEnvironment.requestsDescriptor, WorkerEnvironment.answersDescriptor]
             var pid: pid_t = 0
             let spawnRC = withCStrings(arguments()) { argv in
                 withCStrings(environment()) { envp in
-                    cmp_spawn("/proc/self/exe", argv, envp, childEnd, WorkerEnvironment.channelDescriptor, &pid)
+                    cmp_spawn("/proc/self/exe", argv, envp, childEnds, targets, Int32(childEnds.count), &pid)
                 }
             }
-            close(childEnd)
+            // The parent must not keep the worker's ends: the answers pipe would never report
+            // the worker's death as its end.
+            for end in childEnds { close(end) }
             guard spawnRC == 0 else {
-                close(parentEnd)
+                close(sockets[0])
+                close(pipe[0])
                 return .failure(PoolError(.spawnFailed, "posix_spawn of /proc/self/exe failed: \(systemErrorText(spawnRC))"))
             }
             let pidfd = cmp_pidfd_open(pid)
-            return .success(LaunchedWorker(process: ChildProcess(pid: pid, pidfd: max(pidfd, -1)), channel: parentEnd))
+            return .success(LaunchedWorker(process: ChildProcess(pid: pid, pidfd: max(pidfd, -1)),
+                                           requests: sockets[0], answers: pipe[0]))
         }
         return try result.get()
     }

@@ -5,7 +5,7 @@ import CMultiprocessing
 ///
 /// A loop of short calls, each waiting for the last (`apply` after `apply`), otherwise has each
 /// answer handed to the caller on Swift's cooperative pool, a thread wake-up per call. `apply`
-/// avoids it by reading the worker's socket itself for a moment before it suspends, which keeps
+/// avoids it by reading the worker's answers itself for a moment before it suspends, which keeps
 /// a CPU busy meanwhile. Under this executor the reading thread runs the caller itself, up to
 /// its next `await` (usually the next call): a round trip then wakes one thread per side, as a
 /// raw socket ping-pong does, and no CPU waits actively (`pool-bench` on a 2-core VM, `apply`

@@ -12,7 +12,7 @@ import Musl
 /// A suspended caller is resumed through the worker's reader thread and Swift's cooperative
 /// pool: two threads asleep in the kernel to wake, one more hop than a raw socket ping-pong, and
 /// on a machine with few CPUs the reader thread also waits for the CPU its worker is leaving.
-/// When recent round trips were short, the caller instead reads the worker's socket itself
+/// When recent round trips were short, the caller instead reads the worker's answers pipe itself
 /// (`PoolCore.readAnswer`, without waiting; yielding the CPU between reads) for up to twice
 /// their moving average, at most ``maximumNanoseconds``, and takes the answer the moment it
 /// arrives; a call that takes longer suspends as usual. One caller per pool waits so at a
@@ -40,7 +40,7 @@ final class AnswerSpin: Sendable {
         guard occupied.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         defer { occupied.store(false, ordering: .releasing) }
         let deadline = start &+ budget
-        // `isAnswered` may make a system call (it reads the socket): the clock is cheap next to it.
+        // `isAnswered` may make a system call (it reads the pipe): the clock is cheap next to it.
         while !isAnswered() {
             // Not a plain spin: the kernel often wakes the worker on this very CPU (its waker's),
             // where it would otherwise wait for this thread's time slice to end; so would any

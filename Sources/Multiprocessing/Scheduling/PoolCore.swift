@@ -434,19 +434,37 @@ final class PoolCore: Sendable {
         workerEnded(connection, violation: violation)
     }
 
-    /// Handles every frame the channel has now, reading what the socket holds without waiting;
-    /// records the end of the stream in `input` when it reads it.
+    /// Handles every frame the channel has now, reading what the pipe holds without waiting;
+    /// records the end of the stream in `input` when it reads it. An answer announced in the
+    /// pipe is read from the socket at once, waiting for it if need be, by whoever read the
+    /// announcement, a caller of `apply` included: the worker is sending it, and left for the
+    /// reader thread it could wait unseen (the pipe, which the reader thread waits on, may
+    /// have nothing more to say).
     private func handleAvailableFrames(_ input: inout InboundChannel.State, from connection: WorkerConnection,
                                        waitForAttachments: Bool, flushLater: inout [WorkerConnection]) {
         guard input.end == nil, !input.closed else { return }
         var read = true
         do {
             while true {
-                let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) { bytes, attachments in
-                    try received(try WorkerMessage.decode(bytes, attachments: attachments), from: connection, flushLater: &flushLater)
+                if input.framesOnSocket > 0 {
+                    let handled: Void? = try input.socketReader.withNextFrame { bytes, attachments in
+                        try received(try WorkerMessage.decode(bytes, attachments: attachments), from: connection, flushLater: &flushLater)
+                    }
+                    // The socket ended where an answer was announced: the worker died sending it.
+                    guard handled != nil else { throw FrameReader.Failure.truncated }
+                    input.framesOnSocket -= 1
+                    continue
+                }
+                let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) { bytes, attachments -> Bool in
+                    let message = try WorkerMessage.decode(bytes, attachments: attachments)
+                    if case .followsOnSocket = message { return true }
+                    try received(message, from: connection, flushLater: &flushLater)
+                    return false
                 }
                 switch available {
-                case .frame: read = false  // read again only if the last read filled its room
+                case .frame(let announcesSocketFrame):
+                    if announcesSocketFrame { input.framesOnSocket += 1 }
+                    read = false  // read again only if the last read filled its room
                 case .notYet: return
                 case .ended:
                     input.end = .clean
@@ -456,7 +474,7 @@ final class PoolCore: Sendable {
         } catch {
             input.end = .failed(error)
             // A worker that sent something it should not cannot be trusted; killing it also
-            // makes the socket readable (EOF), so the reader thread wakes to handle its end even
+            // makes the pipe readable (EOF), so the reader thread wakes to handle its end even
             // when a caller of apply read the bad frame.
             if !Self.isOrdinaryEnd(error) { connection.process.send(signal: SIGKILL) }
         }
@@ -490,7 +508,7 @@ final class PoolCore: Sendable {
         return call.isAnswered
     }
 
-    /// A caller that read its worker's socket stopped (answered or not): if it has no answer,
+    /// A caller that read its worker's answers stopped (answered or not): if it has no answer,
     /// the reader thread must take over now rather than when it next looks.
     func stopReading(for call: SingleCall) {
         guard call.readsItself, !call.isAnswered, let connection = call.connection else { return }
@@ -524,6 +542,8 @@ final class PoolCore: Sendable {
             if timed { pokeWatchdog() }
         case .initializerFailed(let failure):
             initializerFailed(failure, in: connection)
+        case .followsOnSocket:
+            throw ProtocolViolation(description: "\(connection.name) announced an answer on the socket, on the socket")
         case .result(let taskID, let nanoseconds, let outcome):
             let answered: AnsweredChunk? = state.withLock { state in
                 guard let slot = state.workers[connection.key], let first = slot.inFlight.first, first.taskID == taskID else {

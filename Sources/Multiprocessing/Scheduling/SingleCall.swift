@@ -25,7 +25,7 @@ final class SingleCall: ChunkSink {
     private let worker = Mutex<WorkerConnection?>(nil)
     private let readSocket = Atomic<Bool>(false)
 
-    /// The caller read the worker's socket itself (see `PoolCore.readAnswer`).
+    /// The caller read the worker's answers itself (see `PoolCore.readAnswer`).
     var readsItself: Bool {
         get { readSocket.load(ordering: .relaxed) }
         set { readSocket.store(newValue, ordering: .relaxed) }

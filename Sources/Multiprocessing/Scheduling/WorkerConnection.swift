@@ -20,8 +20,8 @@ final class WorkerConnection: Sendable {
         self.key = key
         self.name = name
         self.process = launched.process
-        self.outbound = OutboundChannel(descriptor: launched.channel, threadName: "mp-w\(key)-out")
-        self.inbound = InboundChannel(descriptor: launched.channel, maximumFrameSize: maximumFrameSize)
+        self.outbound = OutboundChannel(descriptor: launched.requests, threadName: "mp-w\(key)-out")
+        self.inbound = InboundChannel(answers: launched.answers, socket: launched.requests, maximumFrameSize: maximumFrameSize)
     }
 
     var label: WorkerLabel { WorkerLabel(name: name, pid: process.pid) }
@@ -31,6 +31,7 @@ final class WorkerConnection: Sendable {
         outbound.stop()
         inbound.markClosed()
         close(outbound.descriptor)
+        close(inbound.descriptor)
         process.closeHandle()
     }
 }

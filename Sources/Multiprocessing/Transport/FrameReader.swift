@@ -35,8 +35,13 @@ struct FrameReader: ~Copyable {
     /// The last read filled all the room it had: more input is probably waiting already.
     private var lastReadFilled = false
 
+    /// A socket is read with recv(MSG_DONTWAIT); anything else (a worker's answers pipe) must
+    /// be O_NONBLOCK, and is read with read(2).
+    private let isSocket: Int32
+
     init(descriptor: Int32, maximumFrameSize: Int, bufferSize: Int = 64 * 1024) {
         self.descriptor = descriptor
+        self.isSocket = cmp_is_socket(descriptor)
         self.maximumFrameSize = maximumFrameSize
         self.normalBufferSize = bufferSize
         self.buffer = [UInt8](repeating: 0, count: bufferSize)
@@ -160,8 +165,8 @@ struct FrameReader: ~Copyable {
             let likelyReady: Int32 = lastReadFilled || end > start ? 1 : 0
             let room = buffer.count - end
             let count = buffer.withUnsafeMutableBytes { raw in
-                waiting ? cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady)
-                        : cmp_read_available(descriptor, raw.baseAddress! + end, room)
+                waiting ? cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady, isSocket)
+                        : cmp_read_available(descriptor, raw.baseAddress! + end, room, isSocket)
             }
             if count > 0 {
                 lastReadFilled = count == room
@@ -229,7 +234,7 @@ struct FrameReader: ~Copyable {
             }
             var filled = buffered
             while filled < size {
-                let count = read(descriptor, target.baseAddress! + filled, size - filled)
+                let count = cmp_read_waiting_for_input(descriptor, target.baseAddress! + filled, size - filled, 1, isSocket)
                 if count > 0 {
                     filled += count
                 } else if count == 0 {

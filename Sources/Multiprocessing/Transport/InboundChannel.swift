@@ -1,10 +1,11 @@
 import CMultiprocessing
 import Synchronization
 
-/// The receiving side of a worker's channel: the frames read so far and how the stream ended.
+/// The receiving side of a worker's channel (its answers pipe, and the requests socket for
+/// large answers): the frames read so far and how the stream ended.
 ///
 /// The worker's reader thread reads it; so does a caller of `apply` that is waiting actively
-/// for its answer (see ``AnswerSpin``): that caller takes the answer off the socket itself, so
+/// for its answer (see ``AnswerSpin``): that caller takes the answer off the pipe itself, so
 /// the answer waits neither for the reader thread to be woken nor for the CPU it shares with
 /// the worker. Whoever holds the lock reads, and nobody waits for it: the reader thread waits
 /// for input outside it and only tries the lock, as the caller does.
@@ -19,13 +20,20 @@ final class InboundChannel: Sendable {
 
     /// What the lock guards.
     struct State: ~Copyable {
+        /// The worker's answers pipe.
         var reader: FrameReader
+        /// The requests socket, read only for the large answers announced in the pipe.
+        var socketReader: FrameReader
+        /// Answers announced in the pipe and not yet read from the socket: nothing after them
+        /// in the pipe may be handled first. Only above 0 while a reader is at it.
+        var framesOnSocket = 0
         /// Set once the end was read: nothing more is read.
         var end: End?
-        /// Set when the descriptor is about to be closed: it must not be read again.
+        /// Set when the descriptors are about to be closed: they must not be read again.
         var closed = false
     }
 
+    /// The answers pipe (O_NONBLOCK): what the reader thread waits on.
     let descriptor: Int32
     private let state: Mutex<State>
     /// Until when (monotonic nanoseconds) a caller is reading: the reader thread sleeps until then.
@@ -37,10 +45,12 @@ final class InboundChannel: Sendable {
     /// How long a caller's last read keeps the reader thread asleep.
     static let callerReadGrace: UInt64 = 1_000_000
 
-    init(descriptor: Int32, maximumFrameSize: Int) {
-        self.descriptor = descriptor
-        self.state = Mutex(State(reader: FrameReader(descriptor: descriptor, maximumFrameSize: maximumFrameSize)))
+    init(answers: Int32, socket: Int32, maximumFrameSize: Int) {
+        self.descriptor = answers
+        self.state = Mutex(State(reader: FrameReader(descriptor: answers, maximumFrameSize: maximumFrameSize),
+                                 socketReader: FrameReader(descriptor: socket, maximumFrameSize: maximumFrameSize)))
     }
+
 
     /// Runs `body` with the channel unless another thread is reading it.
     func withStateIfFree<R: Sendable>(_ body: (inout State) -> R) -> R? {

@@ -179,8 +179,11 @@ enum WorkerMessage: Sendable, Equatable {
     case initializerFailed(RemoteFailure)
     /// `runNanoseconds` is the time the worker spent in the chunk (the scheduler's estimate).
     case result(taskID: UInt64, runNanoseconds: UInt64, outcome: ChunkOutcome)
+    /// In the answers pipe: the worker's next message is a large one, sent on the requests
+    /// socket instead (see `WorkerServeLoop.send`).
+    case followsOnSocket
 
-    private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3 }
+    private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3, followsOnSocket = 4 }
     private enum OutcomeKind: UInt8 { case allSucceeded = 0, mixed = 1, rejected = 2 }
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
@@ -206,6 +209,8 @@ enum WorkerMessage: Sendable, Equatable {
                 writer.writeByte(Kind.initializerFailed.rawValue)
                 failure.write(to: &writer)
             }
+        case .followsOnSocket:
+            return makeFrame { writer in writer.writeByte(Kind.followsOnSocket.rawValue) }
         case .result(let taskID, let nanoseconds, .allSucceeded(let outputs)):
             return Array(WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds,
                                                           outputs: outputs).joined())
@@ -252,6 +257,8 @@ enum WorkerMessage: Sendable, Equatable {
             return .ready(pid: try reader.readFixed(Int32.self))
         case .initializerFailed:
             return .initializerFailed(try RemoteFailure.read(from: &reader))
+        case .followsOnSocket:
+            return .followsOnSocket
         case .result:
             let taskID = try reader.readVarint()
             let nanoseconds = try reader.readVarint()

@@ -52,12 +52,14 @@ enum WorkerProcess {
         // throughput +30-50%). The parent, the user's own process, is left as it is.
         cmp_tune_malloc_for_large_payloads()
 
-        let channel = WorkerEnvironment.channelDescriptor
+        let requests = WorkerEnvironment.requestsDescriptor
+        let answers = WorkerEnvironment.answersDescriptor
         // The channel must not leak into processes the task starts: one that outlived the
-        // worker would hold the socket open and hide the worker's death from the parent.
-        _ = fcntl(channel, F_SETFD, FD_CLOEXEC)
+        // worker would hold the answers pipe open and hide the worker's death from the parent.
+        _ = fcntl(requests, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(answers, F_SETFD, FD_CLOEXEC)
         Task.detached {
-            let status = await WorkerServeLoop(channel: channel).serve()
+            let status = await WorkerServeLoop(requests: requests, answers: answers).serve()
             exit(status)
         }
         while true { pause() }

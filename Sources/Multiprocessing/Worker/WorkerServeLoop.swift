@@ -10,13 +10,16 @@ import Musl
 /// The worker's side of the channel: configure, run the initializer, then run chunks in order
 /// until the parent closes the channel or the task limit is reached.
 struct WorkerServeLoop {
-    let channel: Int32
+    /// The socket the parent's requests come down.
+    let requests: Int32
+    /// The pipe answers go up; large ones go down `requests` instead (see `send`).
+    let answers: Int32
     /// Frames from the parent are trusted to this size (a run frame carries a chunk's inputs).
     static let maximumFrameSize = Int(UInt32.max)
 
     /// Returns the process exit status.
     func serve() async -> Int32 {
-        var reader = FrameReader(descriptor: channel, maximumFrameSize: Self.maximumFrameSize)
+        var reader = FrameReader(descriptor: requests, maximumFrameSize: Self.maximumFrameSize)
         do {
             guard let first = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
             guard case .configure(let configuration) = first else { return 3 }
@@ -25,11 +28,11 @@ struct WorkerServeLoop {
                 do {
                     try await runInitializer(initializer)
                 } catch {
-                    send(WorkerMessage.initializerFailed(RemoteFailure(error)).encodeFrame())
+                    send([WorkerMessage.initializerFailed(RemoteFailure(error)).encodeFrame()])
                     return 1
                 }
             }
-            send(WorkerMessage.ready(pid: getpid()).encodeFrame())
+            send([WorkerMessage.ready(pid: getpid()).encodeFrame()])
 
             var taskTypes: [String: any PoolTask.Type] = [:]
             // Consecutive chunks of one call carry the same task value: decode it once.
@@ -74,7 +77,7 @@ struct WorkerServeLoop {
                 let started = cmp_monotonic_ns()
                 if started &- lastPoll >= 1_000_000 {
                     lastPoll = started
-                    while cmp_poll_readable(channel, 0) > 0 {
+                    while cmp_poll_readable(requests, 0) > 0 {
                         guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
                         queue.receive(message)
                     }
@@ -201,33 +204,43 @@ struct WorkerServeLoop {
         }
     }
 
-    /// Sends a frame given in pieces. Small frames go out joined, in one system call: each
-    /// separate send would wake the parent's reader once more.
+    /// Sends a frame given in pieces. A small one goes up the answers pipe, joined, in one
+    /// write: each separate write would wake the parent's reader once more. A large one (large
+    /// results travel as attachments) goes down the requests socket, announced in the pipe: a
+    /// pipe is locked for the whole of a write, so the parent could not copy a large result out
+    /// while it goes in, and payload throughput fell by a fifth when results went by the pipe.
     private func send(_ pieces: [[UInt8]]) {
-        guard pieces.count > 1 else {
-            if let only = pieces.first { send(only) }
+        let total = pieces.reduce(0) { $0 + $1.count }
+        if total > Self.largestPipedFrame {
+            writeFrame(Self.followsOnSocketFrame, to: answers)
+            for piece in pieces { writeFrame(piece, to: requests) }
             return
         }
-        let total = pieces.reduce(0) { $0 + $1.count }
-        guard total <= 64 * 1024 else {
-            for piece in pieces { send(piece) }
+        guard pieces.count > 1 else {
+            if let only = pieces.first { writeFrame(only, to: answers) }
             return
         }
         var joined: [UInt8] = []
         joined.reserveCapacity(total)
         for piece in pieces { joined.append(contentsOf: piece) }
-        send(joined)
+        writeFrame(joined, to: answers)
     }
 
+    /// The largest frame sent up the answers pipe.
+    static let largestPipedFrame = 64 * 1024
+    private static let followsOnSocketFrame = WorkerMessage.followsOnSocket.encodeFrame()
+
     /// Blocking write of a whole frame; the parent reads on its own thread, so this cannot deadlock.
-    private func send(_ frame: [UInt8]) {
+    private func writeFrame(_ frame: [UInt8], to descriptor: Int32) {
         frame.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let sent = cmp_send(channel, raw.baseAddress! + offset, raw.count - offset, 0)
+                let sent = descriptor == requests
+                    ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
+                    : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if sent < 0 {
                     if cmp_errno() == EINTR { continue }
-                    exit(0)  // the parent is gone
+                    exit(0)  // the parent is gone (SIGPIPE is ignored in workers)
                 }
                 offset += sent
             }

@@ -121,12 +121,12 @@ struct SlowOn: PoolTask {
     }
 }
 
-/// Writes bytes that are not a valid frame to the worker's channel (descriptor 3), as memory
-/// corruption or a stray write would.
+/// Writes bytes that are not a valid frame up the worker's answers pipe (descriptor 4), as
+/// memory corruption or a stray write would.
 struct CorruptChannel: PoolTask {
     func run(_ x: Int) async throws -> Int {
         let garbage: [UInt8] = [5, 0, 0, 0, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE]
-        _ = garbage.withUnsafeBytes { write(3, $0.baseAddress, $0.count) }
+        _ = garbage.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
         return x
     }
 }
