@@ -59,6 +59,28 @@ struct MapTests {
         }
     }
 
+    @Test("small and large results from one worker come back in order (pipe and socket)")
+    func smallAndLargeResultsInOrder() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                // Answers up to 64 KiB come up the worker's pipe, larger ones up its socket,
+                // announced in the pipe; one worker sends them all, so their order is tested.
+                let sizes = [10, 70_000, 3, 300_000, 0, 65_536, 1, 1 << 20, 2]
+                let mapped = try await pool.map(MakeBytes(), sizes, chunksize: 1)
+                #expect(mapped.map(\.count) == sizes)
+                let chunked = try await pool.map(MakeBytes(), sizes, chunksize: 2)
+                #expect(chunked.map(\.count) == sizes)
+                // A caller of apply waiting actively reads the announcement and the socket itself.
+                for _ in 0..<3 {
+                    for size in sizes { #expect(try await pool.apply(MakeBytes(), size).count == size) }
+                }
+                var streamed: [Int] = []
+                for try await bytes in try pool.imap(MakeBytes(), sizes) { streamed.append(bytes.count) }
+                #expect(streamed == sizes)
+            }
+        }
+    }
+
     @Test("an error thrown by a task reaches the caller: type, message, worker, first failed item")
     func taskErrorReachesCaller() async throws {
         try await withDeadline { () async throws in
