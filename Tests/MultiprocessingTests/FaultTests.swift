@@ -240,14 +240,15 @@ struct FaultTests {
             let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
             defer { unlink(directory + "/pids"); rmdir(directory) }
             let probe = try ProbeProcess.start(["orphan-parent", directory + "/pids"])
-            let line = probe.readLine() ?? ""
+            let line = await offCooperativePool { probe.readLine() ?? "" }
             let workers = line.split(separator: " ").dropFirst().compactMap { Int32($0) }
             #expect(line.hasPrefix("ready"), "probe said: \(line)")
             #expect(workers.count == 3)
             kill(probe.pid, SIGKILL)
-            probe.wait()
+            _ = await offCooperativePool { probe.wait() }
             for worker in workers {
-                #expect(waitForExit(of: worker, milliseconds: 1000), "worker \(worker) outlived its parent by 1 s")
+                let exited = await offCooperativePool { waitForExit(of: worker, milliseconds: 1000) }
+                #expect(exited, "worker \(worker) outlived its parent by 1 s")
             }
         }
     }
@@ -268,14 +269,14 @@ struct FaultTests {
     func closeRacesReplacement() async throws {
         try await withDeadline(120) { () async throws in
             // Found by this loop: a replacement started after close() was never told to exit.
-            try expectProbeSaysOK(["death-loop", "40"])
+            try await expectProbeSaysOK(["death-loop", "40"])
         }
     }
 
     @Test("chaos: 100 rounds of crashes, time limits, cancellation, close and terminate at random moments end")
     func chaos() async throws {
         try await withDeadline(120) { () async throws in
-            try expectProbeSaysOK(["chaos", "100"])
+            try await expectProbeSaysOK(["chaos", "100"])
         }
     }
 
@@ -283,8 +284,7 @@ struct FaultTests {
     func soak() async throws {
         try await withDeadline(150) { () async throws in
             let probe = try ProbeProcess.start(["soak", "100000", "3000"])
-            let line = probe.readLine() ?? ""
-            let status = probe.wait()
+            let (line, status) = await offCooperativePool { (probe.readLine() ?? "", probe.wait()) }
             #expect(status == 0, "probe exit status \(status)")
             let report = parseFlatJSON(line)
             #expect(report["tasks"] == 100_000, "\(line)")
@@ -305,11 +305,13 @@ struct FaultTests {
 }
 
 /// Runs the probe with `arguments` and expects it to end with the line "ok" and status 0.
-func expectProbeSaysOK(_ arguments: [String]) throws {
+func expectProbeSaysOK(_ arguments: [String]) async throws {
     let probe = try ProbeProcess.start(arguments)
-    var last = ""
-    while let line = probe.readLine() { last = line }
-    let status = probe.wait()
+    let (last, status) = await offCooperativePool { () -> (String, Int32) in
+        var last = ""
+        while let line = probe.readLine() { last = line }
+        return (last, probe.wait())
+    }
     #expect(status == 0, "\(last)")
     #expect(last == "ok", "\(last)")
 }

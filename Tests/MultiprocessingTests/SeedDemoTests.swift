@@ -13,9 +13,11 @@ struct SeedDemoTests {
         try await withDeadline(60) { () async throws in
             let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/multiprocessing-demo",
                                                arguments, capturing: STDERR_FILENO)
-            var lines: [String] = []
-            while let line = probe.readLine() { lines.append(line) }
-            let status = probe.wait()
+            let (lines, status) = await offCooperativePool { () -> ([String], Int32) in
+                var lines: [String] = []
+                while let line = probe.readLine() { lines.append(line) }
+                return (lines, probe.wait())
+            }
             #expect(status == 0)
             return lines
         }

@@ -1,5 +1,12 @@
+@testable import Multiprocessing
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 
 /// A process test that hangs must fail with a message, not stall CI.
 struct DeadlineExceeded: Error, CustomStringConvertible {
@@ -31,6 +38,8 @@ func withDeadline<R: Sendable>(
     _ body: @escaping @Sendable () async throws -> R
 ) async throws -> R {
     let outcome = FirstOutcome<R>()
+    let guardEntry = HangGuard.shared.register(what, seconds: seconds)
+    defer { HangGuard.shared.unregister(guardEntry) }
     return try await withCheckedThrowingContinuation { continuation in
         outcome.install(continuation)
         let work = Task {
@@ -40,5 +49,113 @@ func withDeadline<R: Sendable>(
             try? await Task.sleep(for: .seconds(seconds))
             if outcome.resume(.failure(DeadlineExceeded(seconds: seconds, what: what))) { work.cancel() }
         }
+    }
+}
+
+/// The last line of defence behind `withDeadline`, on a thread of its own.
+///
+/// `withDeadline`'s timer is a task, so it needs a free thread of Swift's cooperative pool (two
+/// on a 2-core machine). Code that blocks both of them would stall the whole test run, deadlines
+/// included, until CI's own limit. This guard's thread does not depend on that pool: when a
+/// registered call is still running well past its deadline, it prints what was running and what
+/// every thread of the process was doing, then ends the process with a failure.
+final class HangGuard: Sendable {
+    static let shared = HangGuard()
+
+    /// How long past its own deadline a call may run before the process is ended: long enough
+    /// for `withDeadline`'s timer to fire and the test to fail normally whenever it can.
+    static let grace: Double = 30
+
+    private struct Entry {
+        let what: String
+        let seconds: Double
+        let started: UInt64
+    }
+
+    private let entries = Mutex<(next: Int, running: [Int: Entry], started: Bool)>((0, [:], false))
+
+    /// Records a call to watch; returns its key for `unregister`.
+    func register(_ what: String, seconds: Double) -> Int {
+        let (key, start) = entries.withLock { state -> (Int, Bool) in
+            let key = state.next
+            state.next += 1
+            state.running[key] = Entry(what: what, seconds: seconds, started: Self.now())
+            defer { state.started = true }
+            return (key, !state.started)
+        }
+        if start {
+            do {
+                try NativeThread.detach(name: "test-hang-guard") { [self] in watch() }
+            } catch {
+                fatalError("the hang guard's thread could not start: \(error)")
+            }
+        }
+        return key
+    }
+
+    func unregister(_ key: Int) {
+        _ = entries.withLock { $0.running.removeValue(forKey: key) }
+    }
+
+    private static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    private func watch() {
+        while true {
+            // A polling interval, not synchronisation: the guard only looks at the clock.
+            sleep(1)
+            let now = Self.now()
+            let overdue = entries.withLock { state in
+                state.running.values.filter { Double(now - $0.started) / 1e9 > $0.seconds + Self.grace }
+            }
+            guard !overdue.isEmpty else { continue }
+            var report = "\nHANG: the test process is stuck; withDeadline's own timer never ran.\n"
+            for entry in overdue {
+                let ran = Double(now - entry.started) / 1e9
+                report += "  \(entry.what): running for \(Int(ran)) s, deadline \(Int(entry.seconds)) s\n"
+            }
+            report += "Threads (name, state, kernel wait channel):\n" + Self.threadReport()
+            report.withCString { _ = write(2, $0, strlen($0)) }
+            _exit(86)
+        }
+    }
+
+    /// One line per thread of this process, from /proc: enough to see which threads are
+    /// blocked, and in what kind of wait.
+    private static func threadReport() -> String {
+        guard let directory = opendir("/proc/self/task") else { return "  (no /proc/self/task)\n" }
+        defer { closedir(directory) }
+        var lines: [String] = []
+        while let entry = readdir(directory) {
+            let id = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard id.first?.isNumber == true else { continue }
+            let name = readSmallFile("/proc/self/task/\(id)/comm")
+            let state = readSmallFile("/proc/self/task/\(id)/stat").split(separator: ")").last?
+                .split(separator: " ").first.map(String.init) ?? "?"
+            let channel = readSmallFile("/proc/self/task/\(id)/wchan")
+            lines.append("  \(id) \(name) \(state) \(channel)")
+        }
+        return lines.sorted().joined(separator: "\n") + "\n"
+    }
+
+    private static func readSmallFile(_ path: String) -> String {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { return "?" }
+        defer { close(descriptor) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = read(descriptor, &buffer, buffer.count)
+        return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+            .trimmingCharacters(in: "\n")
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var result = Substring(self)
+        while result.last == set { result = result.dropLast() }
+        return String(result)
     }
 }

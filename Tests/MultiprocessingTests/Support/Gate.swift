@@ -82,13 +82,15 @@ struct Beacon: Codable, Sendable {
         close(fd)
     }
 
-    /// In the test: waits for one announcement (callers run under a deadline).
+    /// In the test: waits for one announcement (callers run under a deadline). The read blocks
+    /// a thread of its own: the announcing task may still need the cooperative pool to be
+    /// submitted at all.
     func awaitAnnouncement() async {
         let fd = reader
-        await Task.detached {
+        await offCooperativePool {
             var byte: UInt8 = 0
             _ = read(fd, &byte, 1)
-        }.value
+        }
     }
 
     func remove() {
