@@ -76,6 +76,8 @@ struct ChunkWork: Sendable {
     /// The complete frame (length prefix included) as pieces to send in order, so dispatch does
     /// no encoding and a large payload is never copied into a frame.
     let frame: [[UInt8]]
+    /// The frame's size in bytes, all pieces together.
+    let frameBytes: Int
     /// Position of the chunk in its call.
     let index: Int
     /// Position of the chunk's first item in the call's input.

@@ -307,8 +307,8 @@ func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBa
         throw PoolError(.messageTooLarge,
             "items \(firstItem)..<\(firstItem + itemCount) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
     }
-    return ChunkWork(taskID: taskID, taskType: taskType, frame: frame, index: index, firstItem: firstItem, itemCount: itemCount,
-                     timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
+    return ChunkWork(taskID: taskID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
+                     itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
 }
 
 /// Task ids, unique in the process, so a stray answer can never match another call's chunk.

@@ -190,3 +190,17 @@ struct ExitLeavingChild: PoolTask {
         exit(4)
     }
 }
+
+/// Returns a buffer's size; a buffer starting with 1 first announces itself, then waits at the
+/// gate (a large payload held up in a worker).
+struct GatedByteCount: PoolTask {
+    var gate: Gate
+    var beacon: Beacon
+    func run(_ bytes: [UInt8]) async throws -> Int {
+        if bytes.first == 1 {
+            beacon.announce()
+            gate.wait()
+        }
+        return bytes.count
+    }
+}
