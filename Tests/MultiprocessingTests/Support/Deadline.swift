@@ -1,3 +1,4 @@
+import CMultiprocessing
 @testable import Multiprocessing
 import Synchronization
 import Testing
@@ -79,7 +80,7 @@ final class HangGuard: Sendable {
         let (key, start) = entries.withLock { state -> (Int, Bool) in
             let key = state.next
             state.next += 1
-            state.running[key] = Entry(what: what, seconds: seconds, started: Self.now())
+            state.running[key] = Entry(what: what, seconds: seconds, started: cmp_monotonic_ns())
             defer { state.started = true }
             return (key, !state.started)
         }
@@ -97,17 +98,11 @@ final class HangGuard: Sendable {
         _ = entries.withLock { $0.running.removeValue(forKey: key) }
     }
 
-    private static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-    }
-
     private func watch() {
         while true {
             // A polling interval, not synchronisation: the guard only looks at the clock.
             sleep(1)
-            let now = Self.now()
+            let now = cmp_monotonic_ns()
             let overdue = entries.withLock { state in
                 state.running.values.filter { Double(now - $0.started) / 1e9 > $0.seconds + Self.grace }
             }
