@@ -7,16 +7,7 @@ import Glibc
 
 /// The calling thread's name, e.g. "mp-w0-in" for a pool's reader thread.
 private func currentThreadName() -> String {
-    let descriptor = open("/proc/thread-self/comm", O_RDONLY)
-    guard descriptor >= 0 else { return "?" }
-    defer { close(descriptor) }
-    var buffer = [UInt8](repeating: 0, count: 32)
-    let count = read(descriptor, &buffer, buffer.count)
-    return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).trimmingSuffix("\n")
-}
-
-private extension String {
-    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+    readProcFile("/proc/thread-self/comm")
 }
 
 @Suite("pool.executor", .timeLimit(.minutes(2)))

@@ -127,30 +127,12 @@ final class HangGuard: Sendable {
         while let entry = readdir(directory) {
             let id = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard id.first?.isNumber == true else { continue }
-            let name = readSmallFile("/proc/self/task/\(id)/comm")
-            let state = readSmallFile("/proc/self/task/\(id)/stat").split(separator: ")").last?
+            let name = readProcFile("/proc/self/task/\(id)/comm")
+            let state = readProcFile("/proc/self/task/\(id)/stat").split(separator: ")").last?
                 .split(separator: " ").first.map(String.init) ?? "?"
-            let channel = readSmallFile("/proc/self/task/\(id)/wchan")
+            let channel = readProcFile("/proc/self/task/\(id)/wchan")
             lines.append("  \(id) \(name) \(state) \(channel)")
         }
         return lines.sorted().joined(separator: "\n") + "\n"
-    }
-
-    private static func readSmallFile(_ path: String) -> String {
-        let descriptor = open(path, O_RDONLY)
-        guard descriptor >= 0 else { return "?" }
-        defer { close(descriptor) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = read(descriptor, &buffer, buffer.count)
-        return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
-            .trimmingCharacters(in: "\n")
-    }
-}
-
-private extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var result = Substring(self)
-        while result.last == set { result = result.dropLast() }
-        return String(result)
     }
 }
