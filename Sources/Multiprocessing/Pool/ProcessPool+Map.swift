@@ -75,21 +75,27 @@ extension ProcessPool {
         let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
         let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, finish: finish)
-        // Chunks go to the scheduler in batches of about a megabyte, so workers start on large
-        // payloads while the rest are still being encoded.
+        // Chunks go to the scheduler in batches of at most about a megabyte, and of 64 chunks at
+        // first, twice as many each time: workers start while the rest is still being encoded.
+        // A single batch made `map` of 20 000 Ints with chunksize 1 encode every chunk before
+        // the first ran (pool-bench map-chunk1: 160k tasks/s, 183k with these batches, medians
+        // of 8 interleaved runs).
         var batch: [ChunkWork] = []
         var batchBytes = 0
+        var batchLimit = 64
         do {
             for (index, range) in plan.ranges.enumerated() {
                 let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
                                           firstItem: range.lowerBound, timeLimit: timeLimit,
                                           maximumMessageSize: core.settings.maximumFrameSize, sink: job)
                 batch.append(chunk)
-                batchBytes += chunk.frame.reduce(0) { $0 + $1.count }
-                if batchBytes >= 1 << 20 || index == chunkCount - 1 {
+                batchBytes += chunk.frameBytes
+                if batchBytes >= 1 << 20 || batch.count >= batchLimit || index == chunkCount - 1 {
                     try core.submit(batch)
                     batch.removeAll(keepingCapacity: true)
                     batchBytes = 0
+                    // Large chunks end batches by size: the count limit must not overflow.
+                    batchLimit = min(batchLimit, 1 << 30) * 2
                 }
             }
         } catch {
