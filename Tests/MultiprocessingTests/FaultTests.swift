@@ -190,6 +190,13 @@ struct FaultTests {
                     try await pool.map(Identity<Unencodable>(), [Unencodable(poisoned: false), Unencodable(poisoned: true)])
                 }
                 #expect(argument?.code == .encodingFailed)
+                // Far enough in that earlier chunks were already handed to the scheduler (it takes
+                // them in batches): they are dropped, and the pool goes on.
+                let late = await #expect(throws: PoolError.self) {
+                    try await pool.map(Identity<Unencodable>(), (0..<300).map { Unencodable(poisoned: $0 == 250) }, chunksize: 1)
+                }
+                #expect(late?.code == .encodingFailed)
+                #expect(try await pool.map(Square(), Array(0..<300), chunksize: 1) == (0..<300).map { $0 * $0 })
                 let result = await #expect(throws: TaskError.self) {
                     try await pool.map(MakeUnencodable(), [false, true, false], chunksize: 1)
                 }
