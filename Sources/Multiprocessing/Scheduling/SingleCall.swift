@@ -23,12 +23,12 @@ final class SingleCall: ChunkSink {
     private let hasAnswer = Atomic<Bool>(false)
 
     private let worker = Mutex<WorkerConnection?>(nil)
-    private let readSocket = Atomic<Bool>(false)
+    private let callerRead = Atomic<Bool>(false)
 
     /// The caller read the worker's answers itself (see `PoolCore.readAnswer`).
     var readsItself: Bool {
-        get { readSocket.load(ordering: .relaxed) }
-        set { readSocket.store(newValue, ordering: .relaxed) }
+        get { callerRead.load(ordering: .relaxed) }
+        set { callerRead.store(newValue, ordering: .relaxed) }
     }
 
     /// Whether the answer has arrived (the caller may then take it without suspending).

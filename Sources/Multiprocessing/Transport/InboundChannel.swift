@@ -51,7 +51,6 @@ final class InboundChannel: Sendable {
                                  socketReader: FrameReader(descriptor: socket, maximumFrameSize: maximumFrameSize)))
     }
 
-
     /// Runs `body` with the channel unless another thread is reading it.
     func withStateIfFree<R: Sendable>(_ body: (inout State) -> R) -> R? {
         state.withLockIfAvailable { state in body(&state) }
