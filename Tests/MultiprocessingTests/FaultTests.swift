@@ -314,11 +314,8 @@ struct FaultTests {
 /// Runs the probe with `arguments` and expects it to end with the line "ok" and status 0.
 func expectProbeSaysOK(_ arguments: [String]) async throws {
     let probe = try ProbeProcess.start(arguments)
-    let (last, status) = await offCooperativePool { () -> (String, Int32) in
-        var last = ""
-        while let line = probe.readLine() { last = line }
-        return (last, probe.wait())
-    }
+    let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
+    let last = lines.last ?? ""
     #expect(status == 0, "\(last)")
     #expect(last == "ok", "\(last)")
 }

@@ -13,11 +13,7 @@ struct SeedDemoTests {
         try await withDeadline(60) { () async throws in
             let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/multiprocessing-demo",
                                                arguments, capturing: STDERR_FILENO)
-            let (lines, status) = await offCooperativePool { () -> ([String], Int32) in
-                var lines: [String] = []
-                while let line = probe.readLine() { lines.append(line) }
-                return (lines, probe.wait())
-            }
+            let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
             #expect(status == 0)
             return lines
         }

@@ -62,6 +62,14 @@ struct ProbeProcess {
         return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Reads the probe's output to its end, then waits for it to exit: its lines and wait status.
+    /// Blocks; tests call it through `offCooperativePool`.
+    func linesUntilExit() -> (lines: [String], status: Int32) {
+        var lines: [String] = []
+        while let line = readLine() { lines.append(line) }
+        return (lines, wait())
+    }
+
     /// Waits for the probe to exit and returns its wait status.
     @discardableResult
     func wait() -> Int32 {
