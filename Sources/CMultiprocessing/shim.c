@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CMultiprocessing.h"
 
+#include <dirent.h>
 #include <errno.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -138,6 +139,25 @@ void cmp_tune_malloc_for_large_payloads(void) {
 #if defined(__GLIBC__)
     if (getenv("MALLOC_MMAP_THRESHOLD_") == NULL) mallopt(M_MMAP_THRESHOLD, 32 << 20);
     if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL) mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
+int cmp_use_batch_scheduling(void) {
+#if defined(__linux__)
+    DIR *tasks = opendir("/proc/self/task");
+    if (tasks == NULL) return errno;
+    int rc = 0;
+    struct sched_param param = { .sched_priority = 0 };
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+        pid_t tid = (pid_t)atoi(entry->d_name);
+        if (sched_setscheduler(tid, SCHED_BATCH, &param) != 0 && rc == 0) rc = errno;
+    }
+    closedir(tasks);
+    return rc;
+#else
+    return ENOSYS;
 #endif
 }
 

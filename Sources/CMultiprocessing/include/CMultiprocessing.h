@@ -59,6 +59,11 @@ int cmp_available_cpus(void);
 /// 256 MiB) unless the user tuned malloc through MALLOC_* variables. glibc only; no-op elsewhere.
 void cmp_tune_malloc_for_large_payloads(void);
 
+/// Puts every thread of this process under SCHED_BATCH (threads made later inherit it).
+/// Returns 0, or the errno of the first thread that could not be changed. Linux only;
+/// ENOSYS elsewhere.
+int cmp_use_batch_scheduling(void);
+
 /// The job list of the pool reader thread this is, or NULL on any other thread.
 void *cmp_thread_reader_jobs(void);
 void cmp_set_thread_reader_jobs(void *jobs);

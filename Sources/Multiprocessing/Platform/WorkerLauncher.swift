@@ -12,6 +12,9 @@ enum WorkerEnvironment {
     static let marker = "SWIFT_MULTIPROCESSING_WORKER"
     /// The parent's pid: the worker exits if its parent is already gone when it starts.
     static let parentPID = "SWIFT_MULTIPROCESSING_PARENT_PID"
+    /// Present (value `batch`) when the worker must put itself under `SCHED_BATCH` before it
+    /// starts any thread: glibc's `posix_spawn` can set only the FIFO, RR and OTHER policies.
+    static let scheduling = "SWIFT_MULTIPROCESSING_SCHEDULING"
     /// The descriptor number of the worker's end of its requests socket (parent to worker).
     static let requestsDescriptor: Int32 = 3
     /// The descriptor number of the write end of the worker's answers pipe (worker to parent).
@@ -38,7 +41,7 @@ struct LaunchedWorker: Sendable {
 /// start method. A bare `fork()` of a process that has used Dispatch or Swift concurrency hangs
 /// in the child, so there is no fork path.
 enum WorkerLauncher {
-    static func launch() throws(PoolError) -> LaunchedWorker {
+    static func launch(batchScheduling: Bool) throws(PoolError) -> LaunchedWorker {
         let result: Result<LaunchedWorker, PoolError> = SpawnThread.shared.run {
             var sockets: [Int32] = [-1, -1]
             let socketRC = cmp_socketpair(&sockets)
@@ -56,7 +59,7 @@ enum WorkerLauncher {
             let targets = [WorkerEnvironment.requestsDescriptor, WorkerEnvironment.answersDescriptor]
             var pid: pid_t = 0
             let spawnRC = withCStrings(arguments()) { argv in
-                withCStrings(environment()) { envp in
+                withCStrings(environment(batchScheduling: batchScheduling)) { envp in
                     cmp_spawn("/proc/self/exe", argv, envp, childEnds, targets, Int32(childEnds.count), &pid)
                 }
             }
@@ -79,16 +82,17 @@ enum WorkerLauncher {
         [CommandLine.arguments.first ?? "swift-multiprocessing-worker"]
     }
 
-    /// The parent's environment plus the worker marker. Swift's crash backtracer delays a
+    /// The parent's environment plus the worker's variables. Swift's crash backtracer delays a
     /// crashed worker's death by 10–300 ms, so it is off in workers unless the user set it.
-    private static func environment() -> [String] {
+    private static func environment(batchScheduling: Bool) -> [String] {
         var result: [String] = []
         var sawBacktrace = false
         var cursor = environ
         while let entry = cursor.pointee {
             let text = String(cString: entry)
             cursor += 1
-            if text.hasPrefix(WorkerEnvironment.marker + "=") || text.hasPrefix(WorkerEnvironment.parentPID + "=") {
+            if [WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling]
+                .contains(where: { text.hasPrefix($0 + "=") }) {
                 continue
             }
             if text.hasPrefix("SWIFT_BACKTRACE=") { sawBacktrace = true }
@@ -97,6 +101,7 @@ enum WorkerLauncher {
         if !sawBacktrace { result.append("SWIFT_BACKTRACE=enable=no") }
         result.append("\(WorkerEnvironment.marker)=1")
         result.append("\(WorkerEnvironment.parentPID)=\(getpid())")
+        if batchScheduling { result.append("\(WorkerEnvironment.scheduling)=batch") }
         return result
     }
 }

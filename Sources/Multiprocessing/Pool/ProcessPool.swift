@@ -13,7 +13,7 @@ import Logging
 /// }
 /// ```
 /// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:isolation:_:)``, which cannot leak
-/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:)`` is ended by
+/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:workerScheduling:)`` is ended by
 /// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
 /// is terminated.
 public final class ProcessPool: Sendable {
@@ -45,6 +45,7 @@ public final class ProcessPool: Sendable {
     ///   - maxMessageBytes: The largest encoded chunk of arguments or results; larger ones fail
     ///     with ``PoolError/Code-swift.struct/messageTooLarge`` instead of being sent.
     ///   - cancellation: What cancelling a call's Swift task does to its running items.
+    ///   - workerScheduling: How the kernel schedules the workers; see ``WorkerScheduling``.
     /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a bad
     ///   argument, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an initializer type
     ///   that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed`` if a worker
@@ -56,7 +57,8 @@ public final class ProcessPool: Sendable {
         taskTimeout: Duration? = nil,
         killGrace: Duration = .milliseconds(500),
         maxMessageBytes: Int = 1 << 30,
-        cancellation: CancellationPolicy = .killRunningTasks
+        cancellation: CancellationPolicy = .killRunningTasks,
+        workerScheduling: WorkerScheduling = .batch
     ) throws(PoolError) {
         let count = processes ?? Int(cmp_available_cpus())
         guard count >= 1 else {
@@ -85,7 +87,8 @@ public final class ProcessPool: Sendable {
             maximumStartFailures: max(3, 2 * count),
             exitGraceMilliseconds: 1_000,
             killGrace: killGrace,
-            killRunningOnCancel: cancellation == .killRunningTasks))
+            killRunningOnCancel: cancellation == .killRunningTasks,
+            batchScheduling: workerScheduling == .batch))
         try core.start()
     }
 

@@ -24,6 +24,8 @@ final class PoolCore: Sendable {
         var killGrace: Duration
         /// Whether cancelling a call kills the workers running its items.
         var killRunningOnCancel: Bool
+        /// Whether workers run under `SCHED_BATCH` (``ProcessPool/WorkerScheduling/batch``).
+        var batchScheduling: Bool
     }
 
     /// Why the pool ended a worker on purpose.
@@ -119,7 +121,7 @@ final class PoolCore: Sendable {
     }
 
     private func spawnWorker() throws(PoolError) {
-        let launched = try WorkerLauncher.launch()
+        let launched = try WorkerLauncher.launch(batchScheduling: settings.batchScheduling)
         let name = WorkerNumbering.nextName()
         let configure = ParentMessage.configure(WorkerConfiguration(
             workerName: name, logLevel: settings.logLevel, initializer: settings.initializer,

@@ -38,9 +38,14 @@ public func bootstrap() throws {
 enum WorkerProcess {
     static func run() -> Never {
         let parentPID = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) }
+        let batchScheduling = getenv(WorkerEnvironment.scheduling).map { String(cString: $0) == "batch" } ?? false
         // A worker's own children (a nested pool, a subprocess) must not think they are workers.
         unsetenv(WorkerEnvironment.marker)
         unsetenv(WorkerEnvironment.parentPID)
+        unsetenv(WorkerEnvironment.scheduling)
+        // Before the serve loop starts the threads that inherit it (see `WorkerScheduling`).
+        // A refusal (a seccomp filter, say) leaves the worker as it was: slower to start, not wrong.
+        if batchScheduling { _ = cmp_use_batch_scheduling() }
         // Die with the parent, even when it is SIGKILLed; the check after it closes the race
         // where the parent died before the signal was armed.
         _ = cmp_set_parent_death_signal(SIGKILL)

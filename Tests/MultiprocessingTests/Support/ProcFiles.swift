@@ -16,3 +16,15 @@ func readProcFile(_ path: String) -> String {
     while bytes.last == UInt8(ascii: "\n") { bytes = bytes.dropLast() }
     return String(decoding: bytes, as: UTF8.self)
 }
+
+/// The ids of this process's threads, from `/proc/self/task`.
+func threadIDs() -> [pid_t] {
+    guard let directory = opendir("/proc/self/task") else { return [] }
+    defer { closedir(directory) }
+    var ids: [pid_t] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if let id = pid_t(name) { ids.append(id) }
+    }
+    return ids
+}

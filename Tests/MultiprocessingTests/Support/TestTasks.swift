@@ -204,3 +204,13 @@ struct GatedByteCount: PoolTask {
         return bytes.count
     }
 }
+
+/// The scheduling policy (`sched_getscheduler`) of every thread of the worker that runs it,
+/// the thread running the task first.
+struct ThreadPolicies: PoolTask {
+    func run(_ x: Int) async throws -> [Int32] {
+        var policies = [sched_getscheduler(0)]
+        for tid in threadIDs() { policies.append(sched_getscheduler(tid)) }
+        return policies
+    }
+}
