@@ -44,7 +44,8 @@ enum WorkerProcess {
         unsetenv(WorkerEnvironment.parentPID)
         unsetenv(WorkerEnvironment.scheduling)
         // Before the serve loop starts the threads that inherit it (see `WorkerScheduling`).
-        // A refusal (a seccomp filter, say) leaves the worker as it was: slower to start, not wrong.
+        // If the kernel refuses (a seccomp filter, say), the worker keeps the inherited policy:
+        // it only starts some chunks later.
         if batchScheduling { _ = cmp_use_batch_scheduling() }
         // Die with the parent, even when it is SIGKILLed; the check after it closes the race
         // where the parent died before the signal was armed.
