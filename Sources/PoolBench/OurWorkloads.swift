@@ -32,6 +32,16 @@ struct Sizes: Sendable {
     var floorStreamBytes: Int { quick ? 16 << 20 : 64 << 20 }
 }
 
+/// How `pool-bench` makes each pool of ours.
+struct PoolSetup: Sendable {
+    let processes: Int
+    let workerScheduling: ProcessPool.WorkerScheduling
+
+    func makePool() throws -> ProcessPool {
+        try ProcessPool(processes: processes, workerScheduling: workerScheduling)
+    }
+}
+
 /// Every worker up and the task types looked up, as the Python peer's `warm()`: a chunksize-1
 /// map over 8 items per worker, then 5 applies.
 nonisolated func warm(_ pool: ProcessPool) async throws {
@@ -47,18 +57,26 @@ nonisolated func warm(_ pool: ProcessPool) async throws {
 /// Runs `body` on a started and warmed pool; the pool is closed and joined afterwards, outside
 /// whatever `body` times.
 nonisolated func withWarmPool<R: Sendable>(
-    processes: Int, _ body: (ProcessPool) async throws -> R
+    _ setup: PoolSetup, _ body: (ProcessPool) async throws -> R
 ) async throws -> R {
-    try await ProcessPool.with(processes: processes) { pool in
+    let pool = try setup.makePool()
+    do {
         try await warm(pool)
-        return try await body(pool)
+        let result = try await body(pool)
+        pool.close()
+        try await pool.join()
+        return result
+    } catch {
+        pool.terminate()
+        try? await pool.join()
+        throw error
     }
 }
 
 /// 1. Pool creation, one `apply` of the identity, `close` + `join`: the whole life of a pool.
-nonisolated func oursStartup(processes: Int, sizes: Sizes) async throws -> Measurement {
+nonisolated func oursStartup(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
     let start = monotonicNanos()
-    let pool = try ProcessPool(processes: processes)
+    let pool = try setup.makePool()
     let r = try await pool.apply(Identity(), 1)
     pool.close()
     try await pool.join()
@@ -68,8 +86,8 @@ nonisolated func oursStartup(processes: Int, sizes: Sizes) async throws -> Measu
 }
 
 /// 2. Sequential `apply` round trips on a warmed pool: p50 (and mean) in microseconds.
-nonisolated func oursApplyLatency(processes: Int, sizes: Sizes) async throws -> Measurement {
-    let samples = try await withWarmPool(processes: processes) { pool in
+nonisolated func oursApplyLatency(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    let samples = try await withWarmPool(setup) { pool in
         try await applyRoundTrips(pool, count: sizes.applyCalls)
     }
     return latencyMeasurement(samples)
@@ -77,8 +95,8 @@ nonisolated func oursApplyLatency(processes: Int, sizes: Sizes) async throws -> 
 
 /// 2b. The same loop with the pool's executor preferred: the thread that reads an answer runs
 /// the caller on to its next `apply`.
-nonisolated func oursApplyLatencyOnPoolExecutor(processes: Int, sizes: Sizes) async throws -> Measurement {
-    let samples = try await withWarmPool(processes: processes) { pool in
+nonisolated func oursApplyLatencyOnPoolExecutor(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    let samples = try await withWarmPool(setup) { pool in
         try await withTaskExecutorPreference(pool.executor) {
             try await applyRoundTrips(pool, count: sizes.applyCalls)
         }
@@ -109,18 +127,18 @@ func latencyMeasurement(_ samples: [Double]) -> Measurement {
 }
 
 /// 3. `map` of the identity, chunksize 1: every item is its own message.
-nonisolated func oursMapChunk1(processes: Int, sizes: Sizes) async throws -> Measurement {
-    try await timedMap(processes: processes, count: sizes.mapChunk1Items, chunksize: 1)
+nonisolated func oursMapChunk1(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    try await timedMap(setup, count: sizes.mapChunk1Items, chunksize: 1)
 }
 
 /// 4. `map` of the identity with the default (Python's) chunking.
-nonisolated func oursMapDefault(processes: Int, sizes: Sizes) async throws -> Measurement {
-    try await timedMap(processes: processes, count: sizes.mapDefaultItems, chunksize: nil)
+nonisolated func oursMapDefault(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    try await timedMap(setup, count: sizes.mapDefaultItems, chunksize: nil)
 }
 
-nonisolated func timedMap(processes: Int, count: Int, chunksize: Int?) async throws -> Measurement {
+nonisolated func timedMap(_ setup: PoolSetup, count: Int, chunksize: Int?) async throws -> Measurement {
     let items = Array(0..<count)
-    let (out, elapsed) = try await withWarmPool(processes: processes) { pool in
+    let (out, elapsed) = try await withWarmPool(setup) { pool in
         let start = monotonicNanos()
         let out = try await pool.map(Identity(), items, chunksize: chunksize)
         return (out, seconds(since: start))
@@ -133,11 +151,11 @@ nonisolated func timedMap(processes: Int, count: Int, chunksize: Int?) async thr
 }
 
 /// 5. `imap` squaring, chunksize 64, consumed one at a time; the parent's RSS before and after.
-nonisolated func oursIMapStream(processes: Int, sizes: Sizes) async throws -> Measurement {
+nonisolated func oursIMapStream(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
     let n = sizes.imapItems
     var expected = 0
     for i in 0..<n { expected += i * i }
-    return try await withWarmPool(processes: processes) { pool in
+    return try await withWarmPool(setup) { pool in
         let peakReset = resetPeakRSS()
         let before = MemoryStatus.current()
         var total = 0
@@ -170,11 +188,11 @@ nonisolated func oursIMapStream(processes: Int, sizes: Sizes) async throws -> Me
 }
 
 /// 6. `map` of the identity over 1 MiB byte buffers, chunksize 1: MB/s in + out (1 MB = 1e6 B).
-nonisolated func oursPayload(processes: Int, sizes: Sizes) async throws -> Measurement {
+nonisolated func oursPayload(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
     let count = sizes.payloadBuffers
     let size = sizes.payloadBytes
     let buffers = (0..<count).map { i in [UInt8](repeating: UInt8(truncatingIfNeeded: i &* 37 &+ 1), count: size) }
-    let (out, elapsed) = try await withWarmPool(processes: processes) { pool in
+    let (out, elapsed) = try await withWarmPool(setup) { pool in
         let start = monotonicNanos()
         let out = try await pool.map(EchoBytes(), buffers, chunksize: 1)
         return (out, seconds(since: start))
@@ -195,14 +213,14 @@ nonisolated func oursPayload(processes: Int, sizes: Sizes) async throws -> Measu
 
 /// 7. Primes below 30 000 on each of 64 items: the pool's speedup over a serial loop in this
 /// process, next to a 2-way `TaskGroup` in this process.
-nonisolated func oursCPUBound(processes: Int, sizes: Sizes) async throws -> Measurement {
+nonisolated func oursCPUBound(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
     let inputs = [Int](repeating: opaque(sizes.cpuLimit), count: sizes.cpuItems)
     // A Swift run takes ~40-80 ms, so one stolen vCPU slice on a shared VM moves it by 10% or
     // more: each round times serial, TaskGroup and pool three times, interleaved, and keeps each
     // one's fastest (noise only ever adds time). Python's runs take seconds and are timed once.
     var serialSeconds = Double.infinity, groupSeconds = Double.infinity, poolSeconds = Double.infinity
     var serial: [Int] = [], grouped: [Int] = [], parallel: [Int] = []
-    try await withWarmPool(processes: processes) { pool in
+    try await withWarmPool(setup) { pool in
         for _ in 0..<3 {
             var start = monotonicNanos()
             serial = []
@@ -210,7 +228,7 @@ nonisolated func oursCPUBound(processes: Int, sizes: Sizes) async throws -> Meas
             serialSeconds = min(serialSeconds, seconds(since: start))
 
             start = monotonicNanos()
-            grouped = await taskGroupCounts(inputs, width: processes)
+            grouped = await taskGroupCounts(inputs, width: setup.processes)
             groupSeconds = min(groupSeconds, seconds(since: start))
 
             start = monotonicNanos()

@@ -42,6 +42,7 @@ struct Options: Sendable {
     var workloads: [String] = []
     var rounds: Int?
     var processes = 2
+    var workerScheduling = ProcessPool.WorkerScheduling.inherit
     var pythonStartMethod = "spawn"
     var python = "python3"
     var pythonScript: String?
@@ -56,6 +57,7 @@ struct Options: Sendable {
 
     static let usage = """
         usage: pool-bench [--quick] [--json] [--workload NAME]... [--rounds N] [--processes N]
+                          [--worker-scheduling inherit|batch]
                           [--python-start-method spawn|fork|forkserver] [--python PATH]
                           [--python-script PATH] [--python-timeout SECONDS] [--no-python]
 
@@ -67,6 +69,7 @@ struct Options: Sendable {
           --quick                 smaller sizes, 3 rounds: under a minute in all
           --workload NAME         run only these (repeatable, or comma-separated)
           --processes N           workers per pool (default 2)
+          --worker-scheduling     our pools' ProcessPool.WorkerScheduling: inherit (default) or batch
           --python-start-method   spawn (default), fork or forkserver
           --python-timeout S      kill a Python run after S seconds (default 120)
           --no-python             skip Python (its column is null)
@@ -105,6 +108,12 @@ struct Options: Sendable {
                     return .failure("--processes needs a whole number of at least 1")
                 }
                 options.processes = processes
+            case "--worker-scheduling":
+                switch value(argument) {
+                case "inherit": options.workerScheduling = .inherit
+                case "batch": options.workerScheduling = .batch
+                default: return .failure("--worker-scheduling is inherit or batch")
+                }
             case "--python-start-method":
                 guard let method = value(argument), ["spawn", "fork", "forkserver"].contains(method) else {
                     return .failure("--python-start-method is spawn, fork or forkserver")
@@ -137,7 +146,7 @@ struct Workload: Sendable {
     let name: String
     let unit: String
     let lowerIsBetter: Bool
-    let ours: @Sendable (_ processes: Int, _ sizes: Sizes) async throws -> Measurement
+    let ours: @Sendable (_ setup: PoolSetup, _ sizes: Sizes) async throws -> Measurement
     /// The raw socketpair figure measured in the same rounds, if this workload has one.
     let floor: (@Sendable (_ sizes: Sizes) throws -> Measurement)?
     /// The Python script's workload doing the same thing for a user (default: `name`).
@@ -196,7 +205,8 @@ nonisolated func runBench(_ options: Options) async {
         interpreter: options.python, script: options.pythonScript ?? PythonPeer.defaultScript(),
         startMethod: options.pythonStartMethod, processes: options.processes, quick: options.quick,
         timeoutSeconds: options.pythonTimeout)
-    log("pool-bench: \(options.quick ? "quick" : "full") run, \(rounds) rounds, \(options.processes) workers; "
+    log("pool-bench: \(options.quick ? "quick" : "full") run, \(rounds) rounds, \(options.processes) workers"
+        + (options.workerScheduling == .batch ? " (worker scheduling batch)" : "") + "; "
         + (options.skipPython ? "python skipped" : "python: \(peer.interpreter) \(peer.script) (\(peer.startMethod))"))
 
     var rows: [Row] = []
@@ -243,7 +253,7 @@ nonisolated func runRow(_ workload: Workload, options: Options, sizes: Sizes, ro
             switch contender {
             case .ours:
                 do {
-                    let m = try await workload.ours(options.processes, sizes)
+                    let m = try await workload.ours(PoolSetup(processes: options.processes, workerScheduling: options.workerScheduling), sizes)
                     row.ours.append(m)
                     said.append("ours \(readable(m.value))")
                 } catch {
@@ -348,7 +358,9 @@ func table(_ rows: [Row], options: Options, rounds: Int) -> String {
     }
     var out: [String] = []
     out.append("pool-bench: \(options.quick ? "quick" : "full"), medians of \(rounds) rounds, "
-               + "\(options.processes) workers, python start method \(options.pythonStartMethod)")
+               + "\(options.processes) workers"
+               + (options.workerScheduling == .batch ? " (worker scheduling batch)" : "")
+               + ", python start method \(options.pythonStartMethod)")
     out.append(render(header))
     out.append("|" + widths.enumerated().map { i, w in
         (i != 0 && i != 3) ? String(repeating: "-", count: w + 1) + ":" : String(repeating: "-", count: w + 2)

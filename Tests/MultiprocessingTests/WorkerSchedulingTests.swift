@@ -12,31 +12,31 @@ private let schedBatch: Int32 = 3
 
 @Suite("worker scheduling policy", .timeLimit(.minutes(2)))
 struct WorkerSchedulingTests {
-    @Test("by default every thread of every worker runs under SCHED_BATCH; the caller's process is untouched")
-    func batchByDefault() async throws {
+    @Test(".batch puts every thread of every worker under SCHED_BATCH; the caller's process is untouched")
+    func batchWorkers() async throws {
         let before = threadIDs().map { sched_getscheduler($0) }
         try await withDeadline(60) { () async throws in
-            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
-                let answers = try await pool.map(ThreadPolicies(), Array(0..<8), chunksize: 1)
-                for policies in answers {
-                    #expect(policies.count >= 2, "the task's thread and at least one listed thread")
-                    #expect(policies.allSatisfy { $0 == schedBatch }, "policies \(policies)")
-                }
+            let pool = try ProcessPool(processes: 2, workerScheduling: .batch)
+            let answers = try await pool.map(ThreadPolicies(), Array(0..<8), chunksize: 1)
+            for policies in answers {
+                #expect(policies.count >= 2, "the task's thread and at least one listed thread")
+                #expect(policies.allSatisfy { $0 == schedBatch }, "policies \(policies)")
             }
+            pool.close()
+            try await pool.join()
         }
         #expect(sched_getscheduler(0) != schedBatch)
         #expect(before.allSatisfy { $0 != schedBatch }, "the test process itself was under SCHED_BATCH: \(before)")
     }
 
-    @Test(".inherit leaves workers under the caller's policy")
-    func inheritKeepsPolicy() async throws {
+    @Test("by default workers keep the caller's policy")
+    func inheritByDefault() async throws {
         let own = sched_getscheduler(0)
         try await withDeadline(60) { () async throws in
-            let pool = try ProcessPool(processes: 1, workerScheduling: .inherit)
-            let policies = try await pool.apply(ThreadPolicies(), 0)
-            #expect(!policies.isEmpty && policies.allSatisfy { $0 == own }, "policies \(policies), caller \(own)")
-            pool.close()
-            try await pool.join()
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                let policies = try await pool.apply(ThreadPolicies(), 0)
+                #expect(!policies.isEmpty && policies.allSatisfy { $0 == own }, "policies \(policies), caller \(own)")
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ public final class ProcessPool: Sendable {
         killGrace: Duration = .milliseconds(500),
         maxMessageBytes: Int = 1 << 30,
         cancellation: CancellationPolicy = .killRunningTasks,
-        workerScheduling: WorkerScheduling = .batch
+        workerScheduling: WorkerScheduling = .inherit
     ) throws(PoolError) {
         let count = processes ?? Int(cmp_available_cpus())
         guard count >= 1 else {
