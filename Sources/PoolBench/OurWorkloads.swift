@@ -59,17 +59,9 @@ nonisolated func warm(_ pool: ProcessPool) async throws {
 nonisolated func withWarmPool<R: Sendable>(
     _ setup: PoolSetup, _ body: (ProcessPool) async throws -> R
 ) async throws -> R {
-    let pool = try setup.makePool()
-    do {
+    try await ProcessPool.with(processes: setup.processes, workerScheduling: setup.workerScheduling) { pool in
         try await warm(pool)
-        let result = try await body(pool)
-        pool.close()
-        try await pool.join()
-        return result
-    } catch {
-        pool.terminate()
-        try? await pool.join()
-        throw error
+        return try await body(pool)
     }
 }
 

@@ -16,12 +16,17 @@ struct WorkerSchedulingTests {
     func batchWorkers() async throws {
         let before = threadIDs().map { sched_getscheduler($0) }
         try await withDeadline(60) { () async throws in
-            let pool = try ProcessPool(processes: 2, workerScheduling: .batch)
-            let answers = try await pool.map(ThreadPolicies(), Array(0..<8), chunksize: 1)
-            for policies in answers {
-                #expect(policies.count >= 2, "the task's thread and at least one listed thread")
-                #expect(policies.allSatisfy { $0 == schedBatch }, "policies \(policies)")
+            try await ProcessPool.with(processes: 2, workerScheduling: .batch) { (pool: ProcessPool) async throws in
+                let answers = try await pool.map(ThreadPolicies(), Array(0..<8), chunksize: 1)
+                for policies in answers {
+                    #expect(policies.count >= 2, "the task's thread and at least one listed thread")
+                    #expect(policies.allSatisfy { $0 == schedBatch }, "policies \(policies)")
+                }
             }
+            // `init` takes it as `with` does.
+            let pool = try ProcessPool(processes: 1, workerScheduling: .batch)
+            let policies = try await pool.apply(ThreadPolicies(), 0)
+            #expect(!policies.isEmpty && policies.allSatisfy { $0 == schedBatch }, "policies \(policies)")
             pool.close()
             try await pool.join()
         }

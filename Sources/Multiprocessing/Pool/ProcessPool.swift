@@ -12,7 +12,7 @@ import Logging
 ///     let r = try await pool.map(Worker1(), [100, 50])   // [100, 50], in input order
 /// }
 /// ```
-/// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:isolation:_:)``, which cannot leak
+/// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:workerScheduling:isolation:_:)``, which cannot leak
 /// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:workerScheduling:)`` is ended by
 /// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
 /// is terminated.
@@ -108,11 +108,12 @@ public final class ProcessPool: Sendable {
         maxTasksPerChild: Int? = nil,
         taskTimeout: Duration? = nil,
         cancellation: CancellationPolicy = .killRunningTasks,
+        workerScheduling: WorkerScheduling = .inherit,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
         let pool = try ProcessPool(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                                   taskTimeout: taskTimeout, cancellation: cancellation)
+                                   taskTimeout: taskTimeout, cancellation: cancellation, workerScheduling: workerScheduling)
         do {
             let result = try await body(pool)
             pool.close()
