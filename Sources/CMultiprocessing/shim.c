@@ -9,6 +9,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
+#include <limits.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#endif
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -125,6 +130,13 @@ int cmp_poll_readable(int fd, int timeout_ms) {
     return rc;
 }
 
+int cmp_poll_writable(int fd, int timeout_ms) {
+    struct pollfd p = { .fd = fd, .events = POLLOUT, .revents = 0 };
+    int rc = poll(&p, 1, timeout_ms);
+    if (rc < 0) return -errno;
+    return rc;
+}
+
 int cmp_available_cpus(void) {
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof(set), &set) == 0) {
@@ -196,4 +208,96 @@ ssize_t cmp_read_waiting_for_input(int fd, void *buf, size_t len, int likely_rea
 
 ssize_t cmp_read_available(int fd, void *buf, size_t len, int is_socket) {
     return read_now(fd, buf, len, is_socket);
+}
+
+int cmp_wake_board_create(void) {
+#if defined(__linux__)
+    int fd = memfd_create("swift-multiprocessing-wake-board", MFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (ftruncate(fd, CMP_WAKE_BOARD_BYTES) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+#else
+    return -ENOSYS;
+#endif
+}
+
+void *cmp_wake_board_map(int fd) {
+    void *board = mmap(NULL, CMP_WAKE_BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return board == MAP_FAILED ? NULL : board;
+}
+
+void cmp_wake_board_unmap(void *board) {
+    if (board != NULL) munmap(board, CMP_WAKE_BOARD_BYTES);
+}
+
+static uint32_t *board_word(void *board, int index) { return (uint32_t *)board + index; }
+
+static int readable_now(int fd) {
+    struct pollfd entry = { .fd = fd, .events = POLLIN, .revents = 0 };
+    int ready;
+    do { ready = poll(&entry, 1, 0); } while (ready < 0 && errno == EINTR);
+    return ready != 0;  // an error counts: the caller's read reports it
+}
+
+int cmp_wake_board_sleep_until_readable(void *board, int slot, int fd, int timeout_ms, int64_t *unrung) {
+#if defined(__linux__)
+    uint32_t *rings = board_word(board, 0);
+    uint32_t *state = board_word(board, CMP_WAKE_BOARD_FIRST_STATE + slot);
+    uint32_t *rung = board_word(board, CMP_WAKE_BOARD_FIRST_RUNG + slot);
+    int missed = *unrung >= 0 && __atomic_load_n(rung, __ATOMIC_SEQ_CST) == (uint32_t)*unrung;
+    *unrung = -1;
+    for (;;) {
+        // Asleep first, then the ring count, then the socket: a parent that sent after our
+        // check sees us asleep and rings, which changes the count the futex compares against.
+        __atomic_store_n(state, 1, __ATOMIC_SEQ_CST);
+        uint32_t seen = __atomic_load_n(rings, __ATOMIC_SEQ_CST);
+        if (readable_now(fd)) break;
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec += 1; deadline.tv_nsec -= 1000000000L; }
+        long rc = syscall(SYS_futex, rings, FUTEX_WAIT_BITSET, seen, &deadline, NULL, 1u << (slot % 32));
+        if (rc != 0 && errno == ETIMEDOUT && readable_now(fd)) {
+            *unrung = __atomic_load_n(rung, __ATOMIC_SEQ_CST);
+            break;
+        }
+    }
+    __atomic_store_n(state, 0, __ATOMIC_SEQ_CST);
+    return missed;
+#else
+    (void)board; (void)slot; (void)timeout_ms; (void)unrung;
+    struct pollfd entry = { .fd = fd, .events = POLLIN, .revents = 0 };
+    while (poll(&entry, 1, -1) < 0 && errno == EINTR) {}
+    return 0;
+#endif
+}
+
+int cmp_wake_board_is_asleep(void *board, int slot) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(board_word(board, CMP_WAKE_BOARD_FIRST_STATE + slot), __ATOMIC_SEQ_CST) != 0;
+}
+
+void cmp_wake_board_reset(void *board, int slot) {
+    __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_STATE + slot), 0, __ATOMIC_SEQ_CST);
+}
+
+void cmp_wake_board_ring(void *board, const int32_t *slots, int count) {
+#if defined(__linux__)
+    uint32_t mask = 0;
+    for (int i = 0; i < count; i++) {
+        __atomic_add_fetch(board_word(board, CMP_WAKE_BOARD_FIRST_RUNG + slots[i]), 1, __ATOMIC_SEQ_CST);
+        mask |= 1u << (slots[i] % 32);
+    }
+    if (mask == 0) return;
+    uint32_t *rings = board_word(board, 0);
+    __atomic_add_fetch(rings, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, rings, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL, mask);
+#else
+    (void)board; (void)slots; (void)count;
+#endif
 }

@@ -52,6 +52,9 @@ int cmp_wtermsig(int status);
 /// poll(2) for readability on one descriptor; returns >0 ready, 0 timeout, -errno.
 int cmp_poll_readable(int fd, int timeout_ms);
 
+/// poll(2) for POLLOUT on one descriptor: >0 writable (or hung up/failed), 0 timeout, -errno.
+int cmp_poll_writable(int fd, int timeout_ms);
+
 /// CPUs this process may run on (sched_getaffinity), at least 1.
 int cmp_available_cpus(void);
 
@@ -89,5 +92,46 @@ int cmp_errno(void);
 
 /// The name of the environment variable that marks a process as a pool worker.
 #define CMP_WORKER_MARKER "SWIFT_MULTIPROCESSING_WORKER"
+
+
+// The wake board: two shared pages per pool. An idle worker sleeps on a futex in them instead
+// of in `poll` on its socket, so the parent can send several workers their chunks and then wake
+// them all with one system call (see `WakeBoard.swift`). Word 0 is the futex, counting rings;
+// word CMP_WAKE_BOARD_FIRST_STATE + s is slot s's state, 1 while its worker sleeps; word
+// CMP_WAKE_BOARD_FIRST_RUNG + s counts the rings for slot s.
+
+/// How many worker slots a board has.
+#define CMP_WAKE_BOARD_SLOTS 1000
+#define CMP_WAKE_BOARD_FIRST_STATE 16
+#define CMP_WAKE_BOARD_FIRST_RUNG 1024
+#define CMP_WAKE_BOARD_BYTES 8192
+
+/// A close-on-exec memfd of CMP_WAKE_BOARD_BYTES zero bytes, or -errno (Linux only).
+int cmp_wake_board_create(void);
+
+/// Maps a board's memfd shared, read-write; NULL on failure.
+void *cmp_wake_board_map(int fd);
+
+/// Unmaps a board.
+void cmp_wake_board_unmap(void *board);
+
+/// For slot `slot`'s worker: returns once `fd` is readable (data, end of stream or error).
+/// Between checks it sleeps on the board's futex, marked asleep, for at most `timeout_ms`: a
+/// ring it missed would cost that long, never a hang. `*unrung` (start at -1) carries, from a
+/// sleep that ended by timeout with data waiting, the slot's ring count then; returns 1 if no
+/// ring for the slot came since (the parent missed one), else 0. A ring that comes late (its
+/// sender was not run for `timeout_ms`) is not a missed one.
+int cmp_wake_board_sleep_until_readable(void *board, int slot, int fd, int timeout_ms, int64_t *unrung);
+
+/// Whether slot `slot`'s worker is asleep on the board (after a full fence, so a send made
+/// before the call is visible to a worker that marks itself asleep after it).
+int cmp_wake_board_is_asleep(void *board, int slot);
+
+/// Marks slot `slot` awake (a new worker takes a slot left by a dead one).
+void cmp_wake_board_reset(void *board, int slot);
+
+/// Wakes the workers of these slots, counting a ring for each: one system call for them all
+/// (workers sharing a bit, slot % 32, wake each other for nothing).
+void cmp_wake_board_ring(void *board, const int32_t *slots, int count);
 
 #endif

@@ -19,6 +19,10 @@ enum WorkerEnvironment {
     static let requestsDescriptor: Int32 = 3
     /// The descriptor number of the write end of the worker's answers pipe (worker to parent).
     static let answersDescriptor: Int32 = 4
+    /// The worker's slot on its pool's ``WakeBoard``; absent when the pool has none for it.
+    static let wakeSlot = "SWIFT_MULTIPROCESSING_WAKE_SLOT"
+    /// The descriptor number of the pool's wake board (a memfd) in a worker that has a slot.
+    static let wakeBoardDescriptor: Int32 = 5
 }
 
 /// A freshly spawned worker and the parent's ends of its channel.
@@ -41,7 +45,8 @@ struct LaunchedWorker: Sendable {
 /// start method. A bare `fork()` of a process that has used Dispatch or Swift concurrency hangs
 /// in the child, so there is no fork path.
 enum WorkerLauncher {
-    static func launch(batchScheduling: Bool) throws(PoolError) -> LaunchedWorker {
+    /// Spawns a worker; `wake` is its slot on the pool's board, if it has one.
+    static func launch(batchScheduling: Bool, wake: WakeTarget?) throws(PoolError) -> LaunchedWorker {
         let result: Result<LaunchedWorker, PoolError> = SpawnThread.shared.run {
             var sockets: [Int32] = [-1, -1]
             let socketRC = cmp_socketpair(&sockets)
@@ -56,11 +61,18 @@ enum WorkerLauncher {
                 return .failure(PoolError(.spawnFailed, "pipe failed: \(systemErrorText(-pipeRC))"))
             }
             let childEnds: [Int32] = [sockets[1], pipe[1]]
-            let targets = [WorkerEnvironment.requestsDescriptor, WorkerEnvironment.answersDescriptor]
+            var given = childEnds
+            var targets = [WorkerEnvironment.requestsDescriptor, WorkerEnvironment.answersDescriptor]
+            let board = wake?.board.descriptorCopy()
+            if let board {
+                given.append(board)
+                targets.append(WorkerEnvironment.wakeBoardDescriptor)
+            }
+            defer { if let board { close(board) } }
             var pid: pid_t = 0
             let spawnRC = withCStrings(arguments()) { argv in
-                withCStrings(environment(batchScheduling: batchScheduling)) { envp in
-                    cmp_spawn("/proc/self/exe", argv, envp, childEnds, targets, Int32(childEnds.count), &pid)
+                withCStrings(environment(batchScheduling: batchScheduling, wakeSlot: board == nil ? nil : wake?.slot)) { envp in
+                    cmp_spawn("/proc/self/exe", argv, envp, given, targets, Int32(given.count), &pid)
                 }
             }
             // The parent must not keep the worker's ends: the answers pipe would never report
@@ -84,14 +96,14 @@ enum WorkerLauncher {
 
     /// The parent's environment plus the worker's variables. Swift's crash backtracer delays a
     /// crashed worker's death by 10–300 ms, so it is off in workers unless the user set it.
-    private static func environment(batchScheduling: Bool) -> [String] {
+    private static func environment(batchScheduling: Bool, wakeSlot: Int32?) -> [String] {
         var result: [String] = []
         var sawBacktrace = false
         var cursor = environ
         while let entry = cursor.pointee {
             let text = String(cString: entry)
             cursor += 1
-            if [WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling]
+            if [WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling, WorkerEnvironment.wakeSlot]
                 .contains(where: { text.hasPrefix($0 + "=") }) {
                 continue
             }
@@ -102,6 +114,7 @@ enum WorkerLauncher {
         result.append("\(WorkerEnvironment.marker)=1")
         result.append("\(WorkerEnvironment.parentPID)=\(getpid())")
         if batchScheduling { result.append("\(WorkerEnvironment.scheduling)=batch") }
+        if let wakeSlot { result.append("\(WorkerEnvironment.wakeSlot)=\(wakeSlot)") }
         return result
     }
 }

@@ -94,6 +94,8 @@ final class PoolCore: Sendable {
     let answerSpin = AnswerSpin()
     private let state = Mutex(State())
     private let watchdog: Watchdog
+    /// Where idle workers sleep; nil where it cannot be made (they then wait in `poll`).
+    private let wakeBoard = WakeBoard.make()
 
     init(settings: Settings) {
         self.settings = settings
@@ -121,7 +123,14 @@ final class PoolCore: Sendable {
     }
 
     private func spawnWorker() throws(PoolError) {
-        let launched = try WorkerLauncher.launch(batchScheduling: settings.batchScheduling)
+        let wake = wakeBoard?.takeSlot()
+        let launched: LaunchedWorker
+        do {
+            launched = try WorkerLauncher.launch(batchScheduling: settings.batchScheduling, wake: wake)
+        } catch {
+            if let wake { wakeBoard?.returnSlot(wake) }
+            throw error
+        }
         let name = WorkerNumbering.nextName()
         let configure = ParentMessage.configure(WorkerConfiguration(
             workerName: name, logLevel: settings.logLevel, initializer: settings.initializer,
@@ -129,7 +138,8 @@ final class PoolCore: Sendable {
         let (connection, toFlush, isDoomed, toShutDown): (WorkerConnection, [WorkerConnection], Bool, [WorkerConnection]) = state.withLock { state in
             let key = state.nextKey
             state.nextKey += 1
-            let connection = WorkerConnection(key: key, name: name, launched: launched, maximumFrameSize: settings.maximumFrameSize)
+            let connection = WorkerConnection(key: key, name: name, launched: launched, wake: wake,
+                                              maximumFrameSize: settings.maximumFrameSize)
             connection.outbound.enqueue(configure)
             state.workers[key] = WorkerSlot(connection: connection)
             if state.phase == .terminating {
@@ -155,8 +165,7 @@ final class PoolCore: Sendable {
             throw error
         }
         if isDoomed { connection.process.send(signal: SIGKILL) }
-        connection.outbound.flush()
-        for other in toFlush where other !== connection { other.outbound.flush() }
+        flush([connection] + toFlush.filter { $0 !== connection })
         for other in toShutDown { other.outbound.shutdownAfterQueued() }
     }
 
@@ -238,6 +247,12 @@ final class PoolCore: Sendable {
         }
     }
 
+    /// How many workers sleep on the wake board now (for tests).
+    var workersAsleepOnBoard: Int {
+        let connections = state.withLock { $0.workers.values.map(\.connection) }
+        return connections.filter { $0.wake?.isAsleep ?? false }.count
+    }
+
     /// Throws the reason the pool takes no new work: its fatal error, or that it was closed.
     func ensureAcceptingWork() throws(PoolError) {
         try state.withLock { (state: inout State) throws(PoolError) in try Self.checkAcceptingWork(state) }
@@ -251,6 +266,17 @@ final class PoolCore: Sendable {
     }
 
     // MARK: - Work
+
+    /// Sends what is queued for these workers, then wakes the ones asleep on the board with one
+    /// system call: a wake-up may preempt this thread, and by then every worker has its chunk
+    /// (see ``WakeBoard``).
+    private func flush(_ connections: [WorkerConnection]) {
+        var asleep: [Int32] = []
+        for connection in connections where connection.outbound.flushWithoutWaking() {
+            if let slot = connection.wake?.slot { asleep.append(slot) }
+        }
+        wakeBoard?.ring(asleep)
+    }
 
     /// Queues chunks and dispatches what the workers can take. `fromOpenStream`: chunks of an
     /// `imap` started before `close()`, which are still accepted while the pool closes.
@@ -268,7 +294,7 @@ final class PoolCore: Sendable {
             state.pending.append(contentsOf: chunks)
             return schedule(&state)
         }
-        for connection in toFlush { connection.outbound.flush() }
+        flush(toFlush)
     }
 
     /// How many chunks a worker may hold: one for long or not yet measured tasks, so work never
@@ -364,7 +390,7 @@ final class PoolCore: Sendable {
             }
             return (toKill, toFlush)
         }
-        for connection in toFlush { connection.outbound.flush() }
+        flush(toFlush)
         for connection in toKill { connection.process.send(signal: SIGKILL) }
     }
 
@@ -436,7 +462,7 @@ final class PoolCore: Sendable {
                 return input.end
             }) else { continue }
             end = ended
-            for other in toFlush { other.outbound.flush() }
+            flush(toFlush)
             toFlush.removeAll(keepingCapacity: true)
             jobs.runPending()
         }
@@ -515,7 +541,7 @@ final class PoolCore: Sendable {
             return input.end != nil || input.reader.hasFrameHead
         }
         if leftForReader == true { connection.inbound.wakeReader() }
-        for other in toFlush { other.outbound.flush() }
+        flush(toFlush)
         return call.isAnswered
     }
 
@@ -669,6 +695,7 @@ final class PoolCore: Sendable {
                 waiters = state.joinWaiters
                 state.joinWaiters = []
                 watchdog.stop()
+                wakeBoard?.closeDescriptor()
             }
         }
         if let chunk = failedChunk, let failure {
@@ -678,7 +705,7 @@ final class PoolCore: Sendable {
             let error = state.withLock { $0.fatal } ?? PoolError(.terminated, "the pool was terminated before this item finished")
             for chunk in abandoned { chunk.sink.chunkFinished(chunk, .failed(error)) }
         }
-        for other in toFlush { other.outbound.flush() }
+        flush(toFlush)
         for other in toShutDown { other.outbound.shutdownAfterQueued() }
         if replace {
             do {
@@ -698,6 +725,7 @@ final class PoolCore: Sendable {
             let failed = state.takeUnfinishedWork()
             guard state.workers.isEmpty else { return (failed, []) }
             watchdog.stop()
+            wakeBoard?.closeDescriptor()
             let waiters = state.joinWaiters
             state.joinWaiters = []
             return (failed, waiters)

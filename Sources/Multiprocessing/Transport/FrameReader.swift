@@ -52,6 +52,9 @@ struct FrameReader: ~Copyable {
         (try? headIsBuffered()) ?? false
     }
 
+    /// Nothing read and not yet handed out: the reader is between frames.
+    var isEmpty: Bool { start == end }
+
     /// True when a whole frame is already buffered (reading it makes no system call).
     var hasBufferedFrame: Bool {
         guard case .complete(let head, let attachmentBytes)? = try? nextFrameLayout() else { return false }

@@ -13,6 +13,10 @@ import Musl
 /// thread started on first need. A caller that blocked on a full socket could deadlock with a
 /// worker that is itself blocked writing a large result, so nothing but that thread ever blocks.
 ///
+/// A worker idle on the pool's ``WakeBoard`` is not woken by what is sent: every send is
+/// followed by a check, and a ring if it sleeps. ``flushWithoutWaking()`` leaves that to the
+/// caller, who sends to several workers and then rings for them all at once.
+///
 /// `@unchecked Sendable`: every stored `var` is only touched with `condition` locked, except
 /// `descriptor` writes, which happen only by whoever holds `writing == true`.
 final class OutboundChannel: @unchecked Sendable {
@@ -28,10 +32,12 @@ final class OutboundChannel: @unchecked Sendable {
     private var failed = false
     private var shutdownRequested = false
     private let threadName: String
+    private let wake: WakeTarget?
 
-    init(descriptor: Int32, threadName: String) {
+    init(descriptor: Int32, threadName: String, wake: WakeTarget? = nil) {
         self.descriptor = descriptor
         self.threadName = threadName
+        self.wake = wake
     }
 
     /// Appends a frame; cheap, so callers may hold their own locks. Call `flush()` afterwards.
@@ -41,8 +47,20 @@ final class OutboundChannel: @unchecked Sendable {
         }
     }
 
-    /// Sends queued frames without blocking; what does not fit goes to the writer thread.
+    /// Sends queued frames without blocking; what does not fit goes to the writer thread. Wakes
+    /// the worker if it sleeps on the wake board.
     func flush() {
+        if flushWithoutWaking(), let wake { wake.board.ring([wake.slot]) }
+    }
+
+    /// ``flush()``, except that the worker is not woken: returns whether it sleeps on the
+    /// board, so that the caller must ring for it.
+    func flushWithoutWaking() -> Bool {
+        flushQueued()
+        return wake?.isAsleep ?? false
+    }
+
+    private func flushQueued() {
         condition.lock()
         defer { condition.unlock() }
         guard !writing, !stopped, !failed else { return }
@@ -87,11 +105,17 @@ final class OutboundChannel: @unchecked Sendable {
         if shutdownRequested && head == queue.count && !stopped {
             shutdownRequested = false
             _ = cmp_shutdown_write(descriptor)
+            wake?.wakeIfAsleep()  // the end of the stream is news too
         }
     }
 
-    /// Writes queued frames; the lock is released around blocking sends. Returns true when the
-    /// queue is empty, false when a non-blocking send would block or the channel failed.
+    /// Writes queued frames; the lock is released around the writer thread's sends and waits.
+    /// Returns true when the queue is empty, false when a non-blocking send would block or the
+    /// channel failed.
+    ///
+    /// Every send is non-blocking: the writer thread waits for room in `poll` instead, after
+    /// waking the worker for what it sent so far. Inside a blocking `send`, bytes sent to a
+    /// worker asleep on the wake board would wait for its timeout before it read them.
     private func writeQueued(blocking: Bool) -> Bool {
         coalesceSmallFrames()
         while head < queue.count && !stopped {
@@ -99,13 +123,23 @@ final class OutboundChannel: @unchecked Sendable {
             let offset = offsetInFirst
             if blocking { condition.unlock() }
             let sent = frame.withUnsafeBytes { raw in
-                cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, blocking ? 0 : 1)
+                cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 1)
             }
             let error = sent < 0 ? cmp_errno() : 0
-            if blocking { condition.lock() }
+            if blocking {
+                wake?.wakeIfAsleep()
+                if error == EAGAIN || error == EWOULDBLOCK {
+                    // Room comes when the worker reads; a dead worker makes the socket fail.
+                    _ = cmp_poll_writable(descriptor, 100)
+                }
+                condition.lock()
+            }
             if sent < 0 {
                 if error == EINTR { continue }
-                if error == EAGAIN || error == EWOULDBLOCK { return false }
+                if error == EAGAIN || error == EWOULDBLOCK {
+                    if blocking { continue }
+                    return false
+                }
                 failed = true  // EPIPE or similar: the reader sees the end and handles the worker
                 queue.removeAll()
                 head = 0

@@ -39,10 +39,12 @@ enum WorkerProcess {
     static func run() -> Never {
         let parentPID = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) }
         let batchScheduling = getenv(WorkerEnvironment.scheduling).map { String(cString: $0) == "batch" } ?? false
+        let wakeSlot = getenv(WorkerEnvironment.wakeSlot).flatMap { Int32(String(cString: $0)) }
         // A worker's own children (a nested pool, a subprocess) must not think they are workers.
         unsetenv(WorkerEnvironment.marker)
         unsetenv(WorkerEnvironment.parentPID)
         unsetenv(WorkerEnvironment.scheduling)
+        unsetenv(WorkerEnvironment.wakeSlot)
         // Before the serve loop starts the threads that inherit it (see `WorkerScheduling`).
         // If the kernel refuses (a seccomp filter, say), the worker keeps the inherited policy:
         // it only starts some chunks later.
@@ -64,8 +66,9 @@ enum WorkerProcess {
         // worker would hold the answers pipe open and hide the worker's death from the parent.
         _ = fcntl(requests, F_SETFD, FD_CLOEXEC)
         _ = fcntl(answers, F_SETFD, FD_CLOEXEC)
+        let board = wakeSlot.flatMap { WorkerWakeBoard(descriptor: WorkerEnvironment.wakeBoardDescriptor, slot: $0) }
         Task.detached {
-            let status = await WorkerServeLoop(requests: requests, answers: answers).serve()
+            let status = await WorkerServeLoop(requests: requests, answers: answers, wakeBoard: board).serve()
             exit(status)
         }
         while true { pause() }

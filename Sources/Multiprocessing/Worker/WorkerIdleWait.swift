@@ -8,7 +8,7 @@ import Musl
 
 /// How a worker with nothing queued waits for its next chunk.
 ///
-/// Asleep in `poll`, a worker is woken by the parent's send: in this VM a wake-up and a context
+/// Asleep (on the pool's ``WakeBoard``, or in `poll`), a worker is woken by the parent: in this VM a wake-up and a context
 /// switch on both sides of every `apply`, which is most of what separates a round trip from two
 /// processes spinning on a socket. So when chunks have been following the worker's answers
 /// quickly (a loop of `apply`, the caller waiting actively too), the worker first reads its
@@ -23,6 +23,12 @@ struct WorkerIdleWait {
     /// Recent waits for a chunk, a moving average in nanoseconds (0: none yet).
     private var typicalWait: UInt64 = 0
     private let enabled = cmp_available_cpus() >= 2
+    /// Where the worker sleeps when nothing came (see ``WakeBoard``); nil: in `poll`.
+    private let board: WorkerWakeBoard?
+
+    init(board: WorkerWakeBoard? = nil) {
+        self.board = board
+    }
 
     /// Calls `receive`, which reads without waiting and returns whether something arrived, until
     /// it returns true or the budget from `start` runs out.
@@ -35,6 +41,12 @@ struct WorkerIdleWait {
             if cmp_monotonic_ns() >= deadline { return }
             sched_yield()
         }
+    }
+
+    /// Sleeps until `descriptor` (the requests socket, nothing of a frame buffered) is readable:
+    /// on the wake board if the worker has a slot; otherwise at once, and the read waits in `poll`.
+    func sleep(untilReadable descriptor: Int32) {
+        board?.sleep(untilReadable: descriptor)
     }
 
     /// Records a wait for a chunk, however it ended, that took `nanoseconds`.

@@ -14,6 +14,8 @@ struct WorkerServeLoop {
     let requests: Int32
     /// The pipe answers go up; large ones go down `requests` instead (see `send`).
     let answers: Int32
+    /// Where the worker sleeps when idle, if the pool gave it a slot (see ``WakeBoard``).
+    let wakeBoard: WorkerWakeBoard?
     /// Frames from the parent are trusted to this size (a run frame carries a chunk's inputs).
     static let maximumFrameSize = Int(UInt32.max)
 
@@ -40,7 +42,7 @@ struct WorkerServeLoop {
             var completed = 0
             var queue = RunQueue()
             var lastPoll = cmp_monotonic_ns()
-            var idle = WorkerIdleWait()
+            var idle = WorkerIdleWait(board: wakeBoard)
             while true {
                 if queue.isEmpty {
                     let waitStarted = cmp_monotonic_ns()
@@ -61,6 +63,8 @@ struct WorkerServeLoop {
                     }
                     if ended { return 0 }
                     if queue.isEmpty {
+                        // Only between frames: the rest of a frame comes without a ring.
+                        if reader.isEmpty { idle.sleep(untilReadable: requests) }
                         guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
                         queue.receive(message)
                     }

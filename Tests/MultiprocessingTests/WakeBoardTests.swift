@@ -1,0 +1,48 @@
+@testable import Multiprocessing
+import Testing
+
+/// The wake-board counters of the worker that runs it: `[sleeps, missed rings]`.
+struct WakeBoardCounters: PoolTask {
+    func run(_ x: Int) async throws -> [Int] {
+        [WorkerWakeBoard.sleeps.load(ordering: .relaxed), WorkerWakeBoard.missedRings.load(ordering: .relaxed)]
+    }
+}
+
+/// Waits until `count` workers of `pool` sleep on its wake board.
+private func workersAsleep(_ pool: ProcessPool, _ count: Int) async throws {
+    let clock = ContinuousClock()
+    let limit = clock.now + .seconds(10)
+    while pool.core.workersAsleepOnBoard < count {
+        try #require(clock.now < limit, "\(count) workers never slept on the board: \(pool._schedulerState)")
+        try await Task.sleep(for: .milliseconds(1))
+    }
+}
+
+@Suite("the wake board idle workers sleep on", .timeLimit(.minutes(2)))
+struct WakeBoardTests {
+    @Test("every kind of send wakes a worker asleep on the board, none by its timeout")
+    func everySendWakes() async throws {
+        try await withDeadline(60) { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            // Chunks for both workers, woken by one ring.
+            try await workersAsleep(pool, 2)
+            #expect(try await pool.map(Square(), Array(0..<8), chunksize: 1) == (0..<8).map { $0 * $0 })
+            // One chunk for one of them.
+            try await workersAsleep(pool, 2)
+            #expect(try await pool.apply(Square(), 7) == 49)
+            // A frame far larger than the socket's buffer: the writer thread sends it in parts,
+            // each of which must wake the worker.
+            try await workersAsleep(pool, 2)
+            let large = [UInt8](repeating: 7, count: 8 << 20)
+            #expect(try await pool.apply(Identity<[UInt8]>(), large) == large)
+            try await workersAsleep(pool, 2)
+            let counters = try await pool.map(WakeBoardCounters(), [0, 1], chunksize: 1)
+            #expect(counters.reduce(0) { $0 + $1[0] } >= 4, "the workers slept on the board: \(counters)")
+            #expect(counters.allSatisfy { $0[1] == 0 }, "missed rings (sleeps that ended by timeout): \(counters)")
+            // The end of the stream wakes them too: join returns.
+            try await workersAsleep(pool, 2)
+            pool.close()
+            try await pool.join()
+        }
+    }
+}
