@@ -7,7 +7,8 @@ import Glibc
 import Musl
 #endif
 
-/// A page shared by a pool and its workers, where idle workers sleep (Linux futex).
+/// Memory shared by a pool and its workers (two pages of a memfd), where idle workers sleep on
+/// a Linux futex.
 ///
 /// A worker with nothing to do used to sleep in `poll` on its socket, so each chunk sent to an
 /// idle worker woke it then and there. At the start of a `map` the thread handing out chunks
