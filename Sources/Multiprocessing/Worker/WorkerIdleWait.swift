@@ -10,10 +10,10 @@ import Musl
 ///
 /// Asleep (on the pool's ``WakeBoard``, or in `poll`), a worker is woken by the parent: in this
 /// VM a wake-up and a context switch on both sides of every `apply`, which is most of what
-/// separates a round trip from two processes spinning on a socket. So when chunks have been following the worker's answers
-/// quickly (a loop of `apply`, the caller waiting actively too), the worker first reads its
-/// socket without sleeping for a moment, yielding the CPU between reads, and sleeps only when
-/// nothing came. The moment is twice the moving average of recent waits, at most
+/// separates a round trip from two processes spinning on a socket. So when chunks have been
+/// following the worker's answers quickly (a loop of `apply`, the caller waiting actively too),
+/// the worker first reads its socket without sleeping for a moment, yielding the CPU between
+/// reads, and sleeps only when nothing came. The moment is twice the moving average of recent waits, at most
 /// ``maximumNanoseconds``; a worker whose chunks come slower never waits so. Never on one CPU.
 struct WorkerIdleWait {
     /// The longest active wait after an answer.
