@@ -125,8 +125,10 @@ final class WorkerWakeBoard: @unchecked Sendable {
     private var unrung: Int64 = -1
 
     /// How long a sleep lasts before the worker looks at its socket anyway. Only a missed ring
-    /// (a bug) would make a worker wait that long.
-    static let timeoutMilliseconds: Int32 = 100
+    /// (a bug), or a sender not run for that long between its send and its ring, would make a
+    /// worker wait that long. At 100 ms the second happened once in 14 full test runs beside
+    /// four CPU hogs; an idle worker looks four times a second.
+    static let timeoutMilliseconds: Int32 = 250
     /// Sleeps on the board in this process, and how many ended by timeout with data waiting
     /// and no ring for it even later: for tests, which expect the second to stay 0.
     static let sleeps = Atomic<Int>(0)
