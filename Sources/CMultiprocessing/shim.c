@@ -301,3 +301,7 @@ void cmp_wake_board_ring(void *board, const int32_t *slots, int count) {
     (void)board; (void)slots; (void)count;
 #endif
 }
+
+uint32_t cmp_wake_board_rings(void *board, int slot) {
+    return __atomic_load_n(board_word(board, CMP_WAKE_BOARD_FIRST_RUNG + slot), __ATOMIC_SEQ_CST);
+}

@@ -1,6 +1,12 @@
 @testable import Multiprocessing
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The wake-board counters of the worker that runs it: `[sleeps, missed rings]`.
 struct WakeBoardCounters: PoolTask {
     func run(_ x: Int) async throws -> [Int] {
@@ -45,5 +51,37 @@ struct WakeBoardTests {
             pool.close()
             try await pool.join()
         }
+    }
+
+    @Test("the writer thread rings for each part it sends to a worker asleep on the board",
+          .enabled(if: WakeBoard.make() != nil, "this system cannot make a wake board (memfd, mmap); workers wait in poll"))
+    func writerThreadRings() async throws {
+        let board = try #require(WakeBoard.make())
+        let target = try #require(board.takeSlot())
+        var ends: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0)
+        let (sending, receiving) = (ends[0], ends[1])
+        let channel = OutboundChannel(descriptor: sending, threadName: "test-wake-out", wake: target)
+        // The worker's side, in this process: the board mapped a second time, asleep on it.
+        let copy = try #require(board.descriptorCopy())
+        let worker = try #require(WorkerWakeBoard(descriptor: copy, slot: target.slot))
+        try await withDeadline(30) { () async throws in
+            async let woke: Void = offCooperativePool { worker.sleep(untilReadable: receiving) }
+            let clock = ContinuousClock()
+            let limit = clock.now + .seconds(10)
+            while !target.isAsleep {
+                try #require(clock.now < limit, "the worker side never slept on the board")
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            // Far more than the socket holds: the caller sends the first part and, as asked,
+            // does not ring; the writer thread sends the rest, and must ring.
+            channel.enqueue([UInt8](repeating: 1, count: 8 << 20))
+            _ = channel.flushWithoutWaking()
+            await woke
+            #expect(board.ringCount(target) > 0, "the sleep ended by its timeout: the writer thread did not ring")
+        }
+        channel.stop()
+        close(sending)
+        close(receiving)
     }
 }

@@ -134,4 +134,7 @@ void cmp_wake_board_reset(void *board, int slot);
 /// (workers sharing a bit, slot % 32, wake each other for nothing).
 void cmp_wake_board_ring(void *board, const int32_t *slots, int count);
 
+/// How many rings slot `slot` has had.
+uint32_t cmp_wake_board_rings(void *board, int slot);
+
 #endif

@@ -93,6 +93,11 @@ final class WakeBoard: @unchecked Sendable {
         cmp_wake_board_is_asleep(page, slot) != 0
     }
 
+    /// How many rings a slot has had (for tests).
+    func ringCount(_ target: WakeTarget) -> UInt32 {
+        cmp_wake_board_rings(page, target.slot)
+    }
+
     /// Wakes the workers of these slots with one system call.
     func ring(_ slots: [Int32]) {
         guard !slots.isEmpty else { return }
