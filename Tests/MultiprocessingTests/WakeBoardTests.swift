@@ -14,13 +14,20 @@ struct WakeBoardCounters: PoolTask {
     }
 }
 
-/// Waits until `count` workers of `pool` sleep on its wake board.
-private func workersAsleep(_ pool: ProcessPool, _ count: Int) async throws {
+/// Waits, 10 s at most, until `condition` holds.
+private func waitUntil(_ what: @autoclosure () -> String, _ condition: () -> Bool) async throws {
     let clock = ContinuousClock()
     let limit = clock.now + .seconds(10)
-    while pool.core.workersAsleepOnBoard < count {
-        try #require(clock.now < limit, "\(count) workers never slept on the board: \(pool._schedulerState)")
+    while !condition() {
+        try #require(clock.now < limit, "never: \(what())")
         try await Task.sleep(for: .milliseconds(1))
+    }
+}
+
+/// Waits until `count` workers of `pool` sleep on its wake board.
+private func workersAsleep(_ pool: ProcessPool, _ count: Int) async throws {
+    try await waitUntil("\(count) workers asleep on the board: \(pool._schedulerState)") {
+        pool.core.workersAsleepOnBoard >= count
     }
 }
 
@@ -67,12 +74,7 @@ struct WakeBoardTests {
         let worker = try #require(WorkerWakeBoard(descriptor: copy, slot: target.slot))
         try await withDeadline(30) { () async throws in
             async let woke: Void = offCooperativePool { worker.sleep(untilReadable: receiving) }
-            let clock = ContinuousClock()
-            let limit = clock.now + .seconds(10)
-            while !target.isAsleep {
-                try #require(clock.now < limit, "the worker side never slept on the board")
-                try await Task.sleep(for: .milliseconds(1))
-            }
+            try await waitUntil("the worker side asleep on the board") { target.isAsleep }
             // Far more than the socket holds: the caller sends the first part and, as asked,
             // does not ring; the writer thread sends the rest, and must ring.
             channel.enqueue([UInt8](repeating: 1, count: 8 << 20))
