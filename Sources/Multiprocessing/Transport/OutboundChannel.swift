@@ -50,7 +50,8 @@ final class OutboundChannel: @unchecked Sendable {
     /// Sends queued frames without blocking; what does not fit goes to the writer thread. Wakes
     /// the worker if it sleeps on the wake board.
     func flush() {
-        if flushWithoutWaking(), let wake { wake.board.ring([wake.slot]) }
+        flushQueued()
+        wake?.wakeIfAsleep()
     }
 
     /// ``flush()``, except that the worker is not woken: returns whether it sleeps on the
