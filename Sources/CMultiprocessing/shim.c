@@ -305,3 +305,21 @@ void cmp_wake_board_ring(void *board, const int32_t *slots, int count) {
 uint32_t cmp_wake_board_rings(void *board, int slot) {
     return __atomic_load_n(board_word(board, CMP_WAKE_BOARD_FIRST_RUNG + slot), __ATOMIC_SEQ_CST);
 }
+
+void cmp_wake_board_free_claims(void *board, int first, int count) {
+    for (int i = first < 0 ? 0 : first; i < first + count && i < CMP_WAKE_BOARD_CLAIMS; i++) {
+        __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_CLAIM + i), 0, __ATOMIC_SEQ_CST);
+    }
+}
+
+int cmp_wake_board_claim(void *board, int index, uint32_t claimant) {
+    if (index < 0 || index >= CMP_WAKE_BOARD_CLAIMS) return 0;
+    uint32_t expected = 0;
+    return __atomic_compare_exchange_n(board_word(board, CMP_WAKE_BOARD_FIRST_CLAIM + index), &expected, claimant,
+                                       0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+uint32_t cmp_wake_board_claimant(void *board, int index) {
+    if (index < 0 || index >= CMP_WAKE_BOARD_CLAIMS) return 0;
+    return __atomic_load_n(board_word(board, CMP_WAKE_BOARD_FIRST_CLAIM + index), __ATOMIC_SEQ_CST);
+}

@@ -25,6 +25,7 @@ struct WireMessageTests {
                                            maximumTasks: 3, maximumMessageSize: 1 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maximumTasks: 0, maximumMessageSize: 4096)),
             .run(taskID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
+            .group(id: 1 << 33, firstClaim: 1024, count: 12),
         ]
         for message in messages {
             #expect(try ParentMessage.decode(payload(message.encodeFrame())) == message)
@@ -37,6 +38,7 @@ struct WireMessageTests {
         let messages: [WorkerMessage] = [
             .ready(pid: 4242),
             .initializerFailed(failure),
+            .groupDone(id: 77),
             .result(taskID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedBatch(bytes: [1, 2, 3]))),
             .result(taskID: 10, runNanoseconds: 0, outcome: .mixed([.success([5][...]), .failure(failure), .success([][...])])),
             .result(taskID: 11, runNanoseconds: 7, outcome: .rejected(failure)),
@@ -55,6 +57,11 @@ struct WireMessageTests {
         }
         #expect(throws: (any Error).self) { try WorkerMessage.decode([99][...]) }
         #expect(throws: (any Error).self) { try ParentMessage.decode([2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F][...]) }
+        // A group larger than the board's claim words could never be claimed.
+        for (first, count) in [(0, WakeBoard.claimCapacity + 1), (WakeBoard.claimCapacity - 4, 5), (Int(Int32.max), 1)] {
+            let tooLarge = ParentMessage.group(id: 1, firstClaim: first, count: count).encodeFrame()
+            #expect(throws: (any Error).self) { try ParentMessage.decode(payload(tooLarge)) }
+        }
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2000 {
             let bytes = (0..<Int.random(in: 0..<40, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }

@@ -94,17 +94,23 @@ int cmp_errno(void);
 #define CMP_WORKER_MARKER "SWIFT_MULTIPROCESSING_WORKER"
 
 
-// The wake board: two shared pages per pool. An idle worker sleeps on a futex in them instead
+// The wake board: four shared pages per pool. An idle worker sleeps on a futex in them instead
 // of in `poll` on its socket, so the parent can send several workers their chunks and then wake
 // them all with one system call (see `WakeBoard.swift`). Word 0 is the futex, counting rings;
 // word CMP_WAKE_BOARD_FIRST_STATE + s is slot s's state, 1 while its worker sleeps; word
-// CMP_WAKE_BOARD_FIRST_RUNG + s counts the rings for slot s.
+// CMP_WAKE_BOARD_FIRST_RUNG + s counts the rings for slot s. Words CMP_WAKE_BOARD_FIRST_CLAIM
+// on are claim words: 0 while a chunk offered to several workers is free, then the claimant's
+// slot + 1 (see `ChunkGroup.swift`).
 
 /// How many worker slots a board has.
 #define CMP_WAKE_BOARD_SLOTS 1000
 #define CMP_WAKE_BOARD_FIRST_STATE 16
 #define CMP_WAKE_BOARD_FIRST_RUNG 1024
-#define CMP_WAKE_BOARD_BYTES 8192
+#define CMP_WAKE_BOARD_FIRST_CLAIM 2048
+#define CMP_WAKE_BOARD_CLAIMS 2048
+#define CMP_WAKE_BOARD_BYTES 16384
+/// The claim a parent takes to withdraw a chunk (no slot has it).
+#define CMP_WAKE_BOARD_PARENT_CLAIM 0xFFFFFFFFu
 
 /// A close-on-exec memfd of CMP_WAKE_BOARD_BYTES zero bytes, or -errno (Linux only).
 int cmp_wake_board_create(void);
@@ -136,5 +142,14 @@ void cmp_wake_board_ring(void *board, const int32_t *slots, int count);
 
 /// How many rings slot `slot` has had.
 uint32_t cmp_wake_board_rings(void *board, int slot);
+
+/// Sets claim words [first, first + count) free, before their chunks are offered.
+void cmp_wake_board_free_claims(void *board, int first, int count);
+
+/// Takes claim word `index` for `claimant` if it is free: 1 if taken, 0 if someone has it.
+int cmp_wake_board_claim(void *board, int index, uint32_t claimant);
+
+/// Who holds claim word `index` (0: nobody).
+uint32_t cmp_wake_board_claimant(void *board, int index);
 
 #endif

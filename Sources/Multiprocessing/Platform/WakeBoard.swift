@@ -7,7 +7,7 @@ import Glibc
 import Musl
 #endif
 
-/// Memory shared by a pool and its workers (two pages of a memfd), where idle workers sleep on
+/// Memory shared by a pool and its workers (four pages of a memfd), where idle workers sleep on
 /// a Linux futex.
 ///
 /// A worker with nothing to do used to sleep in `poll` on its socket, so each chunk sent to an
@@ -26,6 +26,9 @@ import Musl
 /// Each worker has a slot (at most `CMP_WAKE_BOARD_SLOTS` at a time; past that a worker waits
 /// in `poll` as before) and a wake-up bit, its slot modulo 32: workers sharing a bit only wake
 /// each other for nothing. See `cmp_wake_board_sleep_until_readable` for the protocol.
+///
+/// The board also holds the claim words of a ``ChunkGroup``: chunks offered to every worker at
+/// once, each run by the first worker to claim it.
 ///
 /// `@unchecked Sendable`: the page is only touched through the C functions' atomic operations;
 /// the descriptor and the free slots are behind mutexes.
@@ -103,6 +106,27 @@ final class WakeBoard: @unchecked Sendable {
         guard !slots.isEmpty else { return }
         slots.withUnsafeBufferPointer { cmp_wake_board_ring(page, $0.baseAddress, Int32($0.count)) }
     }
+
+    /// How many claim words the board has.
+    static let claimCapacity = Int(CMP_WAKE_BOARD_CLAIMS)
+    /// What the parent writes in a claim word it withdraws.
+    static let parentClaimant = UInt32(CMP_WAKE_BOARD_PARENT_CLAIM)
+
+    /// Frees claim words `words` for a new group; no worker may be using them.
+    func freeClaims(_ words: Range<Int>) {
+        cmp_wake_board_free_claims(page, Int32(words.lowerBound), Int32(words.count))
+    }
+
+    /// Takes claim word `index` for the parent if it is free, so that no worker starts its chunk.
+    func withdraw(_ index: Int) -> Bool {
+        cmp_wake_board_claim(page, Int32(index), CMP_WAKE_BOARD_PARENT_CLAIM) != 0
+    }
+
+    /// Who holds claim word `index`: 0 for nobody, a slot + 1 for a worker
+    /// (``WakeTarget/claimant``), ``parentClaimant`` for the parent.
+    func claimant(_ index: Int) -> UInt32 {
+        cmp_wake_board_claimant(page, Int32(index))
+    }
 }
 
 /// A worker's slot on its pool's board: what a sender checks after writing to the worker.
@@ -117,6 +141,9 @@ struct WakeTarget: Sendable {
     func wakeIfAsleep() {
         if isAsleep { board.ring([slot]) }
     }
+
+    /// What this worker writes in the claim words it takes.
+    var claimant: UInt32 { UInt32(slot) + 1 }
 }
 
 /// The worker's side of the board: its mapping of the page and its slot.
@@ -146,6 +173,11 @@ final class WorkerWakeBoard: @unchecked Sendable {
         guard slot >= 0 && slot < CMP_WAKE_BOARD_SLOTS, let page = cmp_wake_board_map(descriptor) else { return nil }
         self.page = page
         self.slot = slot
+    }
+
+    /// Takes claim word `index` for this worker if it is free: whether it got it.
+    func claim(_ index: Int32) -> Bool {
+        cmp_wake_board_claim(page, index, UInt32(slot) + 1) != 0
     }
 
     /// Returns once `descriptor` is readable, asleep on the board meanwhile.

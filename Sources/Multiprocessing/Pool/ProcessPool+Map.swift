@@ -91,7 +91,7 @@ extension ProcessPool {
                 batch.append(chunk)
                 batchBytes += chunk.frameBytes
                 if batchBytes >= 1 << 20 || batch.count >= batchLimit || index == chunkCount - 1 {
-                    try core.submit(batch)
+                    try core.submit(batch, wholeCall: batch.count == chunkCount)
                     batch.removeAll(keepingCapacity: true)
                     batchBytes = 0
                     // Large chunks end batches by size: the count limit must not overflow.

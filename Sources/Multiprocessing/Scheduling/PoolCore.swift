@@ -75,6 +75,12 @@ final class PoolCore: Sendable {
         /// `imap` calls that may still submit chunks. While one is open the pool is not idle,
         /// even with nothing pending or running: its consumer has yet to pull the rest.
         var openStreams: [ObjectIdentifier: WeakOpenStream] = [:]
+        /// The call whose chunks the workers claim from one shared list, if one runs so now.
+        var group: ChunkGroup?
+        /// The group before it, drained, while a worker has yet to pass its last chunks.
+        var drainedGroup: ChunkGroup?
+        /// Groups made so far (the last one's id).
+        var nextGroupID: UInt64 = 0
 
         /// Removes and returns every chunk waiting or in flight, when the pool gives up on them.
         mutating func takeUnfinishedWork() -> [ChunkWork] {
@@ -83,7 +89,16 @@ final class PoolCore: Sendable {
                 work += slot.inFlight
                 slot.inFlight = []
             }
+            // Its members stay members until they pass the rest or die.
+            if let group { work += group.abandon() }
             return work
+        }
+
+        /// Whether a worker is busy with the group (the scheduler gives it nothing else). Once the
+        /// group is drained its members have nothing left to run in it.
+        func isInGroup(_ key: Int) -> Bool {
+            guard let group, !group.isDrained else { return false }
+            return group.members.contains(key)
         }
     }
 
@@ -243,9 +258,15 @@ final class PoolCore: Sendable {
                 let slot = state.workers[key]!
                 return "\(slot.connection.name)[ready: \(slot.isReady), inFlight: \(slot.inFlight.map(\.taskID)), sent: \(slot.sentChunks)]"
             }
-            return "phase: \(state.phase), pending: \(state.pending.first.map { "\($0.taskID)…" } ?? "none"), workers: \(workers.joined(separator: " "))"
+            let group = state.group.map {
+                " group: \($0.id) of \($0.chunks.count)\($0.isDrained ? " (drained)" : ""), members \($0.members.sorted())"
+            } ?? ""
+            return "phase: \(state.phase), pending: \(state.pending.first.map { "\($0.taskID)…" } ?? "none"), workers: \(workers.joined(separator: " "))\(group)"
         }
     }
+
+    /// How many calls have run as a ``ChunkGroup`` (for tests).
+    var groupsMade: UInt64 { state.withLock { $0.nextGroupID } }
 
     /// How many workers sleep on the wake board now (for tests).
     var workersAsleepOnBoard: Int {
@@ -280,7 +301,8 @@ final class PoolCore: Sendable {
 
     /// Queues chunks and dispatches what the workers can take. `fromOpenStream`: chunks of an
     /// `imap` started before `close()`, which are still accepted while the pool closes.
-    func submit(_ chunks: [ChunkWork], fromOpenStream: Bool = false) throws(PoolError) {
+    /// `wholeCall`: these are all the chunks of one call, which may then run as a ``ChunkGroup``.
+    func submit(_ chunks: [ChunkWork], fromOpenStream: Bool = false, wholeCall: Bool = false) throws(PoolError) {
         let toFlush: [WorkerConnection] = try state.withLock { (state: inout State) throws(PoolError) -> [WorkerConnection] in
             if fromOpenStream && state.fatal == nil {
                 // A stream started earlier: it finishes while the pool closes, and learns of a
@@ -291,10 +313,48 @@ final class PoolCore: Sendable {
             } else {
                 try Self.checkAcceptingWork(state)
             }
+            if wholeCall, let members = offerAsGroup(chunks, &state) { return members }
             state.pending.append(contentsOf: chunks)
             return schedule(&state)
         }
         flush(toFlush)
+    }
+
+    /// The shortest estimated chunk for which a call runs as a ``ChunkGroup``. Below it the
+    /// pipelined dispatch already hides the round trips.
+    static let groupChunkNanoseconds = 500_000.0
+    /// The most bytes of chunks a group sends each worker.
+    static let groupBytes = 256 * 1024
+
+    /// Sends every ready worker all the chunks as a group, if the call and the pool allow it
+    /// (see ``ChunkGroup``). Returns the workers to flush, or nil to dispatch the usual way.
+    private func offerAsGroup(_ chunks: [ChunkWork], _ state: inout State) -> [WorkerConnection]? {
+        // The group before may still have members passing its last chunks: this one takes the
+        // other half of the claim words, which the one before that has left.
+        if let current = state.group, !current.isDrained || state.drainedGroup != nil { return nil }
+        guard let board = wakeBoard, state.pending.isEmpty, state.phase == .running,
+              settings.maximumTasksPerChild == nil, chunks.count >= 2, chunks.count <= ChunkGroup.capacity,
+              let first = chunks.first, let perItem = state.itemNanoseconds[first.taskType],
+              chunks.allSatisfy({ $0.timeLimit == nil && $0.taskType == first.taskType && $0.sink === first.sink })
+        else { return nil }
+        let items = chunks.reduce(0) { $0 + $1.itemCount }
+        guard perItem * Double(items) / Double(chunks.count) >= Self.groupChunkNanoseconds,
+              chunks.reduce(0, { $0 + $1.frameBytes }) <= Self.groupBytes else { return nil }
+        let members = Array(state.workers.values)
+        guard members.count >= 2, members.allSatisfy({
+            $0.isReady && $0.inFlight.isEmpty && $0.killReason == nil && $0.connection.wake != nil
+        }) else { return nil }
+        state.nextGroupID += 1
+        let group = ChunkGroup(id: state.nextGroupID, chunks: chunks, members: Set(members.map(\.connection.key)), board: board)
+        state.drainedGroup = state.group
+        state.group = group
+        let header = ParentMessage.group(id: group.id, firstClaim: group.firstClaim, count: chunks.count).encodeFrame()
+        for slot in members {
+            let outbound = slot.connection.outbound
+            outbound.enqueue(header)
+            for chunk in chunks { for piece in chunk.frame { outbound.enqueue(piece) } }
+        }
+        return members.map(\.connection)
     }
 
     /// How many chunks a worker may hold: one for long or not yet measured tasks, so work never
@@ -335,7 +395,8 @@ final class PoolCore: Sendable {
             // A worker the pool has signalled to end is dying: an answer it sent before the
             // signal can still free a place in its queue, and a chunk put there would die with it.
             for slot in state.workers.values
-            where slot.inFlight.count < depth && slot.sentChunks < limit && slot.killReason == nil {
+            where slot.inFlight.count < depth && slot.sentChunks < limit && slot.killReason == nil
+                && !state.isInGroup(slot.connection.key) {
                 if slot.inFlight.count < bestLoad || (slot.inFlight.count == bestLoad && slot.connection.key < best!.connection.key) {
                     best = slot
                     bestLoad = slot.inFlight.count
@@ -361,8 +422,9 @@ final class PoolCore: Sendable {
 
     /// After `close()`, once nothing is pending or running, tells every worker to exit.
     private func shutdownIfIdle(_ state: inout State) -> [WorkerConnection] {
+        // Members of a drained group only pass chunks others ran: they read the shutdown after.
         guard state.phase == .closing, !state.shutdownSent, state.pending.isEmpty, state.openStreams.isEmpty,
-              state.workers.values.allSatisfy({ $0.inFlight.isEmpty }) else { return [] }
+              state.group?.isDrained ?? true, state.workers.values.allSatisfy({ $0.inFlight.isEmpty }) else { return [] }
         state.shutdownSent = true
         return state.workers.values.map(\.connection)
     }
@@ -374,6 +436,18 @@ final class PoolCore: Sendable {
             _ = state.pending.removeAll(for: sink)
             var toKill: [WorkerConnection] = []
             var toFlush: [WorkerConnection] = []
+            if let group = state.group, group.chunks.first?.sink === sink {
+                // No worker starts another of its chunks; those running are killed below if the
+                // pool is set to (a worker holding its answers is killed too: they are not wanted).
+                _ = group.withdrawUnclaimed()
+                let holders = group.claimants()
+                for slot in state.workers.values where settings.killRunningOnCancel && slot.killReason == nil {
+                    guard let claimant = slot.connection.wake?.claimant, holders.contains(claimant) else { continue }
+                    slot.killReason = .cancelled
+                    slot.killSent = true
+                    toKill.append(slot.connection)
+                }
+            }
             for key in state.workers.keys {
                 // Chunks sent but not started: ask the worker to skip them.
                 let queued = state.workers[key]!.inFlight.dropFirst().filter { $0.sink === sink }.map(\.taskID)
@@ -581,28 +655,110 @@ final class PoolCore: Sendable {
             initializerFailed(failure, in: connection)
         case .followsOnSocket:
             throw ProtocolViolation(description: "\(connection.name) announced an answer on the socket, on the socket")
+        case .groupDone(let id):
+            try groupDone(id, from: connection)
         case .result(let taskID, let nanoseconds, let outcome):
-            let answered: AnsweredChunk? = state.withLock { state in
-                guard let slot = state.workers[connection.key], let first = slot.inFlight.first, first.taskID == taskID else {
-                    return nil
+            let match: AnswerMatch = state.withLock { state in
+                guard let slot = state.workers[connection.key] else { return .unknown }
+                guard let first = slot.inFlight.first, first.taskID == taskID else {
+                    return groupAnswer(taskID, nanoseconds: nanoseconds, from: connection, &state)
                 }
                 slot.inFlight.removeFirst()
                 if let next = slot.inFlight.first {
                     slot.headStarted = .now
                     if next.timeLimit != nil { pokeWatchdog() }
                 }
-                let perItem = Double(nanoseconds) / Double(max(1, first.itemCount))
-                state.itemNanoseconds[first.taskType] = state.itemNanoseconds[first.taskType].map { $0 * 0.8 + perItem * 0.2 } ?? perItem
-                return AnsweredChunk(chunk: first, toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state))
+                Self.record(nanoseconds, of: first, &state)
+                return .chunk(AnsweredChunk(chunk: first, toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state)))
             }
-            guard let answered else {
-                throw ProtocolViolation(description: "\(connection.name) answered task \(taskID), which it was not running")
+            let answered: AnsweredChunk
+            switch match {
+            case .chunk(let chunk): answered = chunk
+            case .ignored: return
+            case .unknown: throw ProtocolViolation(description: "\(connection.name) answered task \(taskID), which it was not running")
             }
             let chunk = answered.chunk
             for other in answered.toFlush where !flushLater.contains(where: { $0 === other }) { flushLater.append(other) }
             for other in answered.toShutDown { other.outbound.shutdownAfterQueued() }
             chunk.sink.chunkFinished(chunk, .answered(outcome, by: connection.label))
         }
+    }
+
+    /// How an answer matched what the worker was given.
+    private enum AnswerMatch {
+        case chunk(AnsweredChunk)
+        /// A chunk of a group the pool gave up on: its outcome went elsewhere.
+        case ignored
+        case unknown
+    }
+
+    /// Folds a chunk's run time into its task type's estimate per item.
+    private static func record(_ nanoseconds: UInt64, of chunk: ChunkWork, _ state: inout State) {
+        let perItem = Double(nanoseconds) / Double(max(1, chunk.itemCount))
+        state.itemNanoseconds[chunk.taskType] = state.itemNanoseconds[chunk.taskType].map { $0 * 0.8 + perItem * 0.2 } ?? perItem
+    }
+
+    /// An answer to a chunk of the group, from the worker that claimed it. The answer that
+    /// settles the last chunk, after every member's `.groupDone`, ends the group, before the
+    /// call learns it is complete: the caller's next call finds the workers free.
+    private func groupAnswer(_ taskID: UInt64, nanoseconds: UInt64, from connection: WorkerConnection,
+                             _ state: inout State) -> AnswerMatch {
+        guard let group = state.group, let position = group.position(of: taskID), let claimant = connection.wake?.claimant,
+              group.isClaimed(position, by: claimant) else {
+            // After terminate() every chunk has failed already and the workers are dying.
+            return state.phase == .terminating ? .ignored : .unknown
+        }
+        guard group.settle(position) else { return .ignored }
+        let chunk = group.chunks[position]
+        Self.record(nanoseconds, of: chunk, &state)
+        let end = afterSettling(group, &state)
+        return .chunk(AnsweredChunk(chunk: chunk, toFlush: end.toFlush, toShutDown: end.toShutDown))
+    }
+
+    /// Once the group is drained its workers may take other work; once over it is gone.
+    private func afterSettling(_ group: ChunkGroup, _ state: inout State) -> GroupEnd {
+        if group.isOver { return endGroup(&state) }
+        guard group.isDrained else { return GroupEnd() }
+        return GroupEnd(toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state))
+    }
+
+    /// A worker passed every chunk of the group; the answers it held follow. With the last
+    /// member gone, chunks nobody claimed (a worker that could not) go back to the queue.
+    private func groupDone(_ id: UInt64, from connection: WorkerConnection) throws {
+        let end: GroupEnd? = state.withLock { state in
+            if let drained = state.drainedGroup, drained.id == id {
+                guard drained.leave(connection.key) else { return nil }
+                if drained.members.isEmpty { state.drainedGroup = nil }
+                return GroupEnd()
+            }
+            guard let group = state.group, group.id == id, group.leave(connection.key) else { return nil }
+            return lastMemberLeft(group, &state)
+        }
+        guard let end else {
+            throw ProtocolViolation(description: "\(connection.name) ended group \(id), which it was not in")
+        }
+        flush(end.toFlush)
+        for other in end.toShutDown { other.outbound.shutdownAfterQueued() }
+    }
+
+    /// What ending a group under the lock leaves to do after it.
+    private struct GroupEnd {
+        var toFlush: [WorkerConnection] = []
+        var toShutDown: [WorkerConnection] = []
+    }
+
+    /// After a member left: if it was the last, chunks nobody claimed go back to the queue, and
+    /// the group ends if nothing is left to answer.
+    private func lastMemberLeft(_ group: ChunkGroup, _ state: inout State) -> GroupEnd {
+        guard group.members.isEmpty else { return GroupEnd() }
+        state.pending.prepend(group.withdrawUnclaimed())
+        return afterSettling(group, &state)
+    }
+
+    /// The group is over: its claim words are free and its workers take work as usual.
+    private func endGroup(_ state: inout State) -> GroupEnd {
+        state.group = nil
+        return GroupEnd(toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state))
     }
 
     private func initializerFailed(_ failure: RemoteFailure, in connection: WorkerConnection) {
@@ -633,8 +789,20 @@ final class PoolCore: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
         var toShutDown: [WorkerConnection] = []
         var toFlush: [WorkerConnection] = []
+        var groupEnd: GroupEnd?
+        var lostInGroup: [ChunkWork] = []
+        var killedForCancel = false
         state.withLock { state in
             guard let slot = state.workers.removeValue(forKey: connection.key) else { return }
+            if case .cancelled? = slot.killReason { killedForCancel = true }
+            if let drained = state.drainedGroup, drained.leave(connection.key), drained.members.isEmpty {
+                state.drainedGroup = nil
+            }
+            if let group = state.group {
+                // What it claimed and did not answer died with it.
+                if let claimant = connection.wake?.claimant { lostInGroup = group.takeClaimed(by: claimant) }
+                groupEnd = group.leave(connection.key) ? lastMemberLeft(group, &state) : afterSettling(group, &state)
+            }
             if !slot.isReady && slot.killReason == nil {
                 // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
                 state.pending.prepend(slot.inFlight)
@@ -701,6 +869,14 @@ final class PoolCore: Sendable {
         if let chunk = failedChunk, let failure {
             chunk.sink.chunkFinished(chunk, .failed(failure))
         }
+        if !lostInGroup.isEmpty {
+            let failure = Self.groupLoss(lostInGroup, label: label, status: status, cancelled: killedForCancel)
+            for chunk in lostInGroup { chunk.sink.chunkFinished(chunk, .failed(failure)) }
+        }
+        if let groupEnd {
+            flush(groupEnd.toFlush)
+            for other in groupEnd.toShutDown { other.outbound.shutdownAfterQueued() }
+        }
         if !abandoned.isEmpty {
             let error = state.withLock { $0.fatal } ?? PoolError(.terminated, "the pool was terminated before this item finished")
             for chunk in abandoned { chunk.sink.chunkFinished(chunk, .failed(error)) }
@@ -715,6 +891,23 @@ final class PoolCore: Sendable {
             }
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// The error for the chunks of a group a worker claimed and died without answering: it may
+    /// have run some of them; their results died with it.
+    private static func groupLoss(_ chunks: [ChunkWork], label: WorkerLabel, status: ExitStatus, cancelled: Bool) -> PoolError {
+        let items = chunks.sorted { $0.firstItem < $1.firstItem }.map { chunk in
+            chunk.itemCount > 1 ? "\(chunk.firstItem)–\(chunk.firstItem + chunk.itemCount - 1)" : "\(chunk.firstItem)"
+        }.joined(separator: ", ")
+        let noun = chunks.count == 1 && chunks[0].itemCount == 1 ? "item" : "items"
+        if cancelled {
+            return PoolError(.cancelled,
+                "the call was cancelled; \(label.name) (pid \(label.pid)) holding \(noun) \(items) was killed",
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
+        }
+        return PoolError(.workerDied,
+            "\(label.name) (pid \(label.pid)) died before sending the results of \(noun) \(items): \(status)",
+            workerName: label.name, workerPID: label.pid, exitStatus: status)
     }
 
     /// A replacement could not be started: the pool cannot go on.

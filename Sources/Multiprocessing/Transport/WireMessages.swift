@@ -80,8 +80,12 @@ enum ParentMessage: Sendable, Equatable {
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
     case cancel(taskIDs: [UInt64])
+    /// The next `count` run frames are a ``ChunkGroup``, offered to every worker: the worker
+    /// runs the i-th only if it takes claim word `firstClaim + i` of the wake board first, and
+    /// once past them all sends `.groupDone(id)`, then the answers it still holds.
+    case group(id: UInt64, firstClaim: Int, count: Int)
 
-    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3 }
+    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3, group = 4 }
 
     func encodeFrame() -> [UInt8] {
         switch self {
@@ -106,6 +110,13 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeByte(Kind.cancel.rawValue)
                 writer.writeVarint(UInt64(taskIDs.count))
                 for taskID in taskIDs { writer.writeVarint(taskID) }
+            }
+        case .group(let id, let firstClaim, let count):
+            return makeFrame { writer in
+                writer.writeByte(Kind.group.rawValue)
+                writer.writeVarint(id)
+                writer.writeVarint(UInt64(firstClaim))
+                writer.writeVarint(UInt64(count))
             }
         }
     }
@@ -150,6 +161,14 @@ enum ParentMessage: Sendable, Equatable {
             var taskIDs: [UInt64] = []
             for _ in 0..<count { taskIDs.append(try reader.readVarint()) }
             return .cancel(taskIDs: taskIDs)
+        case .group:
+            let id = try reader.readVarint()
+            let firstClaim = Int(clamping: try reader.readVarint())
+            let count = Int(clamping: try reader.readVarint())
+            guard firstClaim <= WakeBoard.claimCapacity && count <= WakeBoard.claimCapacity - firstClaim else {
+                throw BinaryCodingError.invalidData("claim words \(firstClaim)..<\(firstClaim)+\(count) exceed the board's \(WakeBoard.claimCapacity)")
+            }
+            return .group(id: id, firstClaim: firstClaim, count: count)
         case nil:
             throw BinaryCodingError.invalidData("unknown message kind from the parent")
         }
@@ -182,8 +201,11 @@ enum WorkerMessage: Sendable, Equatable {
     /// In the answers pipe: the worker's next message is a large one, sent on the requests
     /// socket instead (see `WorkerServeLoop.send`).
     case followsOnSocket
+    /// The worker has passed every chunk of group `id` (run, or claimed by another worker); the
+    /// answers it still held follow at once.
+    case groupDone(id: UInt64)
 
-    private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3, followsOnSocket = 4 }
+    private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3, followsOnSocket = 4, groupDone = 5 }
     private enum OutcomeKind: UInt8 { case allSucceeded = 0, mixed = 1, rejected = 2 }
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
@@ -211,6 +233,11 @@ enum WorkerMessage: Sendable, Equatable {
             }
         case .followsOnSocket:
             return makeFrame { writer in writer.writeByte(Kind.followsOnSocket.rawValue) }
+        case .groupDone(let id):
+            return makeFrame { writer in
+                writer.writeByte(Kind.groupDone.rawValue)
+                writer.writeVarint(id)
+            }
         case .result(let taskID, let nanoseconds, .allSucceeded(let outputs)):
             return Array(WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds,
                                                           outputs: outputs).joined())
@@ -259,6 +286,8 @@ enum WorkerMessage: Sendable, Equatable {
             return .initializerFailed(try RemoteFailure.read(from: &reader))
         case .followsOnSocket:
             return .followsOnSocket
+        case .groupDone:
+            return .groupDone(id: try reader.readVarint())
         case .result:
             let taskID = try reader.readVarint()
             let nanoseconds = try reader.readVarint()

@@ -43,8 +43,11 @@ struct WorkerServeLoop {
             var queue = RunQueue()
             var lastPoll = cmp_monotonic_ns()
             var idle = WorkerIdleWait(board: wakeBoard)
+            var held = HeldAnswers()
             while true {
                 if queue.isEmpty {
+                    // Nothing is held while the worker waits: the parent may be waiting for it.
+                    if !held.isEmpty { writeFrame(held.take(), to: answers) }
                     let waitStarted = cmp_monotonic_ns()
                     var ended = false
                     if !reader.hasBufferedFrame {
@@ -87,6 +90,11 @@ struct WorkerServeLoop {
                     }
                 }
                 guard let run = queue.next() else { continue }
+                if let claim = run.claim, wakeBoard?.claim(claim) != true {
+                    // Another worker took this chunk of the group.
+                    if let group = run.endsGroup { endGroup(group, &held) }
+                    continue
+                }
                 let (taskID, task, inputs) = (run.taskID, run.task, run.inputs)
                 let outcome: WorkerChunkOutcome
                 if run.skip {
@@ -122,9 +130,22 @@ struct WorkerServeLoop {
                         "the results are \(size) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
                     ))).encodeFrame()]
                 }
-                send(pieces)
+                if run.claim != nil, held.hold(pieces, now: cmp_monotonic_ns()) {
+                    if let group = run.endsGroup {
+                        endGroup(group, &held)
+                    } else if held.isDue(now: cmp_monotonic_ns()) {
+                        writeFrame(held.take(), to: answers)
+                    }
+                } else {
+                    if !held.isEmpty { writeFrame(held.take(), to: answers) }
+                    send(pieces)
+                    if let group = run.endsGroup { endGroup(group, &held) }
+                }
                 completed += 1
-                if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks { return 0 }
+                if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks {
+                    if !held.isEmpty { writeFrame(held.take(), to: answers) }
+                    return 0
+                }
             }
         } catch {
             // A frame we cannot read: the channel cannot be trusted; the parent sees us go.
@@ -230,6 +251,13 @@ struct WorkerServeLoop {
         writeFrame(joined, to: answers)
     }
 
+    /// Past the last chunk of a group: says so, then sends the answers held, in one write. The
+    /// parent ends the group with the answer that settles its last chunk, before the call that
+    /// answer completes returns, so the caller's next call finds the workers free.
+    private func endGroup(_ id: UInt64, _ held: inout HeldAnswers) {
+        writeFrame(held.take(after: WorkerMessage.groupDone(id: id).encodeFrame()), to: answers)
+    }
+
     /// The largest frame sent up the answers pipe.
     static let largestPipedFrame = 64 * 1024
     private static let followsOnSocketFrame = WorkerMessage.followsOnSocket.encodeFrame()
@@ -279,6 +307,17 @@ struct QueuedRun {
     let inputs: EncodedBatch
     /// The parent asked to skip it (its call was cancelled).
     var skip = false
+    /// In a ``ChunkGroup``: the claim word to take before running it.
+    var claim: Int32?
+    /// The last chunk of group `endsGroup`: once past it, the worker sends `.groupDone`.
+    var endsGroup: UInt64?
+}
+
+/// A group whose run frames are still arriving.
+private struct ArrivingGroup {
+    let id: UInt64
+    var nextClaim: Int32
+    var remaining: Int
 }
 
 /// Chunks received and not yet run, and the ids the parent asked to skip.
@@ -289,13 +328,29 @@ struct RunQueue {
     private var runs: [QueuedRun] = []
     private var head = 0
     private var cancelled: Set<UInt64> = []
+    private var arriving: ArrivingGroup?
 
     var isEmpty: Bool { head == runs.count }
 
     mutating func receive(_ message: ParentMessage) {
         switch message {
-        case .run(let taskID, let task, let inputs): runs.append(QueuedRun(taskID: taskID, task: task, inputs: inputs))
+        case .run(let taskID, let task, let inputs):
+            var run = QueuedRun(taskID: taskID, task: task, inputs: inputs)
+            if var group = arriving {
+                run.claim = group.nextClaim
+                group.nextClaim += 1
+                group.remaining -= 1
+                if group.remaining == 0 {
+                    run.endsGroup = group.id
+                    arriving = nil
+                } else {
+                    arriving = group
+                }
+            }
+            runs.append(run)
         case .cancel(let taskIDs): cancelled.formUnion(taskIDs)
+        case .group(let id, let firstClaim, let count):
+            if count > 0 { arriving = ArrivingGroup(id: id, nextClaim: Int32(firstClaim), remaining: count) }
         case .configure: break
         }
     }

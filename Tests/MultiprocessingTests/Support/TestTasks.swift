@@ -214,3 +214,28 @@ struct ThreadPolicies: PoolTask {
         return policies
     }
 }
+
+/// Keeps the worker's CPU busy for `milliseconds` per item and returns the item and the
+/// worker's pid: long enough per chunk for a `map` to run as a chunk group. On `holdOn` it
+/// first announces itself on `beacon` and waits at `gate`; it throws on `failOn` and exits the
+/// worker on `dieOn`.
+struct GroupProbe: PoolTask {
+    var milliseconds: Double
+    var holdOn: Int?
+    var gate: Gate?
+    var beacon: Beacon?
+    var failOn: Int?
+    var dieOn: Int?
+
+    func run(_ x: Int) async throws -> [Int32] {
+        if x == holdOn {
+            beacon?.announce()
+            gate?.wait()
+        }
+        if x == dieOn { exit(5) }
+        let end = ContinuousClock.now + .microseconds(Int(milliseconds * 1000))
+        while ContinuousClock.now < end {}
+        if x == failOn { throw TestFailure(value: x) }
+        return [Int32(x), getpid()]
+    }
+}

@@ -1,0 +1,133 @@
+@testable import Multiprocessing
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Runs `body` on a pool of two that has learnt that `GroupProbe` takes about a millisecond per
+/// item (its first call runs the usual way), so that its next calls of enough items run as
+/// chunk groups.
+private func withTaughtPool(_ body: @escaping @Sendable (ProcessPool) async throws -> Void) async throws {
+    try await withDeadline(60) { () async throws in
+        try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+            let first = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<8))
+            #expect(first.map { $0[0] } == (0..<8).map(Int32.init))
+            #expect(pool.core.groupsMade == 0, "an untimed task is handed out the usual way")
+            try await body(pool)
+        }
+    }
+}
+
+@Suite("chunk groups: workers claim a call's chunks from one shared list", .timeLimit(.minutes(2)))
+struct ChunkGroupTests {
+    @Test("a map of long items runs as a group, on both workers, with outputs in input order")
+    func longItemsRunAsAGroup() async throws {
+        try await withTaughtPool { pool in
+            for round in 1...3 {
+                let out = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<40))
+                #expect(out.map { $0[0] } == (0..<40).map(Int32.init))
+                #expect(Set(out.map { $0[1] }).count == 2, "round \(round): both workers run items: \(out.map { $0[1] })")
+                #expect(pool.core.groupsMade == UInt64(round))
+            }
+            // starmap and mapAsync go the same way.
+            let async = try pool.mapAsync(GroupProbe(milliseconds: 1), Array(0..<20))
+            #expect(try await async.get().map { $0[0] } == (0..<20).map(Int32.init))
+            #expect(pool.core.groupsMade == 4)
+        }
+    }
+
+    @Test("short tasks, time limits and calls of one chunk are handed out the usual way")
+    func notEveryCallIsAGroup() async throws {
+        try await withTaughtPool { pool in
+            #expect(try await pool.map(Square(), Array(0..<2000)) == (0..<2000).map { $0 * $0 })
+            #expect(try await pool.map(Square(), Array(0..<2000)) == (0..<2000).map { $0 * $0 })
+            _ = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<40), timeout: .seconds(30))
+            _ = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<40), chunksize: 40)
+            _ = try await pool.apply(GroupProbe(milliseconds: 1), 3)
+            #expect(pool.core.groupsMade == 0)
+        }
+    }
+
+    @Test("an item that throws in a group fails the call with its TaskError; the next call runs")
+    func itemErrorInAGroup() async throws {
+        try await withTaughtPool { pool in
+            await #expect(throws: TaskError.self) {
+                _ = try await pool.map(GroupProbe(milliseconds: 1, failOn: 29), Array(0..<40))
+            }
+            do {
+                _ = try await pool.map(GroupProbe(milliseconds: 1, failOn: 29), Array(0..<40))
+            } catch let error as TaskError {
+                #expect("\(error)".contains("refused 29"), "\(error)")
+            }
+            // The error comes with the failing chunk's answer, perhaps before the group ends;
+            // a call made meanwhile waits for the group's workers and runs the usual way.
+            #expect(pool.core.groupsMade >= 1)
+            let out = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<40))
+            #expect(out.map { $0[0] } == (0..<40).map(Int32.init))
+        }
+    }
+
+    @Test("a worker that dies in a group fails the items it held with workerDied; the pool goes on")
+    func workerDiesInAGroup() async throws {
+        try await withTaughtPool { pool in
+            let before = pool.core.groupsMade
+            do {
+                _ = try await pool.map(GroupProbe(milliseconds: 1, dieOn: 30), Array(0..<40))
+                Issue.record("the call succeeded although a worker died")
+            } catch let error as PoolError {
+                #expect(error.code == .workerDied)
+                #expect("\(error)".contains("died before sending the results of"), "\(error)")
+                #expect("\(error)".contains("30"), "the lost items include the one it died on: \(error)")
+            }
+            #expect(pool.core.groupsMade == before + 1)
+            // The replacement may still be starting (the call then runs the usual way): either
+            // way every item comes back.
+            let out = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<40))
+            #expect(out.map { $0[0] } == (0..<40).map(Int32.init))
+        }
+    }
+
+    @Test("cancelling a call in a group kills the worker running its item; the rest are not started")
+    func cancelInAGroup() async throws {
+        let gate = Gate.make()
+        let beacon = Beacon.make()
+        defer { gate.remove(); beacon.remove() }
+        try await withTaughtPool { pool in
+            let task = GroupProbe(milliseconds: 1, holdOn: 0, gate: gate, beacon: beacon)
+            let call = Task { try await pool.map(task, Array(0..<40)) }
+            await beacon.awaitAnnouncement()
+            #expect(pool.core.groupsMade == 1)
+            call.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await call.value }
+            // The worker held at the gate was killed: nothing opens the gate, yet the pool
+            // answers the next call in full.
+            let out = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<40))
+            #expect(out.map { $0[0] } == (0..<40).map(Int32.init))
+        }
+    }
+
+    @Test("terminate() during a group fails the call with terminated and joins")
+    func terminateDuringAGroup() async throws {
+        let gate = Gate.make()
+        let beacon = Beacon.make()
+        defer { gate.remove(); beacon.remove() }
+        try await withDeadline(60) { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            _ = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<8))
+            let call = try pool.mapAsync(GroupProbe(milliseconds: 1, holdOn: 5, gate: gate, beacon: beacon), Array(0..<40))
+            await beacon.awaitAnnouncement()
+            #expect(pool.core.groupsMade == 1)
+            pool.terminate()
+            do {
+                _ = try await call.get()
+                Issue.record("the call succeeded after terminate()")
+            } catch let error as PoolError {
+                #expect(error.code == .terminated, "\(error)")
+            }
+            try await pool.join()
+        }
+    }
+}
