@@ -6,7 +6,9 @@
 /// cpu-bound workload each chunk boundary cost its worker 100 µs (median) that way, 12 of them
 /// per call. A group's chunks need no answer to be handed out (workers claim them on the
 /// board), so their answers can wait: a worker sends them when it has passed the whole group,
-/// before it waits for anything, or when the oldest has waited ``maximumHoldNanoseconds``.
+/// before it waits for anything, or when the oldest has waited ``maximumHoldNanoseconds``. The
+/// answer of a chunk that ran that long itself is not held: a wake-up is nothing next to it,
+/// and a held answer dies with its worker.
 struct HeldAnswers {
     /// The longest an answer is held while its worker runs further chunks of the group.
     static let maximumHoldNanoseconds: UInt64 = 20_000_000
@@ -18,9 +20,11 @@ struct HeldAnswers {
 
     var isEmpty: Bool { bytes.isEmpty }
 
-    /// Holds an answer frame (given in pieces) finished at `now`. Returns false for one too
-    /// large to hold, which the caller sends as usual after what is held.
-    mutating func hold(_ pieces: [[UInt8]], now: UInt64) -> Bool {
+    /// Holds the answer frame (given in pieces) of a chunk that ran for `ranFor` nanoseconds
+    /// and finished at `now`. Returns false for one too large or too slow to hold, which the
+    /// caller sends as usual after what is held.
+    mutating func hold(_ pieces: [[UInt8]], ranFor: UInt64, now: UInt64) -> Bool {
+        guard ranFor < Self.maximumHoldNanoseconds else { return false }
         let size = pieces.reduce(0) { $0 + $1.count }
         guard size <= Self.maximumBytes else { return false }
         if bytes.isEmpty { oldest = now }

@@ -130,7 +130,7 @@ struct WorkerServeLoop {
                         "the results are \(size) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
                     ))).encodeFrame()]
                 }
-                if run.claim != nil, held.hold(pieces, now: cmp_monotonic_ns()) {
+                if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: cmp_monotonic_ns()) {
                     if let group = run.endsGroup {
                         endGroup(group, &held)
                     } else if held.isDue(now: cmp_monotonic_ns()) {
