@@ -138,3 +138,53 @@ struct ChunkGroupTests {
         }
     }
 }
+
+/// A call that wants nothing: chunks for the group's bookkeeping alone.
+private final class NullSink: ChunkSink {
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {}
+    var isFinished: Bool { false }
+}
+
+@Suite("chunk groups: claim words")
+struct ChunkGroupClaimTests {
+    private func chunks(_ count: Int, firstID: UInt64) -> [ChunkWork] {
+        let sink = NullSink()
+        return (0..<count).map { index in
+            ChunkWork(taskID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [[0]], frameBytes: 1,
+                      index: index, firstItem: index, itemCount: 1, timeLimit: nil, sink: sink)
+        }
+    }
+
+    @Test("a chunk goes to the first claimant; the parent withdraws the rest; the next group uses the other half")
+    func claims() throws {
+        let board = try #require(WakeBoard.make(), "no memfd here")
+        let copy = try #require(board.descriptorCopy())
+        let worker = try #require(WorkerWakeBoard(descriptor: copy, slot: 3))
+        let claimant: UInt32 = 4  // slot 3 + 1
+
+        let group = ChunkGroup(id: 1, chunks: chunks(4, firstID: 100), members: [0, 1], board: board)
+        #expect(worker.claim(Int32(group.firstClaim)))
+        #expect(!worker.claim(Int32(group.firstClaim)), "a claimed chunk cannot be claimed again")
+        #expect(group.isClaimed(0, by: claimant) && !group.isClaimed(1, by: claimant))
+        #expect(group.position(of: 102) == 2 && group.position(of: 99) == nil)
+
+        // The claimant dies: what it held is settled as lost; the rest is withdrawn.
+        #expect(group.takeClaimed(by: claimant).map(\.taskID) == [100])
+        #expect(group.withdrawUnclaimed().map(\.taskID) == [101, 102, 103])
+        #expect(!worker.claim(Int32(group.firstClaim + 1)), "a withdrawn chunk cannot be claimed")
+        #expect(group.isDrained && !group.isOver, "drained, but its members have not passed it")
+        let left = [group.leave(0), group.leave(0), group.leave(1)]
+        #expect(left == [true, false, true])
+        #expect(group.isOver)
+
+        // The next group may start while a member still passes this one: other words.
+        let next = ChunkGroup(id: 2, chunks: chunks(2, firstID: 200), members: [0], board: board)
+        #expect(next.firstClaim != group.firstClaim)
+        #expect(board.claimant(group.firstClaim + 1) == WakeBoard.parentClaimant, "the first group's words are untouched")
+        #expect(worker.claim(Int32(next.firstClaim + 1)))
+        #expect(next.claimants() == [claimant])
+        #expect(next.settle(1) && !next.settle(1))
+        #expect(next.abandon().map(\.taskID) == [200])
+        #expect(next.isDrained)
+    }
+}
