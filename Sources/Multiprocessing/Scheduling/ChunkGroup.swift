@@ -29,7 +29,8 @@ final class ChunkGroup {
     let firstClaim: Int
     private let board: WakeBoard
     private let positions: [UInt64: Int]
-    /// Workers (keys) that have not yet passed every chunk: the scheduler gives them nothing else.
+    /// Workers (keys) that have not yet passed every chunk. Until the group is drained the
+    /// scheduler gives them nothing else.
     private(set) var members: Set<Int>
     /// Chunks answered, failed or taken back.
     private var settled: [Bool]
@@ -57,7 +58,7 @@ final class ChunkGroup {
     var isDrained: Bool { unsettled == 0 }
 
     /// Drained, and every member has passed every chunk: the claim words are free.
-    var isOver: Bool { members.isEmpty && unsettled == 0 }
+    var isOver: Bool { members.isEmpty && isDrained }
 
     /// Where chunk `taskID` is in the group, if it is one of its chunks.
     func position(of taskID: UInt64) -> Int? { positions[taskID] }
@@ -76,38 +77,35 @@ final class ChunkGroup {
     /// A worker passed every chunk (or died). False if it was not a member.
     func leave(_ key: Int) -> Bool { members.remove(key) != nil }
 
-    /// Settles and returns the unsettled chunks the worker writing `claimant` holds: chunks it
-    /// ran or was running when it died, whose answers will never come.
-    func takeClaimed(by claimant: UInt32) -> [ChunkWork] {
+    /// Settles and returns, in order, the unsettled chunks for which `take` returns true.
+    private func settleAll(where take: (_ claimWord: Int) -> Bool) -> [ChunkWork] {
         var taken: [ChunkWork] = []
-        for position in chunks.indices where !settled[position] && board.claimant(firstClaim + position) == claimant {
+        for position in chunks.indices where !settled[position] && take(firstClaim + position) {
             _ = settle(position)
             taken.append(chunks[position])
         }
         return taken
     }
 
+    /// Settles and returns the unsettled chunks the worker writing `claimant` holds: chunks it
+    /// ran or was running when it died, whose answers will never come.
+    func takeClaimed(by claimant: UInt32) -> [ChunkWork] {
+        settleAll { board.claimant($0) == claimant }
+    }
+
     /// Claims every chunk no worker has claimed yet for the parent, so none will start it, and
-    /// settles and returns them (in order).
+    /// settles and returns them.
     func withdrawUnclaimed() -> [ChunkWork] {
-        var withdrawn: [ChunkWork] = []
-        for position in chunks.indices where !settled[position] && board.withdraw(firstClaim + position) {
-            _ = settle(position)
-            withdrawn.append(chunks[position])
-        }
-        return withdrawn
+        settleAll { board.withdraw($0) }
     }
 
     /// Settles and returns every unsettled chunk, withdrawing those not claimed: the pool gives
     /// up on the group. Answers that still come for them are ignored.
     func abandon() -> [ChunkWork] {
-        var abandoned: [ChunkWork] = []
-        for position in chunks.indices where !settled[position] {
-            _ = board.withdraw(firstClaim + position)
-            _ = settle(position)
-            abandoned.append(chunks[position])
+        settleAll { word in
+            _ = board.withdraw(word)
+            return true
         }
-        return abandoned
     }
 
     /// Workers holding a claimed chunk that is not settled yet: running it, or holding its answer.
