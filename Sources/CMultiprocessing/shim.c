@@ -307,7 +307,7 @@ uint32_t cmp_wake_board_rings(void *board, int slot) {
 }
 
 void cmp_wake_board_free_claims(void *board, int first, int count) {
-    for (int i = first < 0 ? 0 : first; i < first + count && i < CMP_WAKE_BOARD_CLAIMS; i++) {
+    for (int i = first; i >= 0 && i < first + count && i < CMP_WAKE_BOARD_CLAIMS; i++) {
         __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_CLAIM + i), 0, __ATOMIC_SEQ_CST);
     }
 }

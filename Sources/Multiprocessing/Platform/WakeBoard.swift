@@ -111,6 +111,8 @@ final class WakeBoard: @unchecked Sendable {
     static let claimCapacity = Int(CMP_WAKE_BOARD_CLAIMS)
     /// What the parent writes in a claim word it withdraws.
     static let parentClaimant = UInt32(CMP_WAKE_BOARD_PARENT_CLAIM)
+    /// What the worker of `slot` writes in the claim words it takes (0 means free).
+    static func claimant(slot: Int32) -> UInt32 { UInt32(slot) + 1 }
 
     /// Frees claim words `words` for a new group; no worker may be using them.
     func freeClaims(_ words: Range<Int>) {
@@ -143,7 +145,7 @@ struct WakeTarget: Sendable {
     }
 
     /// What this worker writes in the claim words it takes.
-    var claimant: UInt32 { UInt32(slot) + 1 }
+    var claimant: UInt32 { WakeBoard.claimant(slot: slot) }
 }
 
 /// The worker's side of the board: its mapping of the page and its slot.
@@ -177,7 +179,7 @@ final class WorkerWakeBoard: @unchecked Sendable {
 
     /// Takes claim word `index` for this worker if it is free: whether it got it.
     func claim(_ index: Int32) -> Bool {
-        cmp_wake_board_claim(page, index, UInt32(slot) + 1) != 0
+        cmp_wake_board_claim(page, index, WakeBoard.claimant(slot: slot)) != 0
     }
 
     /// Returns once `descriptor` is readable, asleep on the board meanwhile.
