@@ -715,10 +715,11 @@ final class PoolCore: Sendable {
         return .chunk(AnsweredChunk(chunk: chunk, toFlush: end.toFlush, toShutDown: end.toShutDown))
     }
 
-    /// Once the group is drained its workers may take other work; once over it is gone.
+    /// Once the group is drained its workers may take other work; once over it is gone, and
+    /// its claim words are free.
     private func afterSettling(_ group: ChunkGroup, _ state: inout State) -> GroupEnd {
-        if group.isOver { return endGroup(&state) }
         guard group.isDrained else { return GroupEnd() }
+        if group.isOver { state.group = nil }
         return GroupEnd(toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state))
     }
 
@@ -753,12 +754,6 @@ final class PoolCore: Sendable {
         guard group.members.isEmpty else { return GroupEnd() }
         state.pending.prepend(group.withdrawUnclaimed())
         return afterSettling(group, &state)
-    }
-
-    /// The group is over: its claim words are free and its workers take work as usual.
-    private func endGroup(_ state: inout State) -> GroupEnd {
-        state.group = nil
-        return GroupEnd(toFlush: schedule(&state), toShutDown: shutdownIfIdle(&state))
     }
 
     private func initializerFailed(_ failure: RemoteFailure, in connection: WorkerConnection) {
