@@ -37,7 +37,8 @@ struct ChunkGroupTests {
     func longItemsRunAsAGroup() async throws {
         try await withTaughtPool { pool in
             for round in 1...3 {
-                let pids = try await expectEveryItem(pool)
+                // 2 ms items: the other worker would have to wait 80 ms for a CPU to miss out.
+                let pids = try await expectEveryItem(pool, GroupProbe(milliseconds: 2))
                 #expect(Set(pids).count == 2, "round \(round): both workers run items: \(pids)")
                 #expect(pool.core.groupsMade == UInt64(round))
             }
