@@ -60,6 +60,7 @@ public final class ProcessPool: Sendable {
         cancellation: CancellationPolicy = .killRunningTasks,
         workerScheduling: WorkerScheduling = .inherit
     ) throws(PoolError) {
+        WorkerProcess.refuseUndivertedWorker()
         let count = processes ?? Int(cmp_available_cpus())
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")

@@ -15,9 +15,13 @@ public func _swiftMultiprocessingWorkerMain() {
 
 /// Diverts a worker process to the pool's serve loop; returns at once in the parent.
 ///
-/// Optional on Linux: the library's load-time hook already diverts workers before `main`, in
-/// programs and in `swift test` binaries alike. Calling it first thing in `main` documents that
-/// the program can be a worker, and covers toolchains that do not run the hook.
+/// Optional on Linux with the Swift runtime linked as shared libraries (the default): the
+/// library's load-time hook already diverts workers before `main`, in programs and in
+/// `swift test` binaries alike. Needed first thing in `main` of a program built with
+/// `--static-swift-stdlib`, where the hook runs before the runtime is ready and leaves the
+/// worker to this call: a worker that reaches a pool's creation instead exits, and the pool
+/// fails with `spawnFailed`. It also documents that the program can be a worker, and covers
+/// toolchains that do not run the hook.
 ///
 /// ```swift
 /// @main struct App {
@@ -36,6 +40,19 @@ public func bootstrap() throws {
 /// The life of a worker process: guard against a vanished parent, then serve tasks until the
 /// parent closes the channel, the task limit is reached or the initializer fails.
 enum WorkerProcess {
+    /// Ends a worker that is about to make a pool of its own: the load-time hook could not
+    /// divert it (the Swift runtime linked statically) and its `main` did not call
+    /// ``bootstrap()`` first. Left to go on, each worker would spawn workers of its own, and so
+    /// on; ended, it dies before it is ready, and the parent's pool fails with `spawnFailed`
+    /// after a few such deaths.
+    static func refuseUndivertedWorker() {
+        guard getenv(WorkerEnvironment.marker) != nil else { return }
+        let message = "swift-multiprocessing: a worker process of this program reached a pool's creation: "
+            + "with the Swift runtime linked statically, call Multiprocessing.bootstrap() first in main\n"
+        _ = message.withCString { write(2, $0, strlen($0)) }
+        _exit(70)
+    }
+
     static func run() -> Never {
         let parentPID = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) }
         let batchScheduling = getenv(WorkerEnvironment.scheduling).map { String(cString: $0) == "batch" } ?? false
