@@ -47,7 +47,7 @@ struct WorkerServeLoop {
             while true {
                 if queue.isEmpty {
                     // Nothing is held while the worker waits: the parent may be waiting for it.
-                    if !held.isEmpty { writeFrame(held.take(), to: answers) }
+                    sendHeld(&held)
                     let waitStarted = cmp_monotonic_ns()
                     var ended = false
                     if !reader.hasBufferedFrame {
@@ -130,20 +130,21 @@ struct WorkerServeLoop {
                         "the results are \(size) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
                     ))).encodeFrame()]
                 }
-                if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: cmp_monotonic_ns()) {
+                let finished = cmp_monotonic_ns()
+                if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
                     if let group = run.endsGroup {
                         endGroup(group, &held)
-                    } else if held.isDue(now: cmp_monotonic_ns()) {
-                        writeFrame(held.take(), to: answers)
+                    } else if held.isDue(now: finished) {
+                        sendHeld(&held)
                     }
                 } else {
-                    if !held.isEmpty { writeFrame(held.take(), to: answers) }
+                    sendHeld(&held)
                     send(pieces)
                     if let group = run.endsGroup { endGroup(group, &held) }
                 }
                 completed += 1
                 if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks {
-                    if !held.isEmpty { writeFrame(held.take(), to: answers) }
+                    sendHeld(&held)
                     return 0
                 }
             }
@@ -249,6 +250,11 @@ struct WorkerServeLoop {
         joined.reserveCapacity(total)
         for piece in pieces { joined.append(contentsOf: piece) }
         writeFrame(joined, to: answers)
+    }
+
+    /// Sends the answers held, if any, in one write.
+    private func sendHeld(_ held: inout HeldAnswers) {
+        if !held.isEmpty { writeFrame(held.take(), to: answers) }
     }
 
     /// Past the last chunk of a group: says so, then sends the answers held, in one write. The
