@@ -34,6 +34,11 @@ let package = Package(
             name: "MultiprocessingProbe",
             dependencies: ["Multiprocessing"]
         ),
+        // A program written as top-level code (`main.swift`), for the tests of where workers start.
+        .executableTarget(
+            name: "MainSwiftProbe",
+            dependencies: ["Multiprocessing"]
+        ),
         // `swift run -c release pool-bench`: our pool next to CPython's multiprocessing.Pool.
         // Foundation-free on purpose (worker spawn stays fast); see README.md, "Benchmark".
         .executableTarget(name: "PoolBench", dependencies: ["Multiprocessing"]),

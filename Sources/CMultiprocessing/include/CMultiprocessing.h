@@ -9,8 +9,10 @@
 int cmp_socketpair(int fds[2]);
 
 /// Spawns `path` with `argv`/`envp`; each of the `count` (at most 8) descriptors `fds[i]`
-/// becomes descriptor `targets[i]` in the child, and every other descriptor keeps its
-/// close-on-exec flag. Signal mask and dispositions are reset. Returns 0 or an errno value.
+/// becomes descriptor `targets[i]` in the child, standard input reads /dev/null, standard
+/// output and error are inherited, and every other descriptor is closed (inherited ones without
+/// close-on-exec included, where the C library can). Signal mask and dispositions are reset.
+/// Returns 0 or an errno value.
 int cmp_spawn(const char *path, char *const argv[], char *const envp[],
               const int *fds, const int *targets, int count, pid_t *pid_out);
 
@@ -92,6 +94,27 @@ int cmp_errno(void);
 
 /// The name of the environment variable that marks a process as a pool worker.
 #define CMP_WORKER_MARKER "SWIFT_MULTIPROCESSING_WORKER"
+
+/// The name of the environment variable that tells a worker where it starts serving: "load"
+/// (the load-time hook, before `main`) or "main" (where its run of `main` first reaches
+/// `Multiprocessing.bootstrap()` or a pool's creation, top-level code above it having run).
+#define CMP_WORKER_START "SWIFT_MULTIPROCESSING_START"
+
+/// The exit status of a worker whose run of `main` ended before it reached its start point.
+#define CMP_WORKER_EXIT_NO_START_POINT 70
+
+/// Marks this worker as started (its serve loop is about to run): from now on its exit is the
+/// serve loop's, not a `main` that never reached `bootstrap()`.
+void cmp_worker_did_start(void);
+
+/// How this program's entry point was written, read from the Swift entry-point record the
+/// compiler emits in the executable: 1 for an `@main` type, 0 for top-level code (`main.swift`),
+/// -1 when there is no record to read.
+int cmp_program_entry_kind(void);
+
+/// Whether a test library (XCTest or swift-testing) is loaded: the program is a test runner,
+/// whose `main` a worker must never run.
+int cmp_is_test_runner(void);
 
 
 // The wake board: four shared pages per pool. An idle worker sleeps on a futex in them instead

@@ -30,9 +30,15 @@ public struct ProcessNameLogHandler: LogHandler {
     /// The level workers should install, or nil when the parent did not install the handler.
     static var levelForWorkers: Logger.Level? { installedLevel.withLock { $0 } }
 
-    /// Called in a worker that received a level from its parent.
+    /// Called in a worker that received a level from its parent. A worker that started in
+    /// `main` may have installed the handler already, above `Multiprocessing.bootstrap()`, and
+    /// `LoggingSystem.bootstrap` may run only once.
     static func bootstrapInWorker(logLevel: Logger.Level) {
-        installedLevel.withLock { $0 = logLevel }
+        let alreadyInstalled = installedLevel.withLock { installed in
+            defer { installed = installed ?? logLevel }
+            return installed != nil
+        }
+        guard !alreadyInstalled else { return }
         LoggingSystem.bootstrap { label in ProcessNameLogHandler(label: label, logLevel: logLevel) }
     }
 

@@ -9,7 +9,7 @@ import Musl
 /// Names of the environment variables that pass a worker what it needs before its first message.
 enum WorkerEnvironment {
     /// Marks the process as a pool worker; read by the load-time hook (`CMP_WORKER_MARKER`).
-    static let marker = "SWIFT_MULTIPROCESSING_WORKER"
+    static let marker = CMP_WORKER_MARKER
     /// The parent's pid: the worker exits if its parent is already gone when it starts.
     static let parentPID = "SWIFT_MULTIPROCESSING_PARENT_PID"
     /// Present (value `batch`) when the worker must put itself under `SCHED_BATCH` before it
@@ -23,6 +23,8 @@ enum WorkerEnvironment {
     static let wakeSlot = "SWIFT_MULTIPROCESSING_WAKE_SLOT"
     /// The descriptor number of the pool's wake board (a memfd) in a worker that has a slot.
     static let wakeBoardDescriptor: Int32 = 5
+    /// Where the worker starts serving: a ``WorkerStartPoint`` raw value (`CMP_WORKER_START`).
+    static let start = CMP_WORKER_START
 }
 
 /// A freshly spawned worker and the parent's ends of its channel.
@@ -90,8 +92,10 @@ enum WorkerLauncher {
         return try result.get()
     }
 
+    /// The parent's own arguments: a worker that runs `main` up to its start point must compute
+    /// what the parent computed there (Python's spawn passes `sys.argv` on too).
     private static func arguments() -> [String] {
-        [CommandLine.arguments.first ?? "swift-multiprocessing-worker"]
+        CommandLine.arguments.isEmpty ? ["swift-multiprocessing-worker"] : CommandLine.arguments
     }
 
     /// The parent's environment plus the worker's variables. Swift's crash backtracer delays a
@@ -103,7 +107,8 @@ enum WorkerLauncher {
         while let entry = cursor.pointee {
             let text = String(cString: entry)
             cursor += 1
-            if [WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling, WorkerEnvironment.wakeSlot]
+            if [WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling, WorkerEnvironment.wakeSlot,
+                WorkerEnvironment.start]
                 .contains(where: { text.hasPrefix($0 + "=") }) {
                 continue
             }
@@ -113,6 +118,7 @@ enum WorkerLauncher {
         if !sawBacktrace { result.append("SWIFT_BACKTRACE=enable=no") }
         result.append("\(WorkerEnvironment.marker)=1")
         result.append("\(WorkerEnvironment.parentPID)=\(getpid())")
+        result.append("\(WorkerEnvironment.start)=\(WorkerStartPoint.forNewWorkers.rawValue)")
         if batchScheduling { result.append("\(WorkerEnvironment.scheduling)=batch") }
         if let wakeSlot { result.append("\(WorkerEnvironment.wakeSlot)=\(wakeSlot)") }
         return result

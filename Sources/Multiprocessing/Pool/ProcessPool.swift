@@ -60,7 +60,8 @@ public final class ProcessPool: Sendable {
         cancellation: CancellationPolicy = .killRunningTasks,
         workerScheduling: WorkerScheduling = .inherit
     ) throws(PoolError) {
-        WorkerProcess.refuseUndivertedWorker()
+        // A worker whose run of `main` got here first starts serving here (see `bootstrap()`).
+        WorkerProcess.startIfWorker()
         let count = processes ?? Int(cmp_available_cpus())
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")

@@ -821,7 +821,8 @@ final class PoolCore: Sendable {
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
                 } else {
                     failure = PoolError(.workerDied,
-                        "\(label.name) (pid \(label.pid)) died while running item \(running.firstItem)\(running.itemCount > 1 ? "–\(running.firstItem + running.itemCount - 1)" : ""): \(status)",
+                        "\(label.name) (pid \(label.pid)) died while running item \(running.firstItem)\(running.itemCount > 1 ? "–\(running.firstItem + running.itemCount - 1)" : ""): \(status)"
+                            + (WorkerExitCode.runFailure(status).map { ": \($0)" } ?? ""),
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
                 }
             }
@@ -829,7 +830,8 @@ final class PoolCore: Sendable {
                 state.startFailuresInARow += 1
                 if state.startFailuresInARow >= settings.maximumStartFailures && state.fatal == nil {
                     state.fatal = PoolError(.spawnFailed,
-                        "\(state.startFailuresInARow) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)",
+                        "\(state.startFailuresInARow) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)"
+                            + (WorkerExitCode.startFailure(status).map { ": \($0)" } ?? ""),
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
                     state.phase = .terminating
                     abandoned = state.takeUnfinishedWork()

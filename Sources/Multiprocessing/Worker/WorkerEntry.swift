@@ -1,4 +1,5 @@
 import CMultiprocessing
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -13,47 +14,43 @@ public func _swiftMultiprocessingWorkerMain() {
     WorkerProcess.run()
 }
 
-/// Diverts a worker process to the pool's serve loop; returns at once in the parent.
+/// Marks where a worker process starts serving tasks; returns at once in the parent.
 ///
-/// Optional on Linux with the Swift runtime linked as shared libraries (the default): the
-/// library's load-time hook already diverts workers before `main`, in programs and in
-/// `swift test` binaries alike. Needed first thing in `main` of a program built with
-/// `--static-swift-stdlib`, where the hook runs before the runtime is ready and leaves the
-/// worker to this call: a worker that reaches a pool's creation instead exits, and the pool
-/// fails with `spawnFailed`. It also documents that the program can be a worker, and covers
-/// toolchains that do not run the hook.
+/// Call it in `main`, below the top-level code that workers need too (globals your tasks read,
+/// logging set-up) and above the code only the parent must run: like Python's
+/// `if __name__ == "__main__":`. A worker runs the program from the start up to this call, then
+/// serves tasks and never returns from it. Globals of `main.swift` set below this line are
+/// never set in a worker.
 ///
 /// ```swift
-/// @main struct App {
-///     static func main() async throws {
-///         try Multiprocessing.bootstrap()
-///         ...
-///     }
-/// }
+/// // main.swift
+/// import Multiprocessing
+/// let factor = 10                       // runs in workers too
+/// try Multiprocessing.bootstrap()       // a worker serves tasks from here
+/// let pool = try ProcessPool()          // only in the parent
 /// ```
+///
+/// A program that does not call it still works: a `main.swift` program's workers start at the
+/// pool's creation instead, having run the top-level code above it; those of an `@main`
+/// program or a test runner start before `main`. A program built with `--static-swift-stdlib`
+/// always starts its workers in `main`.
 public func bootstrap() throws {
-    if getenv(WorkerEnvironment.marker) != nil {
-        WorkerProcess.run()
-    }
+    WorkerProcess.startIfWorker()
+    WorkerStartPoint.bootstrapCalled()
 }
 
 /// The life of a worker process: guard against a vanished parent, then serve tasks until the
 /// parent closes the channel, the task limit is reached or the initializer fails.
 enum WorkerProcess {
-    /// Ends a worker that is about to make a pool of its own: the load-time hook could not
-    /// divert it (the Swift runtime linked statically) and its `main` did not call
-    /// ``bootstrap()`` first. Left to go on, each worker would spawn workers of its own, and so
-    /// on; ended, it dies before it is ready, and the parent's pool fails with `spawnFailed`
-    /// after a few such deaths.
-    static func refuseUndivertedWorker() {
-        guard getenv(WorkerEnvironment.marker) != nil else { return }
-        let message = "swift-multiprocessing: a worker process of this program reached a pool's creation: "
-            + "with the Swift runtime linked statically, call Multiprocessing.bootstrap() first in main\n"
-        _ = message.withCString { write(2, $0, strlen($0)) }
-        _exit(70)
+    /// Starts serving in a worker that has not started yet (one left to start in `main`):
+    /// called by `bootstrap()` and by a pool's creation, whichever its run of `main` reaches
+    /// first. Returns at once in any other process.
+    static func startIfWorker() {
+        if getenv(WorkerEnvironment.marker) != nil { run() }
     }
 
     static func run() -> Never {
+        cmp_worker_did_start()
         let parentPID = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) }
         let batchScheduling = getenv(WorkerEnvironment.scheduling).map { String(cString: $0) == "batch" } ?? false
         let wakeSlot = getenv(WorkerEnvironment.wakeSlot).flatMap { Int32(String(cString: $0)) }
@@ -62,6 +59,7 @@ enum WorkerProcess {
         unsetenv(WorkerEnvironment.parentPID)
         unsetenv(WorkerEnvironment.scheduling)
         unsetenv(WorkerEnvironment.wakeSlot)
+        unsetenv(WorkerEnvironment.start)
         // Before the serve loop starts the threads that inherit it (see `WorkerScheduling`).
         // If the kernel refuses (a seccomp filter, say), the worker keeps the inherited policy:
         // it only starts some chunks later.
@@ -77,17 +75,37 @@ enum WorkerProcess {
         // throughput +30-50%). The parent, the user's own process, is left as it is.
         cmp_tune_malloc_for_large_payloads()
 
-        let requests = WorkerEnvironment.requestsDescriptor
-        let answers = WorkerEnvironment.answersDescriptor
-        // The channel must not leak into processes the task starts: one that outlived the
-        // worker would hold the answers pipe open and hide the worker's death from the parent.
-        _ = fcntl(requests, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(answers, F_SETFD, FD_CLOEXEC)
+        // The channel moves out of the way of the task's own descriptors: a task that closes
+        // descriptor 3 or 4 (its own, it thinks) must not cut the worker off, and the files it
+        // opens then must not take the channel's numbers. Close-on-exec: a process the task
+        // starts that outlived the worker would hold the answers pipe open and hide the
+        // worker's death from the parent.
+        let requests = Self.moveAside(WorkerEnvironment.requestsDescriptor)
+        let answers = Self.moveAside(WorkerEnvironment.answersDescriptor)
+        answersDescriptor.store(answers, ordering: .relaxed)
         let board = wakeSlot.flatMap { WorkerWakeBoard(descriptor: WorkerEnvironment.wakeBoardDescriptor, slot: $0) }
         Task.detached {
             let status = await WorkerServeLoop(requests: requests, answers: answers, wakeBoard: board).serve()
             exit(status)
         }
         while true { pause() }
+    }
+
+    /// The descriptor the worker's answers go up, once it serves (for tests that corrupt it).
+    static let answersDescriptor = Atomic<Int32>(-1)
+
+    /// Where the channel's descriptors move: high, below the usual limit of 1024 open files.
+    static let channelDescriptorBase: Int32 = 900
+
+    /// Moves `descriptor` to the lowest free number from ``channelDescriptorBase`` on (or keeps
+    /// it where that fails), close-on-exec.
+    private static func moveAside(_ descriptor: Int32) -> Int32 {
+        let moved = fcntl(descriptor, F_DUPFD_CLOEXEC, channelDescriptorBase)
+        guard moved >= 0 else {
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+            return descriptor
+        }
+        close(descriptor)
+        return moved
     }
 }

@@ -23,15 +23,15 @@ struct WorkerServeLoop {
     func serve() async -> Int32 {
         var reader = FrameReader(descriptor: requests, maximumFrameSize: Self.maximumFrameSize)
         do {
-            guard let first = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
-            guard case .configure(let configuration) = first else { return 3 }
+            guard let first = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return WorkerExitCode.finished.rawValue }
+            guard case .configure(let configuration) = first else { return WorkerExitCode.unexpectedFirstMessage.rawValue }
             configure(configuration)
             if let initializer = configuration.initializer {
                 do {
                     try await runInitializer(initializer)
                 } catch {
                     send([WorkerMessage.initializerFailed(RemoteFailure(error)).encodeFrame()])
-                    return 1
+                    return WorkerExitCode.initializerFailed.rawValue
                 }
             }
             send([WorkerMessage.ready(pid: getpid()).encodeFrame()])
@@ -64,11 +64,11 @@ struct WorkerServeLoop {
                             }
                         }
                     }
-                    if ended { return 0 }
+                    if ended { return WorkerExitCode.finished.rawValue }
                     if queue.isEmpty {
                         // Only between frames: the rest of a frame comes without a ring.
                         if reader.isEmpty { idle.sleep(untilReadable: requests) }
-                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
+                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return WorkerExitCode.finished.rawValue }
                         queue.receive(message)
                     }
                     idle.record(cmp_monotonic_ns() &- waitStarted)
@@ -76,7 +76,7 @@ struct WorkerServeLoop {
                 // Take the frames already here, so a cancel can overtake the chunks it names;
                 // look at the socket at most once a millisecond (a system call).
                 while reader.hasBufferedFrame {
-                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
+                    guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return WorkerExitCode.finished.rawValue }
                     queue.receive(message)
                 }
                 // The raw clock: `ContinuousClock`'s 128-bit `Duration` arithmetic showed in the
@@ -85,7 +85,7 @@ struct WorkerServeLoop {
                 if started &- lastPoll >= 1_000_000 {
                     lastPoll = started
                     while cmp_poll_readable(requests, 0) > 0 {
-                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return 0 }
+                        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return WorkerExitCode.finished.rawValue }
                         queue.receive(message)
                     }
                 }
@@ -145,12 +145,14 @@ struct WorkerServeLoop {
                 completed += 1
                 if configuration.maximumTasks > 0 && completed >= configuration.maximumTasks {
                     sendHeld(&held)
-                    return 0
+                    return WorkerExitCode.finished.rawValue
                 }
             }
+        } catch FrameReader.Failure.readFailed(let error) where error == EBADF || error == ENOTSOCK {
+            return WorkerExitCode.channelClosed.rawValue
         } catch {
             // A frame we cannot read: the channel cannot be trusted; the parent sees us go.
-            return 2
+            return WorkerExitCode.unreadableMessage.rawValue
         }
     }
 
@@ -277,8 +279,11 @@ struct WorkerServeLoop {
                     ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
                     : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if sent < 0 {
-                    if cmp_errno() == EINTR { continue }
-                    exit(0)  // the parent is gone (SIGPIPE is ignored in workers)
+                    let error = cmp_errno()
+                    if error == EINTR { continue }
+                    // A descriptor that is no longer the channel: the task closed it.
+                    if error == EBADF || error == ENOTSOCK { exit(WorkerExitCode.channelClosed.rawValue) }
+                    exit(WorkerExitCode.finished.rawValue)  // the parent is gone (SIGPIPE is ignored in workers)
                 }
                 offset += sent
             }

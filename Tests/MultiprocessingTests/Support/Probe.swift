@@ -30,8 +30,10 @@ struct ProbeProcess {
     }
 
     /// Starts `executable` (a program of this package) with `arguments`; its descriptor
-    /// `stream` (standard output or error) comes through `output`.
-    static func start(executable: String, _ arguments: [String], capturing stream: Int32) throws -> ProbeProcess {
+    /// `stream` (standard output or error) comes through `output`. `input`, if given, is its
+    /// standard input (small: it is written before the program starts reading).
+    static func start(executable: String, _ arguments: [String], capturing stream: Int32,
+                      input: String? = nil) throws -> ProbeProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
         var actions = posix_spawn_file_actions_t()
@@ -39,6 +41,14 @@ struct ProbeProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], stream)
         posix_spawn_file_actions_addclose(&actions, fds[0])
+        var inputFDs: [Int32] = [-1, -1]
+        if let input {
+            guard pipe(&inputFDs) == 0 else { throw ProbeFailure("pipe failed") }
+            _ = input.withCString { write(inputFDs[1], $0, strlen($0)) }
+            close(inputFDs[1])
+            posix_spawn_file_actions_adddup2(&actions, inputFDs[0], STDIN_FILENO)
+        }
+        defer { if input != nil { close(inputFDs[0]) } }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

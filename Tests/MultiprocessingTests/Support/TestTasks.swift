@@ -1,4 +1,4 @@
-import Multiprocessing
+@testable import Multiprocessing
 import Synchronization
 
 #if canImport(Glibc)
@@ -126,7 +126,8 @@ struct SlowOn: PoolTask {
 struct CorruptChannel: PoolTask {
     func run(_ x: Int) async throws -> Int {
         let garbage: [UInt8] = [5, 0, 0, 0, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE]
-        _ = garbage.withUnsafeBytes { write(4, $0.baseAddress, $0.count) }
+        let answers = WorkerProcess.answersDescriptor.load(ordering: .relaxed)
+        _ = garbage.withUnsafeBytes { write(answers, $0.baseAddress, $0.count) }
         return x
     }
 }
@@ -237,5 +238,44 @@ struct GroupProbe: PoolTask {
         while ContinuousClock.now < end {}
         if x == failOn { throw TestFailure(value: x) }
         return [Int32(x), getpid()]
+    }
+}
+
+/// What a worker process was given by its parent, besides its channel.
+struct InheritedState: PoolTask {
+    struct Answer: Codable, Sendable, Equatable {
+        /// What each open descriptor refers to (`/proc/self/fd`), the one listing them excepted.
+        var descriptors: [Int32: String]
+        /// Whether standard input is /dev/null.
+        var stdinIsDevNull: Bool
+    }
+    func run(_ x: Int) async throws -> Answer {
+        var descriptors: [Int32: String] = [:]
+        if let directory = opendir("/proc/self/fd") {
+            let own = dirfd(directory)
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard let fd = Int32(name), fd != own else { continue }
+                var target = [CChar](repeating: 0, count: 4096)
+                let count = readlink("/proc/self/fd/\(fd)", &target, target.count - 1)
+                descriptors[fd] = count > 0 ? String(decoding: target.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+            }
+            closedir(directory)
+        }
+        var input = stat()
+        var null = stat()
+        let isNull = fstat(0, &input) == 0 && stat("/dev/null", &null) == 0 && input.st_rdev == null.st_rdev
+            && (input.st_mode & S_IFMT) == S_IFCHR
+        return Answer(descriptors: descriptors, stdinIsDevNull: isNull)
+    }
+}
+
+/// Closes the worker's descriptors `from...through` (its channel among them, if in range).
+struct CloseDescriptors: PoolTask {
+    var from: Int32
+    var through: Int32
+    func run(_ x: Int) async throws -> Int {
+        for fd in from...through { close(fd) }
+        return x
     }
 }

@@ -1,0 +1,41 @@
+import Multiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// A program written as top-level code (`main.swift`), for the tests of where its workers start:
+// its globals are set by the statements below as they run, so a worker that skipped them would
+// read zeros. The first argument picks the scenario.
+
+let scenario = CommandLine.arguments.dropFirst().first ?? "plain"
+let factor = CommandLine.arguments.count * 10
+let names = ["a", "b"]
+let topLevelPID = getpid()
+
+struct Scale: PoolTask { func run(_ x: Int) async throws -> Int { x * factor } }
+struct Name: PoolTask { func run(_ x: Int) async throws -> String { names[x] } }
+/// Whether this worker ran the top-level code itself.
+struct RanTopLevel: PoolTask { func run(_ x: Int) async throws -> Bool { topLevelPID == getpid() } }
+
+switch scenario {
+case "bootstrap":
+    // Python's `if __name__ == "__main__":`: everything above runs in workers too.
+    try Multiprocessing.bootstrap()
+    print("parent only")
+case "no-start-point":
+    // The parent reads a line; a worker reads /dev/null, finds none and ends before any pool.
+    guard readLine() != nil else { exit(0) }
+default:
+    break
+}
+
+do {
+    print(try await ProcessPool.with(processes: 1) { try await $0.apply(Scale(), 3) })
+    print(try await ProcessPool.with(processes: 1) { try await $0.apply(Name(), 1) })
+    print(try await ProcessPool.with(processes: 2) { try await $0.map(RanTopLevel(), [0, 1, 2, 3]) })
+} catch {
+    print("\(error)")
+}

@@ -1,0 +1,46 @@
+import Multiprocessing
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a worker starts: the top-level code of a `main.swift` program above the worker's start
+/// point runs in every worker, so the globals it sets have their values there, as in Python's
+/// spawn (runs `MainSwiftProbe`, a program written as top-level code).
+@Suite("workers start where the program says", .timeLimit(.minutes(2)))
+struct WorkerStartTests {
+    /// Runs the probe's `scenario`; returns its standard output lines.
+    private func runProbe(_ scenario: String, input: String? = nil) async throws -> [String] {
+        try await withDeadline(60) { () async throws in
+            let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/MainSwiftProbe", [scenario],
+                                               capturing: STDOUT_FILENO, input: input)
+            let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
+            #expect(status == 0)
+            return lines
+        }
+    }
+
+    @Test("main.swift without bootstrap(): workers run the top-level code above the pool and see its globals")
+    func topLevelCodeWithoutBootstrap() async throws {
+        let lines = try await runProbe("plain")
+        // `factor` is 20 (two arguments), `names[1]` is "b": before, a worker read 0 and crashed on `names`.
+        #expect(lines == ["60", "b", "[true, true, true, true]"])
+    }
+
+    @Test("main.swift with bootstrap() below its globals: workers set them; code below runs only in the parent")
+    func topLevelCodeWithBootstrap() async throws {
+        let lines = try await runProbe("bootstrap")
+        #expect(lines == ["parent only", "60", "b", "[true, true, true, true]"])
+    }
+
+    @Test("a worker whose main ends before any start point fails the pool with the reason, not a hang")
+    func noStartPoint() async throws {
+        // The parent reads "go"; its workers read /dev/null and end before making a pool.
+        let lines = try await runProbe("no-start-point", input: "go\n")
+        #expect(lines.count == 1, "\(lines)")
+        let line = try #require(lines.first)
+        #expect(line.hasPrefix("PoolError.spawnFailed:"), "\(line)")
+        #expect(line.contains("without reaching Multiprocessing.bootstrap() or a pool's creation"), "\(line)")
+    }
+}
