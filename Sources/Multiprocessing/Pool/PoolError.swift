@@ -71,14 +71,18 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
     public let workerPID: Int32?
     /// How the worker ended, for ``Code-swift.struct/workerDied``.
     public let exitStatus: ExitStatus?
+    /// The position in the call's input of the one item the error concerns, when it concerns
+    /// one (an argument a worker could not decode, a result it could not encode).
+    public let itemIndex: Int?
 
     internal init(_ code: Code, _ message: String, workerName: String? = nil, workerPID: Int32? = nil,
-                  exitStatus: ExitStatus? = nil) {
+                  exitStatus: ExitStatus? = nil, itemIndex: Int? = nil) {
         self.code = code
         self.message = message
         self.workerName = workerName
         self.workerPID = workerPID
         self.exitStatus = exitStatus
+        self.itemIndex = itemIndex
     }
 
     /// "PoolError.workerDied: ...".

@@ -21,6 +21,13 @@ enum DecodedChunk<Output: Sendable>: Sendable {
                 }
                 self = .outputs(outputs)
             } catch {
+                // A result that cannot be decoded fails alone, when they can be told apart.
+                if let each = batch.decodeEach(Output.self), each.count == chunk.itemCount {
+                    self = .items(each.enumerated().map { offset, result in
+                        result.mapError { Self.undecodable($0, item: chunk.firstItem + offset, from: worker) }
+                    })
+                    return
+                }
                 let failure = PoolError(.decodingFailed,
                     "results of items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount) from \(worker.name) could not be decoded as [\(Output.self)]: \(error)",
                     workerName: worker.name, workerPID: worker.pid)
@@ -36,9 +43,7 @@ enum DecodedChunk<Output: Sendable>: Sendable {
                     do {
                         results.append(.success(try decoder.decode(Output.self, from: bytes)))
                     } catch {
-                        results.append(.failure(PoolError(.decodingFailed,
-                            "the result of item \(index) from \(worker.name) could not be decoded as \(Output.self): \(error)",
-                            workerName: worker.name, workerPID: worker.pid)))
+                        results.append(.failure(Self.undecodable(error, item: index, from: worker)))
                     }
                 case .failure(let failure):
                     results.append(.failure(ChunkErrors.itemFailed(failure, worker: worker, itemIndex: index)))
@@ -49,6 +54,15 @@ enum DecodedChunk<Output: Sendable>: Sendable {
             }
             self = .items(results)
         }
+    }
+}
+
+extension DecodedChunk {
+    /// The error of a result that came back and could not be decoded.
+    static func undecodable(_ error: any Error, item index: Int, from worker: WorkerLabel) -> any Error {
+        PoolError(.decodingFailed,
+                  "the result of item \(index) from \(worker.name) could not be decoded as \(Output.self): \(error)",
+                  workerName: worker.name, workerPID: worker.pid, itemIndex: index)
     }
 }
 
@@ -64,9 +78,14 @@ enum ChunkErrors {
         return TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
     }
 
-    /// One item whose task threw.
-    static func itemFailed(_ failure: RemoteFailure, worker: WorkerLabel, itemIndex: Int) -> TaskError {
-        TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
+    /// One item whose task threw (a ``TaskError``), or that the worker's own machinery failed
+    /// (a ``PoolError``: an argument it could not decode, a result it could not encode).
+    static func itemFailed(_ failure: RemoteFailure, worker: WorkerLabel, itemIndex: Int) -> any Error {
+        if let code = failure.poolErrorCode {
+            return PoolError(code, "\(worker.name) (pid \(worker.pid)), item \(itemIndex): \(failure.description)",
+                             workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
+        }
+        return TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
     }
 
     /// An item the worker's answer left out.

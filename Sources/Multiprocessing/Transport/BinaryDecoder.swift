@@ -772,3 +772,42 @@ private func readBoolArray(_ r: inout ByteReader) throws(BinaryCodingError) -> [
         initialized = count
     }
 }
+
+extension BinaryDecoder {
+    /// Decodes each element of an encoded `[Element]` on its own, so that one element whose
+    /// `init(from:)` throws does not fail the others. Nil when the array cannot be walked
+    /// element by element: its framing is broken, or it has a packed form (arrays of numbers,
+    /// `Bool` or `String`, whose elements cannot fail alone).
+    func decodeElements<Element: Decodable>(_: Element.Type, from bytes: ArraySlice<UInt8>) -> [Result<Element, any Error>]? {
+        guard !BinaryInlineTypeIDs.shared.isPacked(ObjectIdentifier([Element].self)) else { return nil }
+        do {
+            var reader = ByteReader(bytes)
+            let length = try reader.readFixed(UInt32.self)
+            var elements = ByteReader(try reader.readBytes(count: Int(length)))
+            guard reader.isAtEnd else { return nil }
+            let count = Int(try elements.readFixed(UInt32.self))
+            guard count <= elements.remaining else { return nil }
+            var results: [Result<Element, any Error>] = []
+            results.reserveCapacity(count)
+            for index in 0..<count {
+                switch try elements.readByte() {
+                case 0:
+                    results.append(Result { try binaryNilValue(Element.self, context: "at index \(index)") })
+                case 1:
+                    // Inline bodies have no length: one that cannot be read leaves the rest unplaceable.
+                    guard let value = try binaryDecodeInline(Element.self, from: &elements) else { return nil }
+                    results.append(.success(value))
+                case 2:
+                    let region = try elements.readBytes(count: Int(try elements.readFixed(UInt32.self)))
+                    // One level below the array, as `Array.init(from:)` would decode it.
+                    results.append(Result { try Element(from: BinaryDecoderImpl.make(region, depth: 1)) })
+                default:
+                    return nil
+                }
+            }
+            return elements.isAtEnd ? results : nil
+        } catch {
+            return nil
+        }
+    }
+}

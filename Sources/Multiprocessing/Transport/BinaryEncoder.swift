@@ -809,6 +809,12 @@ struct BinaryInlineTypeIDs: Sendable {
     let int8s = ObjectIdentifier([Int8].self)
     let uints = ObjectIdentifier([UInt].self)
     let bools = ObjectIdentifier([Bool].self)
+
+    /// Whether arrays of this type are written packed (a count and the elements' bytes).
+    func isPacked(_ id: ObjectIdentifier) -> Bool {
+        [uint8s, ints, doubles, strings, floats, int64s, uint64s, int32s, uint32s, int16s, uint16s, int8s, uints, bools]
+            .contains(id)
+    }
 }
 
 /// varint count + the elements' little-endian bytes; a single memcpy on little-endian hosts.

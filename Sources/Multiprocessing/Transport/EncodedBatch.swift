@@ -72,6 +72,14 @@ struct EncodedBatch: Sendable, Equatable {
         return unsafeBitCast(try decodeByteBuffers(), to: Values.self)
     }
 
+    /// Decodes the values one by one (`Element` is the array's element type), so that one that
+    /// cannot be decoded fails alone; nil when they cannot be told apart (see
+    /// `BinaryDecoder.decodeElements`). Byte buffers with attachments decode whole or not at all.
+    func decodeEach<Element: Decodable>(_: Element.Type) -> [Result<Element, any Error>]? {
+        guard attachments.isEmpty else { return nil }
+        return BinaryDecoder().decodeElements(Element.self, from: bytes)
+    }
+
     private func decodeByteBuffers() throws -> [[UInt8]] {
         var reader = ByteReader(bytes)
         let length = Int(try reader.readFixed(UInt32.self))

@@ -191,13 +191,18 @@ struct WorkerServeLoop {
         try BinaryDecoder().decode(T.self, from: payload[...])
     }
 
-    /// Runs every item of a chunk; an item's error does not stop the others.
+    /// Runs every item of a chunk; an item's error does not stop the others, nor does an
+    /// input that cannot be decoded or an output that cannot be encoded.
     static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedBatch) async -> WorkerChunkOutcome {
         let items: [T.Input]
         do {
             items = try inputs.decode([T.Input].self)
         } catch {
-            return .other(.rejected(RemoteFailure(error)))
+            guard let each = inputs.decodeEach(T.Input.self) else {
+                return .other(.rejected(RemoteFailure(poolError: .decodingFailed,
+                    "the items could not be decoded as [\(T.Input.self)]: \(error)")))
+            }
+            return .other(.mixed(await runEach(task, each)))
         }
         let run = await task._runItems(items)
         let outputs = run.outputs
@@ -206,7 +211,7 @@ struct WorkerServeLoop {
             do {
                 return .encoded(try EncodedBatch.encode(outputs))
             } catch {
-                return .other(.rejected(RemoteFailure(error)))
+                return .other(.mixed(outputs.map { Self.encodeItem($0, encoder) }))
             }
         }
         // Slow path: finish the chunk item by item and report each one.
@@ -214,21 +219,36 @@ struct WorkerServeLoop {
         results.reserveCapacity(items.count)
         for output in outputs { results.append(Self.encodeItem(output, encoder)) }
         results.append(.failure(RemoteFailure(failure)))
-        for item in items[(outputs.count + 1)...] {
-            do {
-                results.append(Self.encodeItem(try await task.run(item), encoder))
-            } catch {
-                results.append(.failure(RemoteFailure(error)))
+        results += await runEach(task, items[(outputs.count + 1)...].map { .success($0) })
+        return .other(.mixed(results))
+    }
+
+    /// Runs the task on each input that could be decoded, and reports each one.
+    private static func runEach<T: PoolTask>(_ task: T, _ inputs: [Result<T.Input, any Error>]) async -> [ItemOutcome] {
+        let encoder = BinaryEncoder()
+        var results: [ItemOutcome] = []
+        results.reserveCapacity(inputs.count)
+        for input in inputs {
+            switch input {
+            case .success(let item):
+                do {
+                    results.append(Self.encodeItem(try await task.run(item), encoder))
+                } catch {
+                    results.append(.failure(RemoteFailure(error)))
+                }
+            case .failure(let error):
+                results.append(.failure(RemoteFailure(poolError: .decodingFailed,
+                    "the item could not be decoded as \(T.Input.self): \(error)")))
             }
         }
-        return .other(.mixed(results))
+        return results
     }
 
     private static func encodeItem<O: Encodable>(_ output: O, _ encoder: BinaryEncoder) -> ItemOutcome {
         do {
             return .success(try encoder.encode(output)[...])
         } catch {
-            return .failure(RemoteFailure(error))
+            return .failure(RemoteFailure(poolError: .encodingFailed, "the result could not be encoded as \(O.self): \(error)"))
         }
     }
 

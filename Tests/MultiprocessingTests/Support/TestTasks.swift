@@ -279,3 +279,28 @@ struct CloseDescriptors: PoolTask {
         return x
     }
 }
+
+/// A value that cannot be decoded when negative, nor encoded when 13: one bad item among good ones.
+struct Picky: Codable, Sendable, Equatable {
+    var v: Int
+    init(_ v: Int) { self.v = v }
+    init(from decoder: any Decoder) throws {
+        v = try decoder.singleValueContainer().decode(Int.self)
+        if v < 0 { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "negative")) }
+    }
+    func encode(to encoder: any Encoder) throws {
+        if v == 13 { throw EncodingError.invalidValue(v, .init(codingPath: [], debugDescription: "unlucky")) }
+        var container = encoder.singleValueContainer()
+        try container.encode(v)
+    }
+}
+
+/// Reads a `Picky` argument.
+struct PickyValue: PoolTask {
+    func run(_ x: Picky) async throws -> Int { x.v }
+}
+
+/// Returns a `Picky` result.
+struct MakePicky: PoolTask {
+    func run(_ x: Int) async throws -> Picky { Picky(x) }
+}
