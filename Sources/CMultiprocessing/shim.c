@@ -293,6 +293,17 @@ int cmp_wake_board_is_asleep(void *board, int slot) {
 
 void cmp_wake_board_reset(void *board, int slot) {
     __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_STATE + slot), 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_TAKEN + slot), 0, __ATOMIC_SEQ_CST);
+}
+
+void cmp_wake_board_count_taken(void *board, int slot) {
+    // Only the slot's worker writes the word; the parent reads it once the worker is gone.
+    uint32_t *taken = board_word(board, CMP_WAKE_BOARD_FIRST_TAKEN + slot);
+    __atomic_store_n(taken, __atomic_load_n(taken, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+}
+
+uint32_t cmp_wake_board_taken(void *board, int slot) {
+    return __atomic_load_n(board_word(board, CMP_WAKE_BOARD_FIRST_TAKEN + slot), __ATOMIC_ACQUIRE);
 }
 
 void cmp_wake_board_ring(void *board, const int32_t *slots, int count) {

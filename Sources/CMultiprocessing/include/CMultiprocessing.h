@@ -123,7 +123,9 @@ int cmp_is_test_runner(void);
 // word CMP_WAKE_BOARD_FIRST_STATE + s is slot s's state, 1 while its worker sleeps; word
 // CMP_WAKE_BOARD_FIRST_RUNG + s counts the rings for slot s. Words CMP_WAKE_BOARD_FIRST_CLAIM
 // on are claim words: 0 while a chunk offered to several workers is free, then the claimant's
-// slot + 1 (see `ChunkGroup.swift`).
+// slot + 1 (see `ChunkGroup.swift`). Word CMP_WAKE_BOARD_FIRST_TAKEN + s counts the chunks slot
+// s's worker has taken to run (a group's excepted): the parent tells from it, after the
+// worker's death, the chunks it had started from those it never read.
 
 /// How many worker slots a board has.
 #define CMP_WAKE_BOARD_SLOTS 1000
@@ -131,7 +133,8 @@ int cmp_is_test_runner(void);
 #define CMP_WAKE_BOARD_FIRST_RUNG 1024
 #define CMP_WAKE_BOARD_FIRST_CLAIM 2048
 #define CMP_WAKE_BOARD_CLAIMS 2048
-#define CMP_WAKE_BOARD_BYTES 16384
+#define CMP_WAKE_BOARD_FIRST_TAKEN 4096
+#define CMP_WAKE_BOARD_BYTES 20480
 /// The claim a parent takes to withdraw a chunk (no slot has it).
 #define CMP_WAKE_BOARD_PARENT_CLAIM 0xFFFFFFFFu
 
@@ -156,7 +159,7 @@ int cmp_wake_board_sleep_until_readable(void *board, int slot, int fd, int timeo
 /// before the call is visible to a worker that marks itself asleep after it).
 int cmp_wake_board_is_asleep(void *board, int slot);
 
-/// Marks slot `slot` awake (a new worker takes a slot left by a dead one).
+/// Marks slot `slot` awake with no chunk taken (a new worker takes a slot left by a dead one).
 void cmp_wake_board_reset(void *board, int slot);
 
 /// Wakes the workers of these slots, counting a ring for each: one system call for them all
@@ -165,6 +168,12 @@ void cmp_wake_board_ring(void *board, const int32_t *slots, int count);
 
 /// How many rings slot `slot` has had.
 uint32_t cmp_wake_board_rings(void *board, int slot);
+
+/// For slot `slot`'s worker: counts one more chunk taken to run (or skip), before it starts.
+void cmp_wake_board_count_taken(void *board, int slot);
+
+/// How many chunks slot `slot`'s worker has taken since the slot was reset.
+uint32_t cmp_wake_board_taken(void *board, int slot);
 
 /// Sets claim words [first, first + count) free, before their chunks are offered.
 void cmp_wake_board_free_claims(void *board, int first, int count);

@@ -7,7 +7,7 @@ import Glibc
 import Musl
 #endif
 
-/// Memory shared by a pool and its workers (four pages of a memfd), where idle workers sleep on
+/// Memory shared by a pool and its workers (five pages of a memfd), where idle workers sleep on
 /// a Linux futex.
 ///
 /// A worker with nothing to do used to sleep in `poll` on its socket, so each chunk sent to an
@@ -107,6 +107,10 @@ final class WakeBoard: @unchecked Sendable {
         slots.withUnsafeBufferPointer { cmp_wake_board_ring(page, $0.baseAddress, Int32($0.count)) }
     }
 
+    fileprivate func chunksTaken(_ slot: Int32) -> UInt32 {
+        cmp_wake_board_taken(page, slot)
+    }
+
     /// How many claim words the board has.
     static let claimCapacity = Int(CMP_WAKE_BOARD_CLAIMS)
     /// What the parent writes in a claim word it withdraws.
@@ -146,6 +150,9 @@ struct WakeTarget: Sendable {
 
     /// What this worker writes in the claim words it takes.
     var claimant: UInt32 { WakeBoard.claimant(slot: slot) }
+
+    /// How many chunks (of groups excepted) the worker has taken to run; final once it is gone.
+    var chunksTaken: UInt32 { board.chunksTaken(slot) }
 }
 
 /// The worker's side of the board: its mapping of the page and its slot.
@@ -180,6 +187,12 @@ final class WorkerWakeBoard: @unchecked Sendable {
     /// Takes claim word `index` for this worker if it is free: whether it got it.
     func claim(_ index: Int32) -> Bool {
         cmp_wake_board_claim(page, index, WakeBoard.claimant(slot: slot)) != 0
+    }
+
+    /// Counts a chunk taken to run or skip, before it starts: if the worker dies, the parent
+    /// knows the chunks behind it were never read.
+    func countTaken() {
+        cmp_wake_board_count_taken(page, slot)
     }
 
     /// Returns once `descriptor` is readable, asleep on the board meanwhile.

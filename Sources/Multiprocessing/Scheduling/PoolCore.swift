@@ -774,6 +774,8 @@ final class PoolCore: Sendable {
     /// had not started, and start a replacement if the pool still has work for it.
     private func workerEnded(_ connection: WorkerConnection, violation: String?) {
         let status = connection.process.reap(graceMilliseconds: settings.exitGraceMilliseconds)
+        // Final now that the worker is gone; read before its slot goes back to the board.
+        let chunksTaken = connection.wake?.chunksTaken
         connection.release()
         let label = connection.label
 
@@ -800,6 +802,10 @@ final class PoolCore: Sendable {
             }
             if !slot.isReady && slot.killReason == nil {
                 // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
+                state.pending.prepend(slot.inFlight)
+            } else if slot.killReason == nil && violation == nil
+                        && Self.startedChunks(of: slot, taken: chunksTaken) == 0 {
+                // It died before it took any of them (killed while idle, say): none failed.
                 state.pending.prepend(slot.inFlight)
             } else if let running = slot.inFlight.first {
                 failedChunk = running
@@ -888,6 +894,14 @@ final class PoolCore: Sendable {
             }
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// How many of a dead worker's chunks in flight it had taken to run: those before the
+    /// others, in send order. Without a board to count on, the first is taken to have started.
+    private static func startedChunks(of slot: WorkerSlot, taken: UInt32?) -> Int {
+        guard let taken else { return min(1, slot.inFlight.count) }
+        let answered = slot.sentChunks - slot.inFlight.count
+        return min(max(0, Int(taken) - answered), slot.inFlight.count)
     }
 
     /// The error for the chunks of a group a worker claimed and died without answering: it may

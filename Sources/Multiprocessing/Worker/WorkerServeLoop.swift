@@ -95,6 +95,7 @@ struct WorkerServeLoop {
                     if let group = run.endsGroup { endGroup(group, &held) }
                     continue
                 }
+                if run.claim == nil { wakeBoard?.countTaken() }
                 let (taskID, task, inputs) = (run.taskID, run.task, run.inputs)
                 let outcome: WorkerChunkOutcome
                 if run.skip {
