@@ -28,6 +28,15 @@ case "bootstrap":
 case "no-start-point":
     // The parent reads a line; a worker reads /dev/null, finds none and ends before any pool.
     guard readLine() != nil else { exit(0) }
+case "stuck-start":
+    // Top-level code that never gets past this point in a worker: its pool must not wait forever.
+    if getenv("SWIFT_MULTIPROCESSING_WORKER") != nil { while true { sleep(1000) } }
+    do {
+        _ = try await ProcessPool.with(processes: 1, startTimeout: .milliseconds(300)) { try await $0.apply(Scale(), 3) }
+    } catch {
+        print("\(error)")
+    }
+    exit(0)
 default:
     break
 }

@@ -36,7 +36,7 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         public static let workerDied = Code(.workerDied)
         /// `terminate()` ended the pool before the item finished.
         public static let terminated = Code(.terminated)
-        /// The pool's initializer threw in a worker.
+        /// The pool's initializer threw in a worker, or ran over its time limit.
         public static let initializerFailed = Code(.initializerFailed)
         /// A worker process could not be started.
         public static let spawnFailed = Code(.spawnFailed)

@@ -12,8 +12,8 @@ import Logging
 ///     let r = try await pool.map(Worker1(), [100, 50])   // [100, 50], in input order
 /// }
 /// ```
-/// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:workerScheduling:isolation:_:)``, which cannot leak
-/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:workerScheduling:)`` is ended by
+/// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:workerScheduling:startTimeout:isolation:_:)``, which cannot leak
+/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:workerScheduling:startTimeout:)`` is ended by
 /// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
 /// is terminated.
 public final class ProcessPool: Sendable {
@@ -46,6 +46,13 @@ public final class ProcessPool: Sendable {
     ///     with ``PoolError/Code-swift.struct/messageTooLarge`` instead of being sent.
     ///   - cancellation: What cancelling a call's Swift task does to its running items.
     ///   - workerScheduling: How the kernel schedules the workers; see ``WorkerScheduling``.
+    ///   - startTimeout: How long a worker may take from its spawn until it serves tasks (or
+    ///     starts the initializer). The initializer itself may run for `taskTimeout`, or for
+    ///     this long when there is none. A worker over either is killed and counts as one that
+    ///     failed to start; after a few in a row the pool fails with
+    ///     ``PoolError/Code-swift.struct/initializerFailed`` or
+    ///     ``PoolError/Code-swift.struct/spawnFailed`` naming the limit, so a call never waits
+    ///     forever for a worker that cannot start.
     /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a bad
     ///   argument, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an initializer type
     ///   that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed`` if a worker
@@ -58,7 +65,8 @@ public final class ProcessPool: Sendable {
         killGrace: Duration = .milliseconds(500),
         maxMessageBytes: Int = 1 << 30,
         cancellation: CancellationPolicy = .killRunningTasks,
-        workerScheduling: WorkerScheduling = .inherit
+        workerScheduling: WorkerScheduling = .inherit,
+        startTimeout: Duration = .seconds(120)
     ) throws(PoolError) {
         // A worker whose run of `main` got here first starts serving here (see `bootstrap()`).
         WorkerProcess.startIfWorker()
@@ -71,6 +79,9 @@ public final class ProcessPool: Sendable {
         }
         if let taskTimeout, taskTimeout <= .zero {
             throw PoolError(.invalidArgument, "taskTimeout must be positive or nil, got \(taskTimeout)")
+        }
+        guard startTimeout > .zero else {
+            throw PoolError(.invalidArgument, "startTimeout must be positive, got \(startTimeout)")
         }
         guard maxMessageBytes >= 1024 && maxMessageBytes <= Int(UInt32.max) - 64 else {
             throw PoolError(.invalidArgument, "maxMessageBytes must be between 1024 and \(Int(UInt32.max) - 64), got \(maxMessageBytes)")
@@ -90,7 +101,10 @@ public final class ProcessPool: Sendable {
             exitGraceMilliseconds: 1_000,
             killGrace: killGrace,
             killRunningOnCancel: cancellation == .killRunningTasks,
-            batchScheduling: workerScheduling == .batch))
+            batchScheduling: workerScheduling == .batch,
+            startTimeout: startTimeout,
+            initializerTimeout: taskTimeout ?? startTimeout,
+            initializerName: initializer.map { String(reflecting: type(of: $0)) }))
         try core.start()
     }
 
@@ -111,11 +125,13 @@ public final class ProcessPool: Sendable {
         taskTimeout: Duration? = nil,
         cancellation: CancellationPolicy = .killRunningTasks,
         workerScheduling: WorkerScheduling = .inherit,
+        startTimeout: Duration = .seconds(120),
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
         let pool = try ProcessPool(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                                   taskTimeout: taskTimeout, cancellation: cancellation, workerScheduling: workerScheduling)
+                                   taskTimeout: taskTimeout, cancellation: cancellation, workerScheduling: workerScheduling,
+                                   startTimeout: startTimeout)
         do {
             let result = try await body(pool)
             pool.close()

@@ -26,12 +26,20 @@ final class PoolCore: Sendable {
         var killRunningOnCancel: Bool
         /// Whether workers run under `SCHED_BATCH` (``ProcessPool/WorkerScheduling/batch``).
         var batchScheduling: Bool
+        /// How long a worker may take from its spawn to serving (or to its initializer).
+        var startTimeout: Duration
+        /// How long the pool's initializer may run in a worker.
+        var initializerTimeout: Duration
+        /// The initializer's type, as errors name it.
+        var initializerName: String?
     }
 
     /// Why the pool ended a worker on purpose.
     private enum KillReason {
         case timedOut(Duration)
         case cancelled
+        /// It did not become ready in time: in its initializer, or before.
+        case startTimedOut(Duration, inInitializer: Bool)
     }
 
     /// A class, so the scheduler's scans over workers copy a reference, not the chunk list.
@@ -43,6 +51,9 @@ final class PoolCore: Sendable {
         var inFlight: [ChunkWork] = []
         var sentChunks = 0
         var isReady = false
+        /// When it was spawned, and when it said it runs the initializer: its start-up clocks.
+        let spawnedAt = ContinuousClock.now
+        var initializingSince: ContinuousClock.Instant?
         /// When the first chunk in flight started (roughly: when it became first).
         var headStarted: ContinuousClock.Instant?
         /// Set when the pool signalled the worker to end the chunk `killedTaskID`.
@@ -180,6 +191,8 @@ final class PoolCore: Sendable {
             throw error
         }
         if isDoomed { connection.process.send(signal: SIGKILL) }
+        // Its start-up runs against a clock.
+        pokeWatchdog()
         flush([connection] + toFlush.filter { $0 !== connection })
         for other in toShutDown { other.outbound.shutdownAfterQueued() }
     }
@@ -489,6 +502,20 @@ final class PoolCore: Sendable {
                     }
                     continue
                 }
+                if !slot.isReady, slot.killReason == nil {
+                    let (limit, inInitializer) = slot.initializingSince == nil
+                        ? (settings.startTimeout, false) : (settings.initializerTimeout, true)
+                    let deadline = (slot.initializingSince ?? slot.spawnedAt) + limit
+                    if now >= deadline {
+                        state.workers[key]!.killReason = .startTimedOut(limit, inInitializer: inInitializer)
+                        state.workers[key]!.terminateSentAt = now
+                        toTerminate.append(slot.connection)
+                        consider(settings.killGrace)
+                    } else {
+                        consider(deadline - now)
+                    }
+                    continue
+                }
                 guard slot.killReason == nil, let head = slot.inFlight.first, let limit = head.timeLimit,
                       let started = slot.headStarted else { continue }
                 if now >= started + limit {
@@ -653,6 +680,9 @@ final class PoolCore: Sendable {
             if timed { pokeWatchdog() }
         case .initializerFailed(let failure):
             initializerFailed(failure, in: connection)
+        case .initializing:
+            state.withLock { state in state.workers[connection.key]?.initializingSince = .now }
+            pokeWatchdog()
         case .followsOnSocket:
             throw ProtocolViolation(description: "\(connection.name) announced an answer on the socket, on the socket")
         case .groupDone(let id):
@@ -800,7 +830,9 @@ final class PoolCore: Sendable {
                 if let claimant = connection.wake?.claimant { lostInGroup = group.takeClaimed(by: claimant) }
                 groupEnd = group.leave(connection.key) ? lastMemberLeft(group, &state) : afterSettling(group, &state)
             }
-            if !slot.isReady && slot.killReason == nil {
+            var startTimedOut: (limit: Duration, inInitializer: Bool)?
+            if case .startTimedOut(let limit, let inInitializer)? = slot.killReason { startTimedOut = (limit, inInitializer) }
+            if !slot.isReady && (slot.killReason == nil || startTimedOut != nil) {
                 // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
                 state.pending.prepend(slot.inFlight)
             } else if slot.killReason == nil && violation == nil
@@ -820,6 +852,11 @@ final class PoolCore: Sendable {
                         failure = PoolError(.cancelled,
                             "the call was cancelled; \(label.name) (pid \(label.pid)) running item \(running.firstItem) was killed",
                             workerName: label.name, workerPID: label.pid, exitStatus: status)
+                    case .startTimedOut(let limit, _):
+                        // It said it was ready just as the pool gave up waiting for it.
+                        failure = PoolError(.workerDied,
+                            "\(label.name) (pid \(label.pid)) was killed for not starting within \(limit) while it ran item \(running.firstItem)",
+                            workerName: label.name, workerPID: label.pid, exitStatus: status)
                     }
                 } else if let violation {
                     failure = PoolError(.protocolViolation,
@@ -832,13 +869,12 @@ final class PoolCore: Sendable {
                         workerName: label.name, workerPID: label.pid, exitStatus: status)
                 }
             }
-            if !slot.isReady && slot.killReason == nil && state.phase != .terminating && status != .exited(0) {
+            if !slot.isReady && (slot.killReason == nil || startTimedOut != nil) && state.phase != .terminating
+                && status != .exited(0) {
                 state.startFailuresInARow += 1
                 if state.startFailuresInARow >= settings.maximumStartFailures && state.fatal == nil {
-                    state.fatal = PoolError(.spawnFailed,
-                        "\(state.startFailuresInARow) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)"
-                            + (WorkerExitCode.startFailure(status).map { ": \($0)" } ?? ""),
-                        workerName: label.name, workerPID: label.pid, exitStatus: status)
+                    state.fatal = Self.startFailure(count: state.startFailuresInARow, label: label, status: status,
+                                                    timedOut: startTimedOut, initializer: settings.initializerName)
                     state.phase = .terminating
                     abandoned = state.takeUnfinishedWork()
                 }
@@ -894,6 +930,28 @@ final class PoolCore: Sendable {
             }
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// The pool's error once `count` workers in a row died before they were ready, the last
+    /// one `label`: killed over its start-up or initializer time limit, or dead on its own.
+    private static func startFailure(count: Int, label: WorkerLabel, status: ExitStatus,
+                                     timedOut: (limit: Duration, inInitializer: Bool)?, initializer: String?) -> PoolError {
+        switch timedOut {
+        case (let limit, true)?:
+            return PoolError(.initializerFailed,
+                "the pool's initializer \(initializer ?? "")"
+                    + " ran longer than its time limit of \(limit) in \(count) workers in a row; the last, \(label.name) (pid \(label.pid)), was killed (\(status))",
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
+        case (let limit, false)?:
+            return PoolError(.spawnFailed,
+                "\(count) workers in a row did not start serving within the start-up limit of \(limit); the last, \(label.name) (pid \(label.pid)), was killed (\(status))",
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
+        case nil:
+            return PoolError(.spawnFailed,
+                "\(count) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)"
+                    + (WorkerExitCode.startFailure(status).map { ": \($0)" } ?? ""),
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
+        }
     }
 
     /// How many of a dead worker's chunks in flight it had taken to run: those before the

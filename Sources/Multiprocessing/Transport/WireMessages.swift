@@ -194,6 +194,9 @@ enum ItemOutcome: Sendable, Equatable {
 
 /// Worker to parent.
 enum WorkerMessage: Sendable, Equatable {
+    /// The worker is configured and runs the pool's initializer now (sent only when there is
+    /// one): from here the initializer's time limit applies, not the start-up's.
+    case initializing
     case ready(pid: Int32)
     case initializerFailed(RemoteFailure)
     /// `runNanoseconds` is the time the worker spent in the chunk (the scheduler's estimate).
@@ -205,7 +208,9 @@ enum WorkerMessage: Sendable, Equatable {
     /// answers it still held follow at once.
     case groupDone(id: UInt64)
 
-    private enum Kind: UInt8 { case ready = 1, initializerFailed = 2, result = 3, followsOnSocket = 4, groupDone = 5 }
+    private enum Kind: UInt8 {
+        case ready = 1, initializerFailed = 2, result = 3, followsOnSocket = 4, groupDone = 5, initializing = 6
+    }
     private enum OutcomeKind: UInt8 { case allSucceeded = 0, mixed = 1, rejected = 2 }
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
@@ -233,6 +238,8 @@ enum WorkerMessage: Sendable, Equatable {
             }
         case .followsOnSocket:
             return makeFrame { writer in writer.writeByte(Kind.followsOnSocket.rawValue) }
+        case .initializing:
+            return makeFrame { writer in writer.writeByte(Kind.initializing.rawValue) }
         case .groupDone(let id):
             return makeFrame { writer in
                 writer.writeByte(Kind.groupDone.rawValue)
@@ -286,6 +293,8 @@ enum WorkerMessage: Sendable, Equatable {
             return .initializerFailed(try RemoteFailure.read(from: &reader))
         case .followsOnSocket:
             return .followsOnSocket
+        case .initializing:
+            return .initializing
         case .groupDone:
             return .groupDone(id: try reader.readVarint())
         case .result:

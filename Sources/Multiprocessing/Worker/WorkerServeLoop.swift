@@ -27,6 +27,7 @@ struct WorkerServeLoop {
             guard case .configure(let configuration) = first else { return WorkerExitCode.unexpectedFirstMessage.rawValue }
             configure(configuration)
             if let initializer = configuration.initializer {
+                send([WorkerMessage.initializing.encodeFrame()])
                 do {
                     try await runInitializer(initializer)
                 } catch {

@@ -304,3 +304,8 @@ struct PickyValue: PoolTask {
 struct MakePicky: PoolTask {
     func run(_ x: Int) async throws -> Picky { Picky(x) }
 }
+
+/// An initializer that never finishes.
+struct StuckInitializer: PoolInitializer {
+    func run() async throws { try await Task.sleep(for: .seconds(1000)) }
+}
