@@ -20,8 +20,9 @@ public protocol PoolTask: Codable, Sendable {
     /// The task's result for one input.
     associatedtype Output: Codable & Sendable
 
-    /// Runs the task on one input, in a worker process. A thrown error reaches the caller as a
-    /// ``TaskError`` with the error's type name, description and the worker's name.
+    /// Runs the task on one input, in a worker process. A thrown error of a `Codable` type
+    /// reaches the caller as itself (see ``TaskOrigin``); any other as a ``TaskError`` with the
+    /// error's type name, description and the worker's name.
     func run(_ input: Input) async throws -> Output
 
     /// Runs `run` over a chunk's items in order, stopping at the first error. Implementation

@@ -75,7 +75,7 @@ enum ChunkErrors {
             return PoolError(code, "\(worker.name) (pid \(worker.pid)), items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount): \(failure.description)",
                              workerName: worker.name, workerPID: worker.pid)
         }
-        return TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: chunk.firstItem)
+        return taskError(failure, worker: worker, itemIndex: chunk.firstItem)
     }
 
     /// One item whose task threw (a ``TaskError``), or that the worker's own machinery failed
@@ -85,7 +85,13 @@ enum ChunkErrors {
             return PoolError(code, "\(worker.name) (pid \(worker.pid)), item \(itemIndex): \(failure.description)",
                              workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
         }
-        return TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
+        return taskError(failure, worker: worker, itemIndex: itemIndex)
+    }
+
+    /// The task's own error rebuilt as its type where it can be, else a ``TaskError``.
+    private static func taskError(_ failure: RemoteFailure, worker: WorkerLabel, itemIndex: Int) -> any Error {
+        let origin = TaskOrigin(workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
+        return failure.rebuilt(origin: origin) ?? TaskError(failure, workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
     }
 
     /// An item the worker's answer left out.

@@ -17,6 +17,18 @@ struct BinaryDecoder: Sendable {
         return value
     }
 
+    /// Decodes one value through its `init(from:)`, whose decoder (only the top one, not those
+    /// of its members) has `userInfo`.
+    func decode<T: Decodable>(_ type: T.Type, from bytes: ArraySlice<UInt8>, userInfo: [CodingUserInfoKey: any Sendable]) throws -> T {
+        var reader = ByteReader(bytes)
+        let length = try reader.readFixed(UInt32.self)
+        let region = try reader.readBytes(count: Int(length))
+        guard reader.isAtEnd else {
+            throw BinaryCodingError.invalidData("\(reader.remaining) trailing bytes after the encoded value")
+        }
+        return try T(from: BinaryDecoderImpl.make(region, depth: 0, userInfo: userInfo))
+    }
+
     /// Convenience for a whole array; same as `decode(_:from: bytes[...])`.
     func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
         try decode(type, from: bytes[...])
@@ -78,10 +90,19 @@ final class BinaryDecoderImpl: Decoder {
     /// while another access is in progress; the dynamic check was a measurable cost.
     @exclusivity(unchecked) var hint: Int
 
-    private init(_ bytes: ArraySlice<UInt8>, depth: Int) {
+    /// What the caller gave the top decoder (nil, and so nothing to retain, everywhere else).
+    private let context: UserInfoBox?
+
+    private final class UserInfoBox {
+        let userInfo: [CodingUserInfoKey: any Sendable]
+        init(_ userInfo: [CodingUserInfoKey: any Sendable]) { self.userInfo = userInfo }
+    }
+
+    private init(_ bytes: ArraySlice<UInt8>, depth: Int, context: UserInfoBox? = nil) {
         self.bytes = bytes
         self.depth = depth
         self.hint = bytes.startIndex
+        self.context = context
     }
 
     /// Creates the decoder for a child region one level deeper than `depth`, enforcing the
@@ -93,8 +114,19 @@ final class BinaryDecoderImpl: Decoder {
         return BinaryDecoderImpl(region, depth: depth + 1)
     }
 
+    /// The top decoder of a value whose `init(from:)` reads `userInfo`.
+    static func make(_ region: ArraySlice<UInt8>, depth: Int, userInfo: [CodingUserInfoKey: any Sendable]) throws(BinaryCodingError) -> BinaryDecoderImpl {
+        guard depth < maxDepth else {
+            throw .unsupported("nesting deeper than \(maxDepth) levels")
+        }
+        return BinaryDecoderImpl(region, depth: depth + 1, context: UserInfoBox(userInfo))
+    }
+
     var codingPath: [any CodingKey] { [] }
-    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    var userInfo: [CodingUserInfoKey: Any] {
+        guard let context else { return [:] }
+        return context.userInfo.mapValues { $0 as Any }
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         KeyedDecodingContainer(BinaryKeyedDecodingContainer<Key>(decoder: self))

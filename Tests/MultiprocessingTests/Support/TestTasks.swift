@@ -309,3 +309,36 @@ struct MakePicky: PoolTask {
 struct StuckInitializer: PoolInitializer {
     func run() async throws { try await Task.sleep(for: .seconds(1000)) }
 }
+
+/// A `Codable` error: it comes back to the caller as itself.
+enum ParseError: Error, Codable, Equatable {
+    case badDigit(Character.UTF8View.Element, line: Int)
+    case empty
+}
+
+/// A `Codable` error that keeps where it was thrown.
+struct LocatedError: Error, Codable {
+    var reason: String
+    var origin: TaskOrigin?
+    enum CodingKeys: CodingKey { case reason }
+    init(reason: String) { self.reason = reason }
+    init(from decoder: any Decoder) throws {
+        reason = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .reason)
+        origin = decoder.userInfo[.taskOrigin] as? TaskOrigin
+    }
+}
+
+/// Throws a `ParseError` for odd inputs, a `LocatedError` for inputs over 100.
+struct ParseOdd: PoolTask {
+    func run(_ x: Int) async throws -> Int {
+        if x > 100 { throw LocatedError(reason: "too big: \(x)") }
+        if x % 2 == 1 { throw ParseError.badDigit(UInt8(48 + x % 10), line: x) }
+        return x
+    }
+}
+
+/// Throws a `Codable` error whose type a worker cannot look up by name.
+struct ThrowPrivateError: PoolTask {
+    private struct Hidden: Error, Codable { var code: Int }
+    func run(_ x: Int) async throws -> Int { throw Hidden(code: x) }
+}
