@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CMultiprocessing.h"
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,11 @@ __attribute__((constructor))
 static void cmp_divert_worker_process(void) {
     const char *marker = getenv(CMP_WORKER_MARKER);
     if (marker == NULL || marker[0] == '\0' || swift_multiprocessing_worker_main == NULL) return;
+    // Die with the parent from the start, not only once serving: a worker that starts in `main`
+    // first runs the program's top-level code, which may take long or never end.
+    (void)cmp_set_parent_death_signal(SIGKILL);
+    const char *parent = getenv(CMP_WORKER_PARENT_PID);
+    if (parent != NULL && (pid_t)strtol(parent, NULL, 10) != getppid()) _exit(0);
     const char *start = getenv(CMP_WORKER_START);
     int at_load = start == NULL || strcmp(start, "load") == 0;
     if (at_load && !cmp_swift_runtime_is_static()) swift_multiprocessing_worker_main();

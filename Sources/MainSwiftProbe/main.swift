@@ -37,6 +37,14 @@ case "stuck-start":
         print("\(error)")
     }
     exit(0)
+case "orphan-in-main":
+    // Workers that never get past this point say who they are; the test kills the parent.
+    if getenv("SWIFT_MULTIPROCESSING_WORKER") != nil {
+        let line = "worker \(getpid())\n"
+        _ = line.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+        while true { sleep(1000) }
+    }
+    withExtendedLifetime(try ProcessPool(processes: 2)) { while true { sleep(1000) } }
 default:
     break
 }

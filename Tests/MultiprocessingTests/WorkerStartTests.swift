@@ -34,6 +34,26 @@ struct WorkerStartTests {
         #expect(lines == ["parent only", "60", "b", "[true, true, true, true]"])
     }
 
+    @Test("a worker still in main's top-level code dies with its parent, even SIGKILLed")
+    func orphanBeforeServing() async throws {
+        try await withDeadline(60) { () async throws in
+            let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/MainSwiftProbe", ["orphan-in-main"],
+                                               capturing: STDOUT_FILENO)
+            let workers: [pid_t] = await offCooperativePool {
+                (0..<2).compactMap { _ in probe.readLine().flatMap { Int32($0.dropFirst("worker ".count)) } }
+            }
+            #expect(workers.count == 2)
+            kill(probe.pid, SIGKILL)
+            _ = await offCooperativePool { probe.wait() }
+            for worker in workers {
+                let exited = await offCooperativePool { waitForExit(of: worker, milliseconds: 2_000) }
+                #expect(exited, "worker \(worker) outlived its parent")
+                // A survivor would hold the test runner's output open and stall the whole run.
+                if !exited { kill(worker, SIGKILL) }
+            }
+        }
+    }
+
     @Test("a worker whose main ends before any start point fails the pool with the reason, not a hang")
     func noStartPoint() async throws {
         // The parent reads "go"; its workers read /dev/null and end before making a pool.

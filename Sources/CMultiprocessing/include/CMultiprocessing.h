@@ -95,6 +95,9 @@ int cmp_errno(void);
 /// The name of the environment variable that marks a process as a pool worker.
 #define CMP_WORKER_MARKER "SWIFT_MULTIPROCESSING_WORKER"
 
+/// The name of the environment variable that gives a worker its parent's pid.
+#define CMP_WORKER_PARENT_PID "SWIFT_MULTIPROCESSING_PARENT_PID"
+
 /// The name of the environment variable that tells a worker where it starts serving: "load"
 /// (the load-time hook, before `main`) or "main" (where its run of `main` first reaches
 /// `Multiprocessing.bootstrap()` or a pool's creation, top-level code above it having run).

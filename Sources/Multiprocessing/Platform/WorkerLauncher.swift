@@ -11,7 +11,7 @@ enum WorkerEnvironment {
     /// Marks the process as a pool worker; read by the load-time hook (`CMP_WORKER_MARKER`).
     static let marker = CMP_WORKER_MARKER
     /// The parent's pid: the worker exits if its parent is already gone when it starts.
-    static let parentPID = "SWIFT_MULTIPROCESSING_PARENT_PID"
+    static let parentPID = CMP_WORKER_PARENT_PID
     /// Present (value `batch`) when the worker must put itself under `SCHED_BATCH` before it
     /// starts any thread: glibc's `posix_spawn` can set only the FIFO, RR and OTHER policies.
     static let scheduling = "SWIFT_MULTIPROCESSING_SCHEDULING"
