@@ -1,8 +1,10 @@
 import Multiprocessing
 
 // Our pool's side of each workload: one run, one figure, as the Python peer does it. Every
-// function is nonisolated, so its awaits do not hop to the main actor. Pool creation and
-// warm-up stay outside the timed section except in `startup`, whose point is to time them.
+// function is nonisolated, so its awaits do not hop to the main actor, except the loops that
+// take their caller's isolation (the same code times the nonisolated and the main-actor loop)
+// and the `@MainActor` ones of the main-actor workloads. Pool creation and warm-up stay
+// outside the timed section except in `startup`, whose point is to time them.
 
 /// A figure from one run plus named details (means, RSS, serial times ...).
 struct Measurement: Sendable {
@@ -96,7 +98,35 @@ nonisolated func oursApplyLatencyOnPoolExecutor(setup: PoolSetup, sizes: Sizes) 
     return latencyMeasurement(samples)
 }
 
-nonisolated func applyRoundTrips(_ pool: ProcessPool, count n: Int) async throws -> [Double] {
+/// 2c. `apply-latency`'s loop called from the main actor, with the same loop nonisolated on the
+/// same pool just before it: the figure is the main actor's p50, the details compare the two.
+nonisolated func oursApplyLatencyOnMainActor(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    let (elsewhere, onMain) = try await withWarmPool(setup) { pool in
+        let elsewhere = try await applyRoundTrips(pool, count: sizes.applyCalls)
+        let onMain = try await applyRoundTripsOnMainActor(pool, count: sizes.applyCalls)
+        return (elsewhere, onMain)
+    }
+    var measurement = latencyMeasurement(onMain)
+    let nonisolatedP50 = median(elsewhere)! * 1e6
+    measurement.details += [
+        .init(name: "nonisolated_p50_us", value: nonisolatedP50),
+        .init(name: "nonisolated_mean_us", value: mean(elsewhere)! * 1e6),
+        .init(name: "main_over_nonisolated", value: measurement.value / nonisolatedP50),
+    ]
+    return measurement
+}
+
+/// The round trips of `applyRoundTrips`, on the main actor: each `await` there starts and
+/// resumes on the main thread's executor, as in a program's top-level code.
+@MainActor
+func applyRoundTripsOnMainActor(_ pool: ProcessPool, count n: Int) async throws -> [Double] {
+    MainActor.preconditionIsolated("the main-actor workload must run on the main actor")
+    return try await applyRoundTrips(pool, count: n)
+}
+
+/// Sequential `apply` of the identity, timed one by one, on the caller's actor if it has one.
+func applyRoundTrips(_ pool: ProcessPool, count n: Int,
+                     isolation: isolated (any Actor)? = #isolation) async throws -> [Double] {
     var samples: [Double] = []
     samples.reserveCapacity(n)
     for i in 0..<n {
@@ -177,6 +207,50 @@ nonisolated func oursIMapStream(setup: PoolSetup, sizes: Sizes) async throws -> 
         }
         return Measurement(value: Double(n) / elapsed, details: details)
     }
+}
+
+/// 5b. `imap-stream`'s loop consumed on the main actor, with the same loop nonisolated on the
+/// same pool just before it: the figure is the main actor's rate, the details compare the two.
+nonisolated func oursIMapMainActor(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    let n = sizes.imapItems
+    let (elsewhere, onMain) = try await withWarmPool(setup) { pool in
+        let elsewhere = try await timedIMapSquares(pool, count: n)
+        let onMain = try await timedIMapSquaresOnMainActor(pool, count: n)
+        return (elsewhere, onMain)
+    }
+    return Measurement(value: Double(n) / onMain, details: [
+        .init(name: "n", value: Double(n)),
+        .init(name: "seconds", value: onMain),
+        .init(name: "nonisolated_seconds", value: elsewhere),
+        .init(name: "nonisolated_tasks_per_s", value: Double(n) / elsewhere),
+        .init(name: "main_over_nonisolated", value: onMain / elsewhere),
+    ])
+}
+
+/// `timedIMapSquares` on the main actor: the loop's `for try await` takes each item there.
+@MainActor
+func timedIMapSquaresOnMainActor(_ pool: ProcessPool, count n: Int) async throws -> Double {
+    MainActor.preconditionIsolated("the main-actor workload must run on the main actor")
+    return try await timedIMapSquares(pool, count: n)
+}
+
+/// `imap` squaring `0..<n`, chunksize 64, consumed one by one on the caller's actor if it has
+/// one; checks the sum and returns the seconds taken.
+func timedIMapSquares(_ pool: ProcessPool, count n: Int,
+                      isolation: isolated (any Actor)? = #isolation) async throws -> Double {
+    var expected = 0
+    for i in 0..<n { expected &+= i * i }
+    var total = 0
+    var count = 0
+    let start = monotonicNanos()
+    for try await x in try pool.imap(Square(), 0..<n, chunksize: 64) {
+        total &+= x
+        count += 1
+    }
+    let elapsed = seconds(since: start)
+    try check(count == n, "imap yielded \(count) items, expected \(n)")
+    try check(total == expected, "imap sum of squares mismatch")
+    return elapsed
 }
 
 /// 6. `map` of the identity over 1 MiB byte buffers, chunksize 1: MB/s in + out (1 MB = 1e6 B).

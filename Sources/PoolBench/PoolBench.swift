@@ -159,9 +159,13 @@ let workloads: [Workload] = [
              floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }),
     Workload(name: "apply-executor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnPoolExecutor,
              floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }, pythonName: "apply-latency"),
+    Workload(name: "apply-main-actor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnMainActor,
+             floor: nil, pythonName: "apply-latency"),
     Workload(name: "map-chunk1", unit: "tasks/s", lowerIsBetter: false, ours: oursMapChunk1, floor: nil),
     Workload(name: "map-default", unit: "tasks/s", lowerIsBetter: false, ours: oursMapDefault, floor: nil),
     Workload(name: "imap-stream", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapStream, floor: nil),
+    Workload(name: "imap-main-actor", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapMainActor,
+             floor: nil, pythonName: "imap-stream"),
     Workload(name: "payload", unit: "MB/s", lowerIsBetter: false, ours: oursPayload,
              floor: { sizes in try floorBulk(bytes: sizes.floorStreamBytes) }),
     Workload(name: "cpu-bound", unit: "x", lowerIsBetter: false, ours: oursCPUBound, floor: nil),
@@ -255,7 +259,8 @@ nonisolated func runRow(_ workload: Workload, options: Options, sizes: Sizes, ro
                 do {
                     let m = try await workload.ours(PoolSetup(processes: options.processes, workerScheduling: options.workerScheduling), sizes)
                     row.ours.append(m)
-                    said.append("ours \(readable(m.value))")
+                    said.append("ours \(readable(m.value))"
+                                + (m.detail("main_over_nonisolated").map { " (main actor / nonisolated \(fixed($0, 2))x)" } ?? ""))
                 } catch {
                     log("[\(workload.name)] ours failed: \(error)")
                     said.append("ours failed")
@@ -387,6 +392,21 @@ func notes(_ rows: [Row]) -> [String] {
         case "apply-executor":
             lines.append("- apply-executor: the same apply loop run under withTaskExecutorPreference(pool.executor); "
                          + "mean ours \(value(row, row.ours, "mean_us", " us")), python's column is its plain apply")
+        case "apply-main-actor":
+            lines.append("- apply-main-actor: the apply-latency loop called from the main actor, p50 "
+                         + "\(value(row, row.ours, "p50_us", " us")), mean \(value(row, row.ours, "mean_us", " us")); "
+                         + "the same loop nonisolated in the same rounds: p50 "
+                         + "\(value(row, row.ours, "nonisolated_p50_us", " us")), mean "
+                         + "\(value(row, row.ours, "nonisolated_mean_us", " us")); main actor / nonisolated "
+                         + "\(value(row, row.ours, "main_over_nonisolated", "x")) (target 1.5x at most); "
+                         + "python's column is its plain apply")
+        case "imap-main-actor":
+            lines.append("- imap-main-actor: the imap-stream loop consumed on the main actor, "
+                         + "\(value(row, row.ours, "seconds", " s")); the same loop nonisolated in the same rounds: "
+                         + "\(value(row, row.ours, "nonisolated_seconds", " s")) "
+                         + "(\(value(row, row.ours, "nonisolated_tasks_per_s", " tasks/s"))); main actor / nonisolated "
+                         + "time \(value(row, row.ours, "main_over_nonisolated", "x")) (target 1.5x at most); "
+                         + "python's column is its imap-stream")
         case "imap-stream":
             func memory(_ side: [Measurement]) -> String {
                 "RSS \(value(row, side, "rss_before_mib", "")) -> \(value(row, side, "rss_after_mib", "")) MiB, "
