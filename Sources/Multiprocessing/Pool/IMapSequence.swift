@@ -2,8 +2,9 @@
 @usableFromInline
 protocol StreamSource<Output>: Sendable {
     associatedtype Output: Sendable
-    /// The results of the next chunk, or nil after the last.
-    func nextChunk() async throws -> [Result<Output, any Error>]?
+    /// The results of the next chunk, or nil after the last. Runs on `actor` (the consumer's),
+    /// so that a chunk already here is taken without leaving it.
+    func nextChunk(isolation actor: isolated (any Actor)?) async throws -> [Result<Output, any Error>]?
 }
 
 /// Yields a stream's results one by one from the chunk in hand. Inlinable, so that the
@@ -16,10 +17,12 @@ struct ChunkCursor<Output: Sendable> {
 
     init(source: any StreamSource<Output>) { self.source = source }
 
+    /// The next item's result, or nil after the last; on `actor` throughout, so that an item of
+    /// the chunk in hand costs no suspension and no executor switch.
     @inlinable
-    mutating func next() async throws -> Result<Output, any Error>? {
+    mutating func next(isolation actor: isolated (any Actor)?) async throws -> Result<Output, any Error>? {
         while position == chunk.count {
-            guard let next = try await source.nextChunk() else { return nil }
+            guard let next = try await source.nextChunk(isolation: actor) else { return nil }
             chunk = next
             position = 0
         }
@@ -34,7 +37,9 @@ struct ChunkCursor<Output: Sendable> {
 /// ```swift
 /// for try await x in try pool.imap(Worker1(), [100, 50]) { logger.info("\(x)") }
 /// ```
-/// Iterate it once: the sequence is the one stream of results of its call.
+/// Iterate it once: the sequence is the one stream of results of its call. `for try await`
+/// takes each output on the iterating code's actor (the main actor, say): it suspends only to
+/// wait for results that have not arrived, not for each output.
 public struct IMapSequence<Output: Sendable>: AsyncSequence, Sendable, CustomStringConvertible {
     /// Each output.
     public typealias Element = Output
@@ -44,13 +49,22 @@ public struct IMapSequence<Output: Sendable>: AsyncSequence, Sendable, CustomStr
 
     /// Yields the outputs; throws the error of a failed item (a ``TaskError`` or ``PoolError``).
     public struct AsyncIterator: AsyncIteratorProtocol {
+        /// What iterating throws: a ``TaskError``, a ``PoolError`` or `CancellationError`.
+        public typealias Failure = any Error
         @usableFromInline var cursor: ChunkCursor<Output>
+
+        /// The next output, or nil after the last, on the caller's actor: `for try await` calls
+        /// this, and an output of a chunk already received is taken without leaving the actor.
+        @inlinable
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(Failure) -> Output? {
+            guard let result = try await cursor.next(isolation: actor) else { return nil }
+            return try result.get()
+        }
 
         /// The next output, or nil after the last.
         @inlinable
         public mutating func next() async throws -> Output? {
-            guard let result = try await cursor.next() else { return nil }
-            return try result.get()
+            try await next(isolation: nil)
         }
     }
 
@@ -75,12 +89,21 @@ public struct IMapResults<Output: Sendable>: AsyncSequence, Sendable {
 
     /// Yields each item's result; throws only `CancellationError` or a pool that refused work.
     public struct AsyncIterator: AsyncIteratorProtocol {
+        /// What iterating throws: `CancellationError`, or a ``PoolError`` from a pool that refused work.
+        public typealias Failure = any Error
         @usableFromInline var cursor: ChunkCursor<Output>
+
+        /// The next item's result, or nil after the last, on the caller's actor: `for try await`
+        /// calls this, and a result of a chunk already received is taken without leaving the actor.
+        @inlinable
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(Failure) -> Result<Output, any Error>? {
+            try await cursor.next(isolation: actor)
+        }
 
         /// The next item's result, or nil after the last.
         @inlinable
         public mutating func next() async throws -> Result<Output, any Error>? {
-            try await cursor.next()
+            try await next(isolation: nil)
         }
     }
 

@@ -215,9 +215,12 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
         let items = Self.results(of: chunk, completion)
-        let waiter = state.withLock { state in
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.finished[chunk.index] = items
             if !ordered { state.completionOrder.append(chunk.index) }
+            // An ordered consumer waits for one chunk: waking it for a later one would cost its
+            // executor a job for nothing.
+            guard !ordered || chunk.index == state.nextToYield else { return nil }
             defer { state.waiter = nil }
             return state.waiter
         }
@@ -242,8 +245,10 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
     /// The results of the next chunk (in order or in completion order), or nil after the
     /// last. The consumer takes a whole chunk at a time, so yielding an item costs no lock.
-    /// Throws only if the pool refused more work or the consumer was cancelled.
-    func nextChunk() async throws -> [Item]? {
+    /// Throws only if the pool refused more work or the consumer was cancelled. Runs on `actor`,
+    /// the consumer's, and is resumed there when it had to wait: the consumer's executor sees
+    /// one job per wait, not per item.
+    func nextChunk(isolation actor: isolated (any Actor)?) async throws -> [Item]? {
         while true {
             let step = state.withLock { $0.nextStep(ordered: ordered) }
             switch step {
@@ -261,8 +266,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                     cancel()
                     throw CancellationError()
                 }
+                // Both take the caller's isolation (`#isolation`, here `actor`): neither leaves it.
                 await withTaskCancellationHandler {
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    await withCheckedContinuation(isolation: actor) { (continuation: CheckedContinuation<Void, Never>) in
                         let resumeNow = state.withLock { state in
                             if Task.isCancelled || state.nextFinishedIndex(ordered: ordered, peek: true) != nil { return true }
                             if state.failure != nil && state.consumed == state.submitted { return true }
@@ -330,7 +336,7 @@ final class StreamConsumer<Input: Codable & Sendable, Output: Codable & Sendable
         job.consumerGone()
     }
 
-    func nextChunk() async throws -> [Result<Output, any Error>]? {
-        try await job.nextChunk()
+    func nextChunk(isolation actor: isolated (any Actor)?) async throws -> [Result<Output, any Error>]? {
+        try await job.nextChunk(isolation: actor)
     }
 }
