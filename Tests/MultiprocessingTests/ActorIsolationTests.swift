@@ -1,5 +1,27 @@
 import Multiprocessing
+import Synchronization
 import Testing
+
+/// A value that notes which thread of this process encodes or decodes it, as "encode NAME" or
+/// "decode NAME": where `apply`'s own code runs in the caller.
+struct WhereCoded: Codable, Sendable, Equatable {
+    /// What the test process saw; a worker's copy of it is its own and goes unread.
+    static let places = Recorder<String>()
+    var value: Int
+
+    init(_ value: Int) { self.value = value }
+
+    init(from decoder: any Decoder) throws {
+        value = try decoder.singleValueContainer().decode(Int.self)
+        Self.places.append("decode " + readProcFile("/proc/thread-self/comm"))
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        Self.places.append("encode " + readProcFile("/proc/thread-self/comm"))
+        var container = encoder.singleValueContainer()
+        try container.encode(value)
+    }
+}
 
 @Suite("calls awaited on an actor stay on it", .timeLimit(.minutes(2)))
 struct ActorIsolationTests {
@@ -34,6 +56,33 @@ struct ActorIsolationTests {
                 // Taking an item from the chunk in hand never leaves the actor; only waiting for
                 // a chunk does, and a chunk is waited for at most once.
                 #expect(resumptions <= items / chunksize, "\(resumptions) resumptions for \(items) items")
+            }
+        }
+    }
+
+    @Test("apply called on an actor encodes its input and decodes its output there, and resumes it at most once per call")
+    func applyOnActor() async throws {
+        try await withDeadline { () async throws in
+            let executor = CountingExecutor()
+            defer { executor.stop() }
+            let actor = CountedActor(executor: executor)
+            let calls = 200
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                let (outputs, resumptions) = try await actor.run { actor in
+                    let before = actor.executor.enqueuedJobs
+                    var outputs: [Int] = []
+                    for i in 0..<calls { outputs.append(try await pool.apply(Identity<WhereCoded>(), WhereCoded(i)).value) }
+                    return (outputs, actor.executor.enqueuedJobs - before)
+                }
+                #expect(outputs == Array(0..<calls))
+                // Each call's code before and after its wait ran on the actor: it did not hop
+                // through another executor to start or to resume.
+                let places = WhereCoded.places.values
+                let onActor = ["encode", "decode"].map { "\($0) \(executor.threadName)" }
+                let elsewhere = places.filter { !onActor.contains($0) }
+                #expect(places.count == 2 * calls)
+                #expect(elsewhere.count == 0, "\(elsewhere.count) of \(places.count) off the actor: \(Set(elsewhere))")
+                #expect(resumptions <= calls, "\(resumptions) resumptions for \(calls) calls")
             }
         }
     }

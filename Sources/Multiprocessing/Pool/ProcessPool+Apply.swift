@@ -3,24 +3,34 @@ import CMultiprocessing
 extension ProcessPool {
     /// Runs `task` on one input in a worker and returns its output: Python's `pool.apply`.
     ///
-    /// - Parameter timeout: The item's time limit (overrides the pool's `taskTimeout`).
+    /// Called on an actor (the main actor, say), `apply` runs on it throughout: it encodes,
+    /// waits and decodes there, and resumes there directly when it had to suspend. A caller whose
+    /// recent calls were quick first waits actively for a moment (at most 100 µs), which then
+    /// occupies its actor.
+    ///
+    /// - Parameters:
+    ///   - timeout: The item's time limit (overrides the pool's `taskTimeout`).
+    ///   - isolation: The caller's actor, where the call runs; leave it to the default.
     /// - Throws: a ``TaskError`` if the task threw, a ``PoolError`` if the worker died, the
     ///   item ran over its time limit or the pool was closed; `CancellationError` if the calling
     ///   task was cancelled (the worker running the item is then killed, per the pool's
     ///   ``CancellationPolicy``).
     @inlinable
-    public func apply<T: PoolTask>(_ task: T, _ input: T.Input, timeout: Duration? = nil) async throws -> T.Output {
+    public func apply<T: PoolTask>(_ task: T, _ input: T.Input, timeout: Duration? = nil,
+                                   isolation: isolated (any Actor)? = #isolation) async throws -> T.Output {
         // Inlinable so that encoding and decoding run specialised for T in the caller's module;
         // the round trip itself is non-generic.
         let answer = try await applyEncoded(task: encodeTask(task), taskType: ObjectIdentifier(T.self),
-                                            input: encodeInputs([input]), timeout: timeout)
+                                            input: encodeInputs([input]), timeout: timeout, isolation: isolation)
         return try answer.decode([T.Output].self)
     }
 
-    /// The non-generic part of `apply`: one encoded item to a worker and its answer back.
+    /// The non-generic part of `apply`: one encoded item to a worker and its answer back. Runs
+    /// on `actor`, the caller's: a nonisolated function would leave the caller's actor at the
+    /// call and come back at the return, two executor switches per call.
     @usableFromInline
     func applyEncoded(task: EncodedValue, taskType: ObjectIdentifier, input: EncodedBatch,
-                      timeout: Duration?) async throws -> SingleAnswer {
+                      timeout: Duration?, isolation actor: isolated (any Actor)?) async throws -> SingleAnswer {
         let timeLimit = try effectiveTimeLimit(timeout)
         let call = SingleCall()
         let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
@@ -29,8 +39,9 @@ extension ProcessPool {
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
         core.stopReading(for: call)
+        // Both take the caller's isolation (`#isolation`, here `actor`): neither leaves it.
         let completion = await withTaskCancellationHandler {
-            await call.completion()
+            await call.completion(isolation: actor)
         } onCancel: {
             call.cancel()
             core.cancel(call)

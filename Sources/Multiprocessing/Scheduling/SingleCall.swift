@@ -60,8 +60,9 @@ final class SingleCall: ChunkSink {
         deliver(nil)
     }
 
-    /// Waits for the chunk's completion; nil when the call was cancelled. Called once.
-    func completion() async -> ChunkCompletion? {
+    /// Waits for the chunk's completion; nil when the call was cancelled. Called once. Runs on
+    /// `actor`, the caller's, and resumes there when it had to suspend.
+    func completion(isolation actor: isolated (any Actor)?) async -> ChunkCompletion? {
         if isAnswered {
             let answer: ChunkCompletion?? = state.withLock { state in
                 guard case .answered(let answer) = state else { return .none }
@@ -72,7 +73,7 @@ final class SingleCall: ChunkSink {
         }
         // Each continuation is resumed exactly once: by `deliver` if it finds it stored, else
         // right here.
-        return await withUnsafeContinuation { (continuation: UnsafeContinuation<ChunkCompletion?, Never>) in
+        return await withUnsafeContinuation(isolation: actor) { (continuation: UnsafeContinuation<ChunkCompletion?, Never>) in
             let answer: ChunkCompletion?? = state.withLock { state in
                 if case .answered(let answer) = state {
                     state = .done
