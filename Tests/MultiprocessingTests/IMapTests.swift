@@ -150,6 +150,36 @@ struct IMapTests {
         }
     }
 
+    @Test("an imap dropped after its first item withdraws its chunks that have not started",
+          arguments: [ProcessPool.CancellationPolicy.killRunningTasks, .letRunningTasksFinish])
+    func droppedImapWithdrawsWaitingChunks(cancellation: ProcessPool.CancellationPolicy) async throws {
+        try await withDeadline { () async throws in
+            let gate = Gate.make()
+            let log = StartLog.make()
+            defer {
+                gate.remove()
+                log.remove()
+            }
+            // Letting running items finish, a worker learns that the chunks it holds were withdrawn
+            // when it next reads its requests, which it does at most once a millisecond while it
+            // runs items; 1 MiB items keep each worker to the one chunk it runs
+            // (`PoolCore.queuedBytesPerWorker`), so that every other chunk waits in the pool.
+            let padding = cancellation == .letRunningTasksFinish ? 1 << 20 : 0
+            let items = (0..<20).map { PaddedItem(index: $0, padding: [UInt8](repeating: 0, count: padding)) }
+            try await ProcessPool.with(processes: 2, cancellation: cancellation) { (pool: ProcessPool) async throws in
+                let first = try await firstElement(of: pool.imap(LoggedStart(log: log, gate: gate), items))
+                #expect(first == 0)
+                // Its sequence and iterator are gone: release whatever of it still runs or would run.
+                gate.open(count: items.count)
+            }
+            // The pool is closed and joined, so what was going to run has run: item 0, and at
+            // most the one item each worker had started when the stream was dropped.
+            let started = log.items()
+            #expect(started.contains(0))
+            #expect(started.count <= 3, "items started: \(started)")
+        }
+    }
+
     @Test("printing the sequence shows an iterator, not results")
     func description() async throws {
         try await withDeadline { () async throws in
@@ -160,4 +190,10 @@ struct IMapTests {
             }
         }
     }
+}
+
+/// The first element of `sequence`, read by an iterator that is gone when this returns.
+private func firstElement<S: AsyncSequence>(of sequence: S) async throws -> S.Element? {
+    var iterator = sequence.makeAsyncIterator()
+    return try await iterator.next()
 }

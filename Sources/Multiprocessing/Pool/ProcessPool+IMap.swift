@@ -3,10 +3,13 @@ extension ProcessPool {
     /// those before it are done: Python's `pool.imap(func, iterable, chunksize=1)`.
     ///
     /// Work starts at once. `timeout` is each item's time limit (overrides the pool's
-    /// `taskTimeout`). Cancelling the iterating task cancels the call's remaining items. At most a bounded window of chunks is in flight or waiting to be
-    /// consumed, so an endless or huge input streams in constant memory. Iterating throws at a
-    /// failed item; use ``IMapSequence/results`` to get every item's `Result` and go on past
-    /// failures.
+    /// `taskTimeout`). Cancelling the iterating task cancels the call's remaining items, and so
+    /// does dropping the sequence and its iterators before the end (a `break` out of
+    /// `for try await`): items not started are withdrawn, running ones finish or are killed per
+    /// the pool's ``ProcessPool/CancellationPolicy``. At most a bounded window of chunks is in
+    /// flight or waiting to be consumed, so an endless or huge input streams in constant memory.
+    /// Iterating throws at a failed item; use ``IMapSequence/results`` to get every item's
+    /// `Result` and go on past failures.
     @inlinable
     public func imap<T: PoolTask, S: Sequence>(
         _ task: T,

@@ -17,7 +17,8 @@ import Logging
 /// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
 /// is terminated.
 public final class ProcessPool: Sendable {
-    /// What cancelling a call does to its items that are already running.
+    /// What cancelling a call, or dropping an `imap`'s results before their end, does to its
+    /// items that are already running.
     public enum CancellationPolicy: Sendable {
         /// Kill the workers running the call's items; they are replaced (the default).
         case killRunningTasks

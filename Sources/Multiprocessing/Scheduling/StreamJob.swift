@@ -181,10 +181,16 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     }
 
     /// Nobody holds the call's results any more (its sequence and iterators are gone): submit
-    /// nothing more, not even when the pool closes; what was submitted still runs.
+    /// nothing more, not even when the pool closes, and withdraw what has not started, as for a
+    /// cancelled call: nobody would read it, and a pool that closes would wait for it.
     func consumerGone() {
         producer.withLock { $0.exhausted = true }
-        reportClosed()
+        let outstanding = state.withLock { !$0.cancelled && $0.consumed < $0.submitted }
+        if outstanding {
+            cancel()
+        } else {
+            reportClosed()
+        }
     }
 
     func submitRemainingInput() {
@@ -202,8 +208,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
     var isFinished: Bool { state.withLock { $0.cancelled } }
 
-    /// The consumer is gone or cancelled: stop submitting, drop waiting chunks and (per the
-    /// pool's setting) kill workers running this call's items.
+    /// The consumer is gone or cancelled: stop submitting, drop waiting chunks, have workers
+    /// skip those they hold and (per the pool's setting) kill workers running this call's items.
     func cancel() {
         let first = state.withLock { state in
             defer { state.cancelled = true }

@@ -342,3 +342,20 @@ struct ThrowPrivateError: PoolTask {
     private struct Hidden: Error, Codable { var code: Int }
     func run(_ x: Int) async throws -> Int { throw Hidden(code: x) }
 }
+
+/// An item of `LoggedStart`, padded to `padding` bytes.
+struct PaddedItem: Codable, Sendable {
+    var index: Int
+    var padding: [UInt8]
+}
+
+/// Records its item in `log` as it starts; items other than 0 then wait at `gate`.
+struct LoggedStart: PoolTask {
+    var log: StartLog
+    var gate: Gate
+    func run(_ item: PaddedItem) async throws -> Int {
+        log.record(item.index)
+        if item.index != 0 { gate.wait() }
+        return item.index
+    }
+}
