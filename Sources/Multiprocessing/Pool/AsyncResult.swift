@@ -60,13 +60,17 @@ public final class AsyncResult<Value: Sendable>: Sendable {
 
     /// Waits for the value, or rethrows the work's error (a ``TaskError`` or ``PoolError``).
     /// Cancelling the waiting Swift task ends the wait with `CancellationError`, not the work.
-    public func get() async throws -> Value {
+    ///
+    /// Runs on the caller's actor (`isolation`; leave it to the default): a value already here
+    /// is returned without leaving it, and a wait resumes there directly.
+    public func get(isolation actor: isolated (any Actor)? = #isolation) async throws -> Value {
         let (known, id) = state.withLock { $0.outcomeOrWaiterID() }
         if let known { return try known.get() }
         // Each continuation is resumed exactly once: whoever removes it from `state` (publish or
-        // the cancellation handler) resumes it; one that never got in is resumed at once.
+        // the cancellation handler) resumes it; one that never got in is resumed at once. Both
+        // take the caller's isolation (`#isolation`, here `actor`): neither leaves it.
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Value, any Error>) in
+            try await withUnsafeThrowingContinuation(isolation: actor) { (continuation: UnsafeContinuation<Value, any Error>) in
                 let immediate: Result<Value, any Error>? = state.withLock { state in
                     if let outcome = state.outcome { return outcome }
                     if Task.isCancelled { return .failure(CancellationError()) }
@@ -104,12 +108,14 @@ public final class AsyncResult<Value: Sendable>: Sendable {
         }
     }
 
-    /// Waits until the work has finished, without throwing its error.
-    public func wait() async {
+    /// Waits until the work has finished, without throwing its error. Runs on the caller's actor
+    /// (`isolation`; leave it to the default), as ``get(isolation:)`` does.
+    public func wait(isolation actor: isolated (any Actor)? = #isolation) async {
         let (known, id) = state.withLock { $0.outcomeOrWaiterID() }
         if known != nil { return }
+        // Both take the caller's isolation (`#isolation`, here `actor`): neither leaves it.
         await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            await withUnsafeContinuation(isolation: actor) { (continuation: UnsafeContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state in
                     if state.outcome != nil || Task.isCancelled { return true }
                     state.readyWaiters.append(continuation)

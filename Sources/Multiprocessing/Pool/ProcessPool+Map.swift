@@ -5,21 +5,27 @@ extension ProcessPool {
     /// Cancelling the calling Swift task stops the call: its waiting items are dropped and, by
     /// default, workers running its items are killed and replaced (see ``CancellationPolicy``).
     ///
+    /// Called on an actor (the main actor, say), `map` runs on it: it cuts and encodes the items
+    /// there, then waits and resumes there, without a detour through another executor. A large
+    /// input occupies the actor while it is encoded.
+    ///
     /// - Parameters:
     ///   - chunksize: Items sent to a worker at a time. Default: chunks that shrink as the call
     ///     goes on (the first ones half an even share per worker, the last ones small), so that
     ///     the workers finish together even when one runs slower; Python instead cuts
     ///     `ceil(count / (4 × processes))` items per chunk.
     ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
+    ///   - isolation: The caller's actor, where the call runs; leave it to the default.
     /// - Throws: the first failed item in input order: a ``TaskError`` for an error thrown by
     ///   the task, a ``PoolError`` for a worker that died, an item over its time limit, or a
     ///   pool that was terminated; `CancellationError` if the calling task was cancelled.
     public func map<T: PoolTask>(
-        _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil
+        _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil,
+        isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] {
         let job = try submitBatch(task, Array(items), chunksize: chunksize, timeout: timeout,
                                   onSuccess: nil, onError: nil) { $0 }
-        return try await awaitCancellable(job)
+        return try await awaitCancellable(job, isolation: isolation)
     }
 
     /// Starts `map` and returns at once: Python's `map_async`. The handle's `get()` returns the
@@ -44,10 +50,12 @@ extension ProcessPool {
                         onSuccess: onSuccess, onError: onError) { $0 }.result
     }
 
-    /// Waits for a blocking call's result; cancelling the waiting task cancels the call.
-    func awaitCancellable<Job: CallJob>(_ job: Job) async throws -> Job.Value {
+    /// Waits for a blocking call's result on `actor`, the caller's; cancelling the waiting task
+    /// cancels the call.
+    func awaitCancellable<Job: CallJob>(_ job: Job, isolation actor: isolated (any Actor)?) async throws -> Job.Value {
+        // The handler takes the caller's isolation (`#isolation`, here `actor`): it does not leave it.
         try await withTaskCancellationHandler {
-            try await job.result.get()
+            try await job.result.get(isolation: actor)
         } onCancel: {
             job.markCancelled()
             core.cancel(job)

@@ -5,14 +5,16 @@ extension ProcessPool {
     /// ```swift
     /// let sums = try await pool.starmap(Add(), [(1, 2), (3, 4)])   // [3, 7]
     /// ```
+    /// Like `map`, it runs on the caller's actor (`isolation`; leave it to the default).
     public func starmap<T: PoolTask, each Argument: Codable & Sendable>(
         _ task: T,
         _ items: [(repeat each Argument)],
         chunksize: Int? = nil,
-        timeout: Duration? = nil
+        timeout: Duration? = nil,
+        isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] where T.Input == StarArguments<repeat each Argument> {
         let arguments = items.map { (tuple: (repeat each Argument)) in StarArguments(repeat each tuple) }
-        return try await map(task, arguments, chunksize: chunksize, timeout: timeout)
+        return try await map(task, arguments, chunksize: chunksize, timeout: timeout, isolation: isolation)
     }
 
     /// Starts `starmap` and returns at once: Python's `starmap_async`.
