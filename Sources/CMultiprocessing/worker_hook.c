@@ -48,11 +48,15 @@ int cmp_is_test_runner(void) {
 // There the initialisers of the program and of the runtime's libraries (libdispatch's among
 // them) run in link order, this hook's first: a worker diverted here would wait forever for a
 // runtime that is not ready to run its serve loop. With shared libraries, theirs run first.
-static int cmp_swift_runtime_is_static(void) {
+int cmp_swift_runtime_is_static(void) {
     Dl_info runtime, program;
     if (swift_retain == NULL) return 0;
     if (dladdr((void *)swift_retain, &runtime) == 0 || dladdr((void *)cmp_divert_worker_process, &program) == 0) return 0;
     return runtime.dli_fbase == program.dli_fbase;
+}
+
+int cmp_symbol_is_defined(const char *name) {
+    return dlsym(RTLD_DEFAULT, name) != NULL;
 }
 
 // Runs at exit in a worker that was left to start in `main`: if it never got there, says why

@@ -187,4 +187,12 @@ int cmp_wake_board_claim(void *board, int index, uint32_t claimant);
 /// Who holds claim word `index` (0: nobody).
 uint32_t cmp_wake_board_claimant(void *board, int index);
 
+/// Whether the Swift runtime is linked into the program itself (`--static-swift-stdlib`) rather
+/// than loaded from shared libraries.
+int cmp_swift_runtime_is_static(void);
+
+/// Whether a symbol of that name is defined in the program or a shared library it has loaded,
+/// as `dlsym` sees them (a statically linked program's own symbols are not exported).
+int cmp_symbol_is_defined(const char *name);
+
 #endif

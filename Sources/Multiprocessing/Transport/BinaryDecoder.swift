@@ -736,6 +736,8 @@ func binaryDecodeInline<T>(_: T.Type, from r: inout ByteReader) throws(BinaryCod
         T.self == UInt128.self
     {
         return unsafeBitCast(try r.readFixed(UInt128.self), to: T.self)
+    } else if let data = FoundationData.codec, id == data.typeID {
+        return try data.readInline(T.self, from: &r)
     }
     return nil
 }

@@ -5,6 +5,7 @@
 //   inline bodies  Bool: 1 byte (0/1) · Int8…UInt64, Int, UInt, Int128, UInt128: their own width
 //                  Float/Double: bit pattern · String: varint byte count + UTF-8
 //                  [fixed-width number] / [Bool]: varint count + raw element bytes (one memcpy)
+//                  Data (Foundation's): as [UInt8]
 //                  [String]: varint count + strings
 //   other values   whatever their encode(to:) produced in one of these containers:
 //     keyed        entries until the end of the value's region, each:
@@ -20,8 +21,8 @@
 /// Encodes `Encodable` values into the compact binary format described at the top of this
 /// file, several times faster than `JSONEncoder`.
 ///
-/// Arrays of fixed-width numbers, `[Bool]`, `[String]` and `String` are detected in the
-/// generic paths and written with one copy. Everything else goes through `Encodable`, writing
+/// Arrays of fixed-width numbers, `[Bool]`, `[String]`, `String` and Foundation's `Data` are
+/// detected in the generic paths and written with one copy. Everything else goes through `Encodable`, writing
 /// directly into one shared buffer; lengths are back-patched instead of building a tree.
 struct BinaryEncoder: Sendable {
     init() {}
@@ -708,7 +709,8 @@ struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
 // MARK: - Inline (primitive and fast-path) bodies
 
 /// Writes the inline body of `value` and returns true if `T` is a primitive or fast-path type
-/// (scalars, `String`, arrays of fixed-width numbers / `Bool` / `String`); otherwise writes
+/// (scalars, `String`, arrays of fixed-width numbers / `Bool` / `String`, Foundation's `Data`,
+/// found at run time by `FoundationData`); otherwise writes
 /// nothing and returns false. Types are compared by metatype (a pointer compare each), which
 /// is much cheaper than dynamic casts when this runs unspecialized inside a container.
 /// `binaryDecodeInline` must recognize exactly the same set of types.
@@ -783,6 +785,8 @@ func binaryEncodeInline<T>(_ value: T, into w: inout BinaryOutput) -> Bool {
         T.self == UInt128.self
     {
         w.writeFixed(unsafeBitCast(value, to: UInt128.self))
+    } else if let data = FoundationData.codec, id == data.typeID {
+        data.writeInline(value, into: &w)  // the same body as a [UInt8] of its bytes
     } else {
         return false
     }
