@@ -151,7 +151,7 @@ struct ChunkGroupClaimTests {
     private func chunks(_ count: Int, firstID: UInt64) -> [ChunkWork] {
         let sink = NullSink()
         return (0..<count).map { index in
-            ChunkWork(taskID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [[0]], frameBytes: 1,
+            ChunkWork(taskID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [WireBytes([0])], frameBytes: 1,
                       index: index, firstItem: index, itemCount: 1, timeLimit: nil, sink: sink)
         }
     }

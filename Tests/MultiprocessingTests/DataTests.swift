@@ -2,8 +2,9 @@ import Foundation
 @testable import Multiprocessing
 import Testing
 
-// Foundation's `Data` takes the path `[UInt8]` takes in the coder: its bytes are written with one
-// copy. The library does not import Foundation; these tests, like a user's program, do.
+// Foundation's `Data` takes the paths `[UInt8]` takes: in the coder its bytes are written with one
+// copy, and in a batch of `Data` items a large one travels as an attachment. The library does not
+// import Foundation; these tests, like a user's program, do.
 
 /// `count` pseudo-random bytes, different for each `seed`.
 func randomData(count: Int, seed: UInt64) -> Data {
@@ -59,6 +60,34 @@ struct DataCodingTests {
         #expect(try BinaryEncoder().encode(slice) == BinaryEncoder().encode([UInt8](slice)))
         #expect(try roundTrip(slice) == slice)
         #expect(try roundTrip(slice).startIndex == 0)
+    }
+}
+
+@Suite("Data sent as attachments")
+struct DataBatchTests {
+    static let big = EncodedBatch.attachmentThreshold
+
+    @Test("large Data items become attachments and decode back")
+    func attachments() throws {
+        let cases: [[Data]] = [
+            [randomData(count: Self.big, seed: 1)],
+            [Data(), randomData(count: Self.big + 1, seed: 2), Data([1, 2, 3])],
+            [Data([9]), randomData(count: 300_000, seed: 3), randomData(count: Self.big - 1, seed: 4), Data()],
+        ]
+        for items in cases {
+            let batch = try EncodedBatch.encode(items)
+            #expect(batch.attachments.count == items.filter { $0.count >= Self.big }.count)
+            let small = items.filter { $0.count < Self.big }.reduce(0) { $0 + $1.count }
+            #expect(batch.bytes.count <= 8 + small + 3 * items.count)
+            #expect(try batch.decode([Data].self) == items)
+        }
+    }
+
+    @Test("without a large item the batch is exactly BinaryEncoder's encoding")
+    func plain() throws {
+        let items = [Data([1, 2]), Data()]
+        #expect(try EncodedBatch.encode(items) == EncodedBatch(bytes: try BinaryEncoder().encode(items)[...]))
+        #expect(try EncodedBatch.encode(items).decode([Data].self) == items)
     }
 }
 

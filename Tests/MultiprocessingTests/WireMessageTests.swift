@@ -1,3 +1,4 @@
+import Foundation
 @testable import Multiprocessing
 import CMultiprocessing
 import Testing
@@ -86,10 +87,10 @@ struct EncodedBatchTests {
         for buffers in Self.cases {
             let batch = try EncodedBatch.encode(buffers)
             let large = buffers.filter { $0.count >= Self.big }
-            #expect(batch.attachments == large)
+            #expect(batch.attachments.map(\.array) == large)
             // Attached, not copied: the same storage as the caller's arrays.
             #expect(zip(batch.attachments, large).allSatisfy { pair in
-                pair.0.withUnsafeBufferPointer { $0.baseAddress } == pair.1.withUnsafeBufferPointer { $0.baseAddress }
+                pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
             })
             // What stays in the encoding: the small buffers and a few bytes per element.
             let small = buffers.filter { $0.count < Self.big }.reduce(0) { $0 + $1.count }
@@ -105,11 +106,26 @@ struct EncodedBatchTests {
         #expect(try EncodedBatch.encode([5, 6]).decode([Int].self) == [5, 6])
     }
 
+    @Test("a large Data is attached from its own storage, and either kind of attachment decodes as either type")
+    func dataAttachments() throws {
+        let items = [Data([1]), randomData(count: Self.big, seed: 5), randomData(count: 100_000, seed: 6)]
+        let batch = try EncodedBatch.encode(items)
+        try #require(batch.attachments.count == 2)
+        // Attached, not copied: the bytes are the caller's Data's own.
+        #expect(zip(batch.attachments, items.dropFirst()).allSatisfy { pair in
+            pair.0.box != nil && pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
+        })
+        // Attachments of the other kind (as a process without Foundation would read them) are copied.
+        let asArrays = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments.map { WireBytes($0.bytes) })
+        #expect(try asArrays.decode([Data].self) == items)
+        #expect(try batch.decode([[UInt8]].self) == items.map { [UInt8]($0) })
+    }
+
     @Test("attachments that do not match their marks are rejected")
     func mismatched() throws {
         var batch = try EncodedBatch.encode(Self.cases[1])
         #expect(throws: BinaryCodingError.self) { try batch.decode([Int].self) }
-        let extra = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments + [[1]])
+        let extra = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments + [WireBytes([1])])
         #expect(throws: BinaryCodingError.self) { try extra.decode([[UInt8]].self) }
         batch.attachments.removeAll()
         #expect(throws: (any Error).self) { try batch.decode([[UInt8]].self) }
@@ -155,6 +171,26 @@ struct FrameReaderTests {
         guard case .run(_, _, let inputs) = messages[0] else { return }
         #expect(try inputs.decode([[UInt8]].self) == EncodedBatchTests.cases[2])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
+    }
+
+    @Test("Data attachments are flagged in the frame and read into Data, whatever the buffer size", arguments: [16, 100, 64 * 1024])
+    func dataAttachmentFrames(bufferSize: Int) throws {
+        let items = [randomData(count: 200_000, seed: 7), Data([4, 5]), randomData(count: EncodedBatch.attachmentThreshold, seed: 8)]
+        let batch = try EncodedBatch.encode(items)
+        let frame = Array(WorkerMessage.encodeSuccessFrame(taskID: 5, runNanoseconds: 2, outputs: batch).joined())
+        // The attachment table, after marker, message length and count: sizes with the top bit set.
+        let sizes = (0..<2).map { index in
+            (0..<8).reduce(UInt64(0)) { $0 | UInt64(frame[12 + 8 * index + $1]) << (8 * $1) }
+        }
+        #expect(sizes == [200_000, UInt64(EncodedBatch.attachmentThreshold)].map { $0 | FrameReader.collectionFlag })
+        let fd = try descriptor(reading: frame + ParentMessage.cancel(taskIDs: [1]).encodeFrame())
+        defer { close(fd) }
+        var reader = FrameReader(descriptor: fd, maximumFrameSize: 1 << 20, bufferSize: bufferSize)
+        let message = try #require(try reader.withNextFrame { try WorkerMessage.decode($0, attachments: $1) })
+        guard case .result(5, 2, .allSucceeded(let outputs)) = message else { Issue.record("not the result sent"); return }
+        #expect(outputs.attachments.allSatisfy { $0.box != nil })
+        #expect(try outputs.decode([Data].self) == items)
+        #expect(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) } == .cancel(taskIDs: [1]))
     }
 
     @Test("a stream that ends inside an attachment is truncated; attachments over the limit are refused")

@@ -75,7 +75,7 @@ struct ChunkWork: Sendable {
     let taskType: ObjectIdentifier
     /// The complete frame (length prefix included) as pieces to send in order, so dispatch does
     /// no encoding and a large payload is never copied into a frame.
-    let frame: [[UInt8]]
+    let frame: [WireBytes]
     /// The frame's size in bytes, all pieces together.
     let frameBytes: Int
     /// Position of the chunk in its call.

@@ -1,9 +1,10 @@
 /// An encoded `[Value]` (a chunk's inputs or outputs) as it crosses the wire.
 ///
-/// A byte buffer (`[UInt8]` value) of `attachmentThreshold` bytes or more is not copied into
-/// `bytes`: it is only marked there, and travels after the frame as an attachment (see
-/// `FrameReader`), sent from its own storage and read by the receiver straight into an array of
-/// its own. A 1 MiB argument is then copied once per hop, by the kernel, as over a raw socket.
+/// A byte buffer (a `[UInt8]` or Foundation `Data` value) of `attachmentThreshold` bytes or more
+/// is not copied into `bytes`: it is only marked there, and travels after the frame as an
+/// attachment (see `FrameReader`), sent from its own storage and read by the receiver straight
+/// into a buffer of its own type. A 1 MiB argument is then copied once per hop, by the kernel,
+/// as over a raw socket.
 ///
 /// Without attachments `bytes` is exactly `BinaryEncoder`'s encoding of the array. With them it
 /// is that layout (`u32` value length, `u32` element count, then per element a tag) with one
@@ -13,9 +14,9 @@ struct EncodedBatch: Sendable, Equatable {
     /// The encoding, attachments marked rather than included.
     var bytes: ArraySlice<UInt8>
     /// The large buffers, in the order their marks appear in `bytes`.
-    var attachments: [[UInt8]]
+    var attachments: [WireBytes]
 
-    init(bytes: ArraySlice<UInt8>, attachments: [[UInt8]] = []) {
+    init(bytes: ArraySlice<UInt8>, attachments: [WireBytes] = []) {
         self.bytes = bytes
         self.attachments = attachments
     }
@@ -31,27 +32,33 @@ struct EncodedBatch: Sendable, Equatable {
     /// a caller that knows the concrete type spares the runtime a metadata lookup for `[Value]`.
     @usableFromInline
     static func encode<Values: Encodable>(_ values: Values) throws -> EncodedBatch {
-        if Values.self == [[UInt8]].self, let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self)) {
+        if Values.self == [[UInt8]].self,
+           let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self), as: ArrayBuffers.self) {
+            return batch
+        }
+        if let data = FoundationData.codec, ObjectIdentifier(Values.self) == data.arrayTypeID,
+           let batch = data.attachingLargeBuffers(values) {
             return batch
         }
         return EncodedBatch(bytes: try BinaryEncoder().encode(values)[...])
     }
 
     /// Byte buffers encoded with the large ones as attachments, or nil when none is large.
-    static func attachingLargeBuffers(_ buffers: [[UInt8]]) -> EncodedBatch? {
-        guard buffers.contains(where: { $0.count >= attachmentThreshold }), buffers.count <= Int(UInt32.max) else { return nil }
-        var attachments: [[UInt8]] = []
+    static func attachingLargeBuffers<Kind: ByteBufferKind>(_ buffers: [Kind.Buffer], as _: Kind.Type) -> EncodedBatch? {
+        guard buffers.contains(where: { Kind.count(of: $0) >= attachmentThreshold }), buffers.count <= Int(UInt32.max) else { return nil }
+        var attachments: [WireBytes] = []
         var writer = ByteWriter(capacity: 64)
         let lengthOffset = writer.reserveFixed32()
         writer.writeFixed(UInt32(buffers.count))
         for buffer in buffers {
-            if buffer.count >= attachmentThreshold {
+            let count = Kind.count(of: buffer)
+            if count >= attachmentThreshold {
                 writer.writeByte(attachmentTag)
-                attachments.append(buffer)
+                attachments.append(Kind.attachment(buffer))
             } else {
                 writer.writeByte(inlineTag)
-                writer.writeVarint(UInt64(buffer.count))
-                writer.writeBytes(buffer)
+                writer.writeVarint(UInt64(count))
+                Kind.write(buffer, to: &writer)
             }
         }
         guard writer.bytes.count - 4 <= Int(UInt32.max) else { return nil }
@@ -66,10 +73,13 @@ struct EncodedBatch: Sendable, Equatable {
         if attachments.isEmpty {
             return try BinaryDecoder().decode(Values.self, from: bytes)
         }
-        guard Values.self == [[UInt8]].self else {
-            throw BinaryCodingError.invalidData("attachments sent for a \(Values.self), which cannot hold them")
+        if Values.self == [[UInt8]].self {
+            return unsafeBitCast(try decodeByteBuffers(as: ArrayBuffers.self), to: Values.self)
         }
-        return unsafeBitCast(try decodeByteBuffers(), to: Values.self)
+        if let data = FoundationData.codec, ObjectIdentifier(Values.self) == data.arrayTypeID {
+            return try data.decodeBatch(self, as: Values.self)
+        }
+        throw BinaryCodingError.invalidData("attachments sent for a \(Values.self), which cannot hold them")
     }
 
     /// Decodes the values one by one (`Element` is the array's element type), so that one that
@@ -80,7 +90,8 @@ struct EncodedBatch: Sendable, Equatable {
         return BinaryDecoder().decodeElements(Element.self, from: bytes)
     }
 
-    private func decodeByteBuffers() throws -> [[UInt8]] {
+    /// The buffers of a batch with attachments.
+    func decodeByteBuffers<Kind: ByteBufferKind>(as _: Kind.Type) throws -> [Kind.Buffer] {
         var reader = ByteReader(bytes)
         let length = Int(try reader.readFixed(UInt32.self))
         guard length == reader.remaining else {
@@ -90,18 +101,18 @@ struct EncodedBatch: Sendable, Equatable {
         guard count <= reader.remaining else {
             throw BinaryCodingError.invalidData("\(count) buffers in \(reader.remaining) bytes")
         }
-        var buffers: [[UInt8]] = []
+        var buffers: [Kind.Buffer] = []
         buffers.reserveCapacity(count)
         var nextAttachment = 0
         for _ in 0..<count {
             switch try reader.readByte() {
             case Self.inlineTag:
-                buffers.append(Array(try reader.readLengthPrefixed()))
+                buffers.append(Kind.make(inline: try reader.readLengthPrefixed()))
             case Self.attachmentTag:
                 guard nextAttachment < attachments.count else {
                     throw BinaryCodingError.invalidData("more attachment marks than the \(attachments.count) attachments")
                 }
-                buffers.append(attachments[nextAttachment])
+                buffers.append(Kind.make(attachment: attachments[nextAttachment]))
                 nextAttachment += 1
             case let tag:
                 throw BinaryCodingError.invalidData("element tag \(tag) in a batch of byte buffers")
@@ -112,4 +123,32 @@ struct EncodedBatch: Sendable, Equatable {
         }
         return buffers
     }
+}
+
+/// How the batch path reads and makes one type of byte buffer.
+protocol ByteBufferKind {
+    associatedtype Buffer
+    /// The buffer's size in bytes.
+    static func count(of buffer: Buffer) -> Int
+    /// Appends the buffer's bytes.
+    static func write(_ buffer: Buffer, to writer: inout ByteWriter)
+    /// The buffer as an attachment, sharing its storage.
+    static func attachment(_ buffer: Buffer) -> WireBytes
+    /// A buffer of the bytes of an inline element.
+    static func make(inline bytes: ArraySlice<UInt8>) -> Buffer
+    /// A buffer of an attachment's bytes, sharing its storage when it is of this type.
+    static func make(attachment: WireBytes) -> Buffer
+}
+
+/// The batch path's handling of `[UInt8]` buffers.
+enum ArrayBuffers: ByteBufferKind {
+    static func count(of buffer: [UInt8]) -> Int { buffer.count }
+
+    static func write(_ buffer: [UInt8], to writer: inout ByteWriter) { writer.writeBytes(buffer) }
+
+    static func attachment(_ buffer: [UInt8]) -> WireBytes { WireBytes(buffer) }
+
+    static func make(inline bytes: ArraySlice<UInt8>) -> [UInt8] { Array(bytes) }
+
+    static func make(attachment: WireBytes) -> [UInt8] { attachment.bytes }
 }

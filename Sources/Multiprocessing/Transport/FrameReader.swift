@@ -10,9 +10,10 @@ import Musl
 ///
 /// A frame is a little-endian `UInt32` byte count, then the message. A frame with attachments
 /// (large byte buffers, see `EncodedBatch`) starts with the count `attachmentMarker` instead:
-/// `u32 marker`, `u32` message length, `u32` attachment count, a `u64` size per attachment, the
-/// message, then the attachments' bytes. Attachments are read from the socket straight into
-/// arrays of their own, not through the read buffer.
+/// `u32 marker`, `u32` message length, `u32` attachment count, a `u64` per attachment (its size,
+/// with `collectionFlag` set for a Foundation `Data`), the message, then the attachments' bytes.
+/// Attachments are read from the socket straight into buffers of their own (an array, or a new
+/// `Data` for one so flagged), not through the read buffer.
 struct FrameReader: ~Copyable {
     enum Failure: Error, Sendable {
         /// The stream ended inside a frame.
@@ -25,6 +26,9 @@ struct FrameReader: ~Copyable {
 
     /// The length prefix that announces a frame with attachments; a plain frame is shorter.
     static let attachmentMarker = UInt32.max
+
+    /// Set in an attachment's size for a Foundation `Data`, which is received into a `Data`.
+    static let collectionFlag: UInt64 = 1 << 63
 
     let descriptor: Int32
     let maximumFrameSize: Int
@@ -63,7 +67,7 @@ struct FrameReader: ~Copyable {
 
     /// Calls `body` with the next frame's message and attachments; the message bytes are valid
     /// only during the call. Returns nil at a clean end of stream (between frames).
-    mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> R? {
+    mutating func withNextFrame<R>(_ body: (ArraySlice<UInt8>, [WireBytes]) throws -> R) throws -> R? {
         switch try nextFrame(waiting: true, body) {
         case .frame(let result): return result
         case .ended: return nil
@@ -86,7 +90,7 @@ struct FrameReader: ~Copyable {
     /// that is then here. Once a frame's head is here, its attachments are read to their end
     /// (waiting for them) if `waitForAttachments`; otherwise the frame is left for such a reader.
     mutating func withAvailableFrame<R>(read: Bool, waitForAttachments: Bool,
-                                        _ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> Available<R> {
+                                        _ body: (ArraySlice<UInt8>, [WireBytes]) throws -> R) throws -> Available<R> {
         if try frameIsReady(waitForAttachments: waitForAttachments) { return try nextFrame(waiting: false, body) }
         guard read || lastReadFilled, try !headIsBuffered() else { return .notYet }
         switch try fill(waiting: false) {
@@ -119,7 +123,7 @@ struct FrameReader: ~Copyable {
         return end - start >= head
     }
 
-    private mutating func nextFrame<R>(waiting: Bool, _ body: (ArraySlice<UInt8>, [[UInt8]]) throws -> R) throws -> Available<R> {
+    private mutating func nextFrame<R>(waiting: Bool, _ body: (ArraySlice<UInt8>, [WireBytes]) throws -> R) throws -> Available<R> {
         while true {
             if end == start && buffer.count > Self.largestKeptBuffer {
                 // A very large frame grew the buffer; give the memory back once it is consumed.
@@ -134,10 +138,12 @@ struct FrameReader: ~Copyable {
                 if readUInt32(at: frameStart) == Self.attachmentMarker {
                     let messageLength = Int(readUInt32(at: frameStart + 4))
                     let count = Int(readUInt32(at: frameStart + 8))
-                    var attachments: [[UInt8]] = []
+                    var attachments: [WireBytes] = []
                     attachments.reserveCapacity(count)
                     for index in 0..<count {
-                        attachments.append(try readAttachment(size: Int(readUInt64(at: frameStart + 12 + 8 * index))))
+                        let entry = readUInt64(at: frameStart + 12 + 8 * index)
+                        attachments.append(try readAttachment(size: Int(entry & ~Self.collectionFlag),
+                                                              isCollection: entry & Self.collectionFlag != 0))
                     }
                     let messageStart = frameStart + 12 + 8 * count
                     if start == end { start = 0; end = 0 }
@@ -219,7 +225,7 @@ struct FrameReader: ~Copyable {
         guard available >= 12 + 8 * count else { return .needs(12 + 8 * count) }
         var total = messageLength
         for index in 0..<count {
-            let size = readUInt64(at: start + 12 + 8 * index)
+            let size = readUInt64(at: start + 12 + 8 * index) & ~Self.collectionFlag
             guard size <= UInt64(maximumFrameSize - total) else {
                 throw .tooLarge(total &+ Int(clamping: size), limit: maximumFrameSize)
             }
@@ -228,29 +234,40 @@ struct FrameReader: ~Copyable {
         return .complete(head: head, attachmentBytes: total - messageLength)
     }
 
-    /// One attachment: the part already buffered, then the rest read straight into its array.
-    private mutating func readAttachment(size: Int) throws -> [UInt8] {
-        let buffered = min(size, end - start)
-        let attachment = try [UInt8](unsafeUninitializedCapacity: size) { target, initialized in
-            buffer.withUnsafeBytes { source in
-                target.baseAddress!.update(from: source.baseAddress!.assumingMemoryBound(to: UInt8.self) + start, count: buffered)
-            }
-            var filled = buffered
-            while filled < size {
-                let count = cmp_read_waiting_for_input(descriptor, target.baseAddress! + filled, size - filled, 1, isSocket)
-                if count > 0 {
-                    filled += count
-                } else if count == 0 {
-                    throw Failure.truncated
-                } else {
-                    let error = errno
-                    if error != EINTR { throw Failure.readFailed(error) }
-                }
-            }
-            initialized = size
+    /// One attachment: an array, or a `Data` for a flagged one in a process that has Foundation
+    /// (else an array: decoding then copies it into one).
+    private mutating func readAttachment(size: Int, isCollection: Bool) throws -> WireBytes {
+        if isCollection, let codec = FoundationData.codec {
+            return try codec.receive(count: size) { target in try fillAttachment(target) }
         }
-        start += buffered
-        return attachment
+        return WireBytes(try [UInt8](unsafeUninitializedCapacity: size) { target, initialized in
+            try fillAttachment(UnsafeMutableRawBufferPointer(target))
+            initialized = size
+        })
+    }
+
+    /// Fills `target` with the attachment's next bytes: the part already buffered, then the rest
+    /// read from the descriptor straight into `target`.
+    private mutating func fillAttachment(_ target: UnsafeMutableRawBufferPointer) throws {
+        let buffered = min(target.count, end - start)
+        if buffered > 0 {
+            buffer.withUnsafeBytes { source in
+                target.baseAddress!.copyMemory(from: source.baseAddress! + start, byteCount: buffered)
+            }
+            start += buffered
+        }
+        var filled = buffered
+        while filled < target.count {
+            let count = cmp_read_waiting_for_input(descriptor, target.baseAddress! + filled, target.count - filled, 1, isSocket)
+            if count > 0 {
+                filled += count
+            } else if count == 0 {
+                throw Failure.truncated
+            } else {
+                let error = errno
+                if error != EINTR { throw Failure.readFailed(error) }
+            }
+        }
     }
 
     private func readUInt32(at index: Int) -> UInt32 {

@@ -22,7 +22,7 @@ import Musl
 final class OutboundChannel: @unchecked Sendable {
     let descriptor: Int32
     private let condition = Condition()
-    private var queue: [[UInt8]] = []
+    private var queue: [WireBytes] = []
     private var head = 0
     private var offsetInFirst = 0
     private var writing = false
@@ -42,8 +42,13 @@ final class OutboundChannel: @unchecked Sendable {
 
     /// Appends a frame; cheap, so callers may hold their own locks. Call `flush()` afterwards.
     func enqueue(_ frame: [UInt8]) {
+        enqueue(WireBytes(frame))
+    }
+
+    /// Appends a piece of a frame (see `framePieces`).
+    func enqueue(_ piece: WireBytes) {
         condition.withLock {
-            if !stopped && !failed { queue.append(frame) }
+            if !stopped && !failed { queue.append(piece) }
         }
     }
 
@@ -175,8 +180,8 @@ final class OutboundChannel: @unchecked Sendable {
         guard end - head >= 2 else { return }
         var merged: [UInt8] = []
         merged.reserveCapacity(total)
-        for index in head..<end { merged.append(contentsOf: queue[index]) }
-        queue.replaceSubrange(head..<end, with: [merged])
+        for index in head..<end { queue[index].withUnsafeBytes { merged.append(contentsOf: $0) } }
+        queue.replaceSubrange(head..<end, with: [WireBytes(merged)])
     }
 
     private func wakeWriter() {

@@ -155,7 +155,7 @@ enum ParentMessage: Sendable, Equatable {
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
     /// the pieces to send in order: large inputs go as pieces of their own, not copied.
-    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [[UInt8]] {
+    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [WireBytes] {
         framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
             writer.writeByte(Kind.run.rawValue)
             writer.writeVarint(taskID)
@@ -164,7 +164,7 @@ enum ParentMessage: Sendable, Equatable {
     }
 
     /// Decodes a frame's message; only a run frame may come with attachments.
-    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [[UInt8]] = []) throws -> ParentMessage {
+    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [WireBytes] = []) throws -> ParentMessage {
         var reader = ByteReader(bytes)
         let kind = Kind(rawValue: try reader.readByte())
         guard attachments.isEmpty || kind == .run else {
@@ -247,7 +247,7 @@ enum WorkerMessage: Sendable, Equatable {
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
     /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
-    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: EncodedBatch) -> [[UInt8]] {
+    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: EncodedBatch) -> [WireBytes] {
         framePieces(headerCapacity: 32, tail: outputs) { writer in
             writer.writeByte(Kind.result.rawValue)
             writer.writeVarint(taskID)
@@ -312,7 +312,7 @@ enum WorkerMessage: Sendable, Equatable {
 
     /// Decodes a frame's message; only a result frame may come with attachments, and only for
     /// an all-succeeded outcome.
-    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [[UInt8]] = []) throws -> WorkerMessage {
+    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [WireBytes] = []) throws -> WorkerMessage {
         var reader = ByteReader(bytes)
         let kind = Kind(rawValue: try reader.readByte())
         guard attachments.isEmpty || kind == .result else {
@@ -381,7 +381,7 @@ extension ChunkOutcome {
 /// in one array (with the tail inline when it is small), then a large tail and the attachments
 /// as pieces of their own, so a large payload is never copied again. With attachments the frame
 /// takes `FrameReader`'s attachment layout.
-func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteWriter) -> Void) -> [[UInt8]] {
+func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteWriter) -> Void) -> [WireBytes] {
     let tailCount = tail.bytes.count
     let inline = tailCount <= 16 * 1024
     var writer = ByteWriter(capacity: headerCapacity + 28 + 8 * tail.attachments.count + (inline ? tailCount : 0))
@@ -392,7 +392,9 @@ func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteW
         writer.writeFixed(FrameReader.attachmentMarker)
         lengthOffset = writer.reserveFixed32()
         writer.writeFixed(UInt32(tail.attachments.count))
-        for attachment in tail.attachments { writer.writeFixed(UInt64(attachment.count)) }
+        for attachment in tail.attachments {
+            writer.writeFixed(UInt64(attachment.count) | (attachment.box != nil ? FrameReader.collectionFlag : 0))
+        }
     }
     let messageStart = writer.bytes.count
     header(&writer)
@@ -400,9 +402,9 @@ func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteW
     writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.bytes.count - messageStart + tailCount))
     if inline {
         writer.writeBytes(tail.bytes)
-        return [writer.bytes] + tail.attachments
+        return [WireBytes(writer.bytes)] + tail.attachments
     }
-    return [writer.bytes, Array(tail.bytes)] + tail.attachments
+    return [WireBytes(writer.bytes), WireBytes(Array(tail.bytes))] + tail.attachments
 }
 
 private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {

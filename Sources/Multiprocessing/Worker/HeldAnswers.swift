@@ -23,12 +23,12 @@ struct HeldAnswers {
     /// Holds the answer frame (given in pieces) of a chunk that ran for `ranFor` nanoseconds
     /// and finished at `now`. Returns false for one too large or too slow to hold, which the
     /// caller sends as usual after what is held.
-    mutating func hold(_ pieces: [[UInt8]], ranFor: UInt64, now: UInt64) -> Bool {
+    mutating func hold(_ pieces: [WireBytes], ranFor: UInt64, now: UInt64) -> Bool {
         guard ranFor < Self.maximumHoldNanoseconds else { return false }
-        let size = pieces.reduce(0) { $0 + $1.count }
+        let size = pieces.byteCount
         guard size <= Self.maximumBytes else { return false }
         if bytes.isEmpty { oldest = now }
-        for piece in pieces { bytes.append(contentsOf: piece) }
+        for piece in pieces { piece.withUnsafeBytes { bytes.append(contentsOf: $0) } }
         return true
     }
 

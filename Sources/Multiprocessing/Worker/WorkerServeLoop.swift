@@ -27,15 +27,15 @@ struct WorkerServeLoop {
             guard case .configure(let configuration) = first else { return WorkerExitCode.unexpectedFirstMessage.rawValue }
             configure(configuration)
             if let initializer = configuration.initializer {
-                send([WorkerMessage.initializing.encodeFrame()])
+                send([WireBytes(WorkerMessage.initializing.encodeFrame())])
                 do {
                     try await runInitializer(initializer)
                 } catch {
-                    send([WorkerMessage.initializerFailed(RemoteFailure(error)).encodeFrame()])
+                    send([WireBytes(WorkerMessage.initializerFailed(RemoteFailure(error)).encodeFrame())])
                     return WorkerExitCode.initializerFailed.rawValue
                 }
             }
-            send([WorkerMessage.ready(pid: getpid()).encodeFrame()])
+            send([WireBytes(WorkerMessage.ready(pid: getpid()).encodeFrame())])
 
             var taskTypes: [String: any PoolTask.Type] = [:]
             // Consecutive chunks of one call carry the same task value: decode it once.
@@ -117,20 +117,20 @@ struct WorkerServeLoop {
                         "the worker cannot find a PoolTask type named \(task.typeName)")))
                 }
                 let nanoseconds = cmp_monotonic_ns() &- started
-                var pieces: [[UInt8]]
+                var pieces: [WireBytes]
                 switch outcome {
                 case .encoded(let outputs):
                     pieces = WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds, outputs: outputs)
                 case .other(let other):
-                    pieces = [WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: other).encodeFrame()]
+                    pieces = [WireBytes(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: other).encodeFrame())]
                 }
-                let size = pieces.reduce(0) { $0 + $1.count } - 4
+                let size = pieces.byteCount - 4
                 if size > configuration.maximumMessageSize {
                     // Too big for the parent to accept: report it rather than send it.
-                    pieces = [WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
+                    pieces = [WireBytes(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
                         poolError: .messageTooLarge,
                         "the results are \(size) bytes, over the pool's maxMessageBytes (\(configuration.maximumMessageSize))"
-                    ))).encodeFrame()]
+                    ))).encodeFrame())]
                 }
                 let finished = cmp_monotonic_ns()
                 if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
@@ -259,8 +259,8 @@ struct WorkerServeLoop {
     /// results travel as attachments) goes down the requests socket, announced in the pipe: a
     /// pipe is locked for the whole of a write, so the parent could not copy a large result out
     /// while it goes in, and payload throughput fell by a fifth when results went by the pipe.
-    private func send(_ pieces: [[UInt8]]) {
-        let total = pieces.reduce(0) { $0 + $1.count }
+    private func send(_ pieces: [WireBytes]) {
+        let total = pieces.byteCount
         if total > Self.largestPipedFrame {
             writeFrame(Self.followsOnSocketFrame, to: answers)
             for piece in pieces { writeFrame(piece, to: requests) }
@@ -272,7 +272,7 @@ struct WorkerServeLoop {
         }
         var joined: [UInt8] = []
         joined.reserveCapacity(total)
-        for piece in pieces { joined.append(contentsOf: piece) }
+        for piece in pieces { piece.withUnsafeBytes { joined.append(contentsOf: $0) } }
         writeFrame(joined, to: answers)
     }
 
@@ -294,6 +294,11 @@ struct WorkerServeLoop {
 
     /// Blocking write of a whole frame; the parent reads on its own thread, so this cannot deadlock.
     private func writeFrame(_ frame: [UInt8], to descriptor: Int32) {
+        writeFrame(WireBytes(frame), to: descriptor)
+    }
+
+    /// Blocking write of a piece of a frame, from where its bytes are stored.
+    private func writeFrame(_ frame: WireBytes, to descriptor: Int32) {
         frame.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
