@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Multiprocessing", targets: ["Multiprocessing"]),
         .executable(name: "multiprocessing-demo", targets: ["MultiprocessingDemo"]),
         .executable(name: "pool-bench", targets: ["PoolBench"]),
+        .executable(name: "pool-bench-data", targets: ["PoolBenchData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -41,7 +42,11 @@ let package = Package(
         ),
         // `swift run -c release pool-bench`: our pool next to CPython's multiprocessing.Pool.
         // Foundation-free on purpose (worker spawn stays fast); see README.md, "Benchmark".
-        .executableTarget(name: "PoolBench", dependencies: ["Multiprocessing"]),
+        // PoolBenchData is built with it, not linked into it: pool-bench runs it for `payload-data`.
+        .executableTarget(name: "PoolBench", dependencies: ["Multiprocessing", "PoolBenchData"]),
+        // `pool-bench-data`: the `payload` workload with Foundation `Data`, in a program of its own
+        // because it links Foundation.
+        .executableTarget(name: "PoolBenchData", dependencies: ["Multiprocessing"]),
         .testTarget(
             name: "MultiprocessingTests",
             dependencies: [

@@ -151,6 +151,8 @@ struct Workload: Sendable {
     let floor: (@Sendable (_ sizes: Sizes) throws -> Measurement)?
     /// The Python script's workload doing the same thing for a user (default: `name`).
     var pythonName: String? = nil
+    /// Runs after the row's last round (ends a peer process kept across its rounds).
+    var finish: (@Sendable () -> Void)? = nil
 }
 
 let workloads: [Workload] = [
@@ -168,6 +170,8 @@ let workloads: [Workload] = [
              floor: nil, pythonName: "imap-stream"),
     Workload(name: "payload", unit: "MB/s", lowerIsBetter: false, ours: oursPayload,
              floor: { sizes in try floorBulk(bytes: sizes.floorStreamBytes) }),
+    Workload(name: "payload-data", unit: "MB/s", lowerIsBetter: false, ours: oursPayloadData, floor: nil,
+             pythonName: "payload", finish: { DataPayloadPeer.shared.stop() }),
     Workload(name: "cpu-bound", unit: "x", lowerIsBetter: false, ours: oursCPUBound, floor: nil),
 ]
 
@@ -226,7 +230,7 @@ nonisolated func runBench(_ options: Options) async {
         }
         log("[\(name)] done in \(fixed(seconds(since: workloadStart), 1)) s")
         for row in produced {
-            if options.json { emit(jsonLine(row, rounds: rounds)) }
+            if options.json { emit(jsonLine(row, rounds: rounds, earlier: rows)) }
             rows.append(row)
         }
     }
@@ -289,6 +293,7 @@ nonisolated func runRow(_ workload: Workload, options: Options, sizes: Sizes, ro
         }
         log("[\(workload.name)] round \(round + 1)/\(rounds): \(said.joined(separator: ", ")) \(workload.unit)")
     }
+    workload.finish?()
     return row
 }
 
@@ -313,7 +318,9 @@ nonisolated func runFloorRows(sizes: Sizes, rounds: Int) -> [Row] {
 
 // MARK: - Output
 
-func jsonLine(_ row: Row, rounds: Int) -> String {
+/// `row` as a JSON object; `earlier` are the rows already printed (payload-data's line gives its
+/// ratio to payload's).
+func jsonLine(_ row: Row, rounds: Int, earlier: [Row] = []) -> String {
     func list(_ values: [Measurement]) -> String {
         "[" + values.map { jsonNumber($0.value) }.joined(separator: ", ") + "]"
     }
@@ -332,6 +339,10 @@ func jsonLine(_ row: Row, rounds: Int) -> String {
         "\"floor\": \(jsonNumber(row.floorMedian))",
         "\"rounds\": \(rounds)",
     ]
+    if row.name == "payload-data" {
+        let payload = earlier.first(where: { $0.name == "payload" })?.oursMedian
+        fields.append("\"vs_payload\": \(jsonNumber(row.oursMedian.flatMap { data in payload.map { data / $0 } }))")
+    }
     if row.hasOurs { fields += ["\"ours_rounds\": \(list(row.ours))", "\"ours_detail\": \(details(row.ours))"] }
     if row.hasPython { fields += ["\"python_rounds\": \(list(row.python))", "\"python_detail\": \(details(row.python))"] }
     if !row.floor.isEmpty { fields += ["\"floor_rounds\": \(list(row.floor))", "\"floor_detail\": \(details(row.floor))"] }
@@ -418,6 +429,12 @@ func notes(_ rows: [Row]) -> [String] {
         case "payload":
             lines.append("- payload floor: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "
                          + "1 MiB writes \(value(row, row.floor, "write_1MiB_MBps", " MB/s")) (table: the better)")
+        case "payload-data":
+            // Against `payload` of the same run: Data should cost no more than [UInt8].
+            let payload = rows.first(where: { $0.name == "payload" })?.oursMedian
+            let share = row.oursMedian.flatMap { data in payload.map { fixed(data / $0, 2) + "x" } } ?? "null (run payload too)"
+            lines.append("- payload-data: ours \(row.oursMedian.map(readable) ?? "null") MB/s = \(share) payload's "
+                         + "\(payload.map(readable) ?? "null") MB/s (same run); python's column is its bytes payload again")
         case "cpu-bound":
             lines.append("- cpu-bound ours: serial \(value(row, row.ours, "serial_s", " s")), "
                          + "pool \(value(row, row.ours, "pool_s", " s")); in-process TaskGroup "

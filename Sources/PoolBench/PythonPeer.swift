@@ -36,35 +36,39 @@ struct PythonPeer: Sendable {
         var arguments = [interpreter, script, "--workload", workload, "--start-method", startMethod,
                          "--processes", String(processes)]
         if quick { arguments.append("--quick") }
-        let output: ProcessOutput
         switch runProcess(arguments, timeoutSeconds: timeoutSeconds) {
         case .failure(let error): return .failure(error)
-        case .success(let value): output = value
+        case .success(let output): return measurement(printedBy: output, peer: "python")
         }
-        let stderrTail = String(decoding: output.stderr.suffix(600), as: UTF8.self)
-        guard output.exitStatus == 0 else {
-            return .failure(BenchError("python exited with status \(output.exitStatus): \(stderrTail)"))
-        }
-        let lines = String(decoding: output.stdout, as: UTF8.self).split(separator: "\n")
-        guard let line = lines.last(where: { $0.hasPrefix("{") }) else {
-            return .failure(BenchError("python printed no JSON line: \(stderrTail)"))
-        }
-        do {
-            let json = try JSONValue.parse(String(line))
-            guard let value = json["value"]?.number else { throw BenchError("no \"value\" in \(line)") }
-            var details: [Measurement.Detail] = []
-            if case .object(let members)? = json["extra"] {
-                // Settings echoed back (processes, quick, start_method) are not measurements.
-                for (name, member) in members where !["processes", "quick", "start_method"].contains(name) {
-                    if let number = member.number { details.append(.init(name: name, value: number)) }
-                }
+    }
+}
+
+/// The measurement a peer process (the Python script, `pool-bench-data`) printed as its last
+/// JSON line: its `value`, and its `extra` numbers as details.
+func measurement(printedBy output: ProcessOutput, peer: String) -> Result<Measurement, BenchError> {
+    let stderrTail = String(decoding: output.stderr.suffix(600), as: UTF8.self)
+    guard output.exitStatus == 0 else {
+        return .failure(BenchError("\(peer) exited with status \(output.exitStatus): \(stderrTail)"))
+    }
+    let lines = String(decoding: output.stdout, as: UTF8.self).split(separator: "\n")
+    guard let line = lines.last(where: { $0.hasPrefix("{") }) else {
+        return .failure(BenchError("\(peer) printed no JSON line: \(stderrTail)"))
+    }
+    do {
+        let json = try JSONValue.parse(String(line))
+        guard let value = json["value"]?.number else { throw BenchError("no \"value\" in \(line)") }
+        var details: [Measurement.Detail] = []
+        if case .object(let members)? = json["extra"] {
+            // Settings echoed back (processes, quick, start_method) are not measurements.
+            for (name, member) in members where !["processes", "quick", "start_method"].contains(name) {
+                if let number = member.number { details.append(.init(name: name, value: number)) }
             }
-            return .success(Measurement(value: value, details: details))
-        } catch let error as BenchError {
-            return .failure(error)
-        } catch {
-            return .failure(BenchError("\(error)"))
         }
+        return .success(Measurement(value: value, details: details))
+    } catch let error as BenchError {
+        return .failure(error)
+    } catch {
+        return .failure(BenchError("\(error)"))
     }
 }
 
@@ -149,7 +153,7 @@ func runProcess(_ arguments: [String], timeoutSeconds: Double) -> Result<Process
     var waitStatus: Int32 = 0
     while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
     if timedOut {
-        return .failure(BenchError("python did not finish within \(fixed(timeoutSeconds, 0)) s and was killed"))
+        return .failure(BenchError("\(arguments[0]) did not finish within \(fixed(timeoutSeconds, 0)) s and was killed"))
     }
     // WIFEXITED / WEXITSTATUS by hand (the macros do not import).
     output.exitStatus = (waitStatus & 0x7f) == 0 ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)
