@@ -300,8 +300,8 @@ struct FaultTests {
             #expect(report["wrong"] == 0)
             #expect(report["otherFailures"] == 0)
             #expect((report["kills"] ?? 0) >= 30)
-            #expect((report["died"] ?? 0) >= 1)
-            // Each kill fails at most the one item that worker was running.
+            // Each kill fails at most the one item that worker was running, and none when it
+            // was between items: chunks it had not taken run on another worker.
             #expect((report["died"] ?? .max) <= (report["kills"] ?? 0))
             #expect((report["ok"] ?? 0) + (report["died"] ?? 0) == 100_000)
             #expect(report["fdsAfter"] == report["fdsBefore"], "\(line)")
