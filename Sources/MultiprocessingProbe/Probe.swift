@@ -281,7 +281,7 @@ final class DeathLoopWatch: @unchecked Sendable {
                 sleep(5)
                 let (round, pool) = watch.lock.withLock { ($0.round, $0.pool) }
                 if round == last, let pool {
-                    Probe.say("stuck in round \(round): \(pool._schedulerState)")
+                    Probe.say("stuck in round \(round): \(String(reflecting: pool))")
                     exit(1)
                 }
                 last = round

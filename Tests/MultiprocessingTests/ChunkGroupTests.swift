@@ -113,7 +113,7 @@ struct ChunkGroupTests {
             // Nothing opens the gate: left alive, the worker held there would keep the group
             // (and its claim on item 0) forever. The other one answers the next call meanwhile.
             try await expectEveryItem(pool)
-            #expect(!pool._schedulerState.contains("group:"), "\(pool._schedulerState)")
+            #expect(!pool.core.stateDescription.contains("group:"), "\(pool.core.stateDescription)")
         }
     }
 
@@ -151,7 +151,7 @@ struct ChunkGroupClaimTests {
     private func chunks(_ count: Int, firstID: UInt64) -> [ChunkWork] {
         let sink = NullSink()
         return (0..<count).map { index in
-            ChunkWork(taskID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [WireBytes([0])], frameBytes: 1,
+            ChunkWork(chunkID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [WireBytes([0])], frameBytes: 1,
                       index: index, firstItem: index, itemCount: 1, timeLimit: nil, sink: sink)
         }
     }
@@ -170,8 +170,8 @@ struct ChunkGroupClaimTests {
         #expect(group.position(of: 102) == 2 && group.position(of: 99) == nil)
 
         // The claimant dies: what it held is settled as lost; the rest is withdrawn.
-        #expect(group.takeClaimed(by: claimant).map(\.taskID) == [100])
-        #expect(group.withdrawUnclaimed().map(\.taskID) == [101, 102, 103])
+        #expect(group.takeClaimed(by: claimant).map(\.chunkID) == [100])
+        #expect(group.withdrawUnclaimed().map(\.chunkID) == [101, 102, 103])
         #expect(!worker.claim(Int32(group.firstClaim + 1)), "a withdrawn chunk cannot be claimed")
         #expect(group.isDrained && !group.isOver, "drained, but its members have not passed it")
         let left = [group.leave(0), group.leave(0), group.leave(1)]
@@ -185,7 +185,7 @@ struct ChunkGroupClaimTests {
         #expect(worker.claim(Int32(next.firstClaim + 1)))
         #expect(next.claimants() == [claimant])
         #expect(next.settle(1) && !next.settle(1))
-        #expect(next.abandon().map(\.taskID) == [200])
+        #expect(next.abandon().map(\.chunkID) == [200])
         #expect(next.isDrained)
     }
 }

@@ -1,10 +1,10 @@
-import Multiprocessing
+@testable import Multiprocessing
 import Testing
 
 /// The chunks the scheduler has handed to the pool's only worker, read from its state line
 /// ("SpawnPoolWorker-3[ready: true, inFlight: [41, 42], sent: 9]").
 private func chunksHeld(_ pool: ProcessPool) throws -> Int {
-    let state = pool._schedulerState
+    let state = pool.core.stateDescription
     let list = try #require(state.split(separator: "inFlight: [").dropFirst().first?.split(separator: "]").first,
                             "no inFlight list in \(state)")
     return list.split(separator: ",").count
@@ -31,7 +31,7 @@ struct PipeliningTests {
                 // The first item waits at the gate: whatever else the worker holds now, the
                 // scheduler gave it while it was busy.
                 await beacon.awaitAnnouncement()
-                #expect(try chunksHeld(pool) == 1, "1 MiB buffers: \(pool._schedulerState)")
+                #expect(try chunksHeld(pool) == 1, "1 MiB buffers: \(pool.core.stateDescription)")
                 gate.open()
                 #expect(try await call.get() == Array(repeating: size, count: 6))
             }

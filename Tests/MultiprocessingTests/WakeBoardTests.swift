@@ -26,7 +26,7 @@ private func waitUntil(_ what: @autoclosure () -> String, _ condition: () -> Boo
 
 /// Waits until `count` workers of `pool` sleep on its wake board.
 private func workersAsleep(_ pool: ProcessPool, _ count: Int) async throws {
-    try await waitUntil("\(count) workers asleep on the board: \(pool._schedulerState)") {
+    try await waitUntil("\(count) workers asleep on the board: \(String(reflecting: pool))") {
         pool.core.workersAsleepOnBoard >= count
     }
 }

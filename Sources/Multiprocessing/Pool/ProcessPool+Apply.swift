@@ -34,7 +34,7 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         let call = SingleCall()
         let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
-                                  timeLimit: timeLimit, maximumMessageSize: core.settings.maximumFrameSize, sink: call)
+                                  timeLimit: timeLimit, maximumMessageSize: core.settings.maxMessageBytes, sink: call)
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
@@ -99,7 +99,7 @@ extension ProcessPool {
         let job = ApplyJob(result: AsyncResult<T.Output>(onSuccess: onSuccess, onError: onError))
         let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
                                   firstItem: 0, timeLimit: timeLimit,
-                                  maximumMessageSize: core.settings.maximumFrameSize, sink: job)
+                                  maximumMessageSize: core.settings.maxMessageBytes, sink: job)
         try core.submit([chunk])
         return job
     }

@@ -95,7 +95,7 @@ extension ProcessPool {
             for (index, range) in plan.ranges.enumerated() {
                 let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
                                           firstItem: range.lowerBound, timeLimit: timeLimit,
-                                          maximumMessageSize: core.settings.maximumFrameSize, sink: job)
+                                          maximumMessageSize: core.settings.maxMessageBytes, sink: job)
                 batch.append(chunk)
                 batchBytes += chunk.frameBytes
                 if batchBytes >= 1 << 20 || batch.count >= batchLimit || index == chunkCount - 1 {

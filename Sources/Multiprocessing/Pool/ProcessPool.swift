@@ -12,11 +12,12 @@ import Logging
 ///     let r = try await pool.map(Worker1(), [100, 50])   // [100, 50], in input order
 /// }
 /// ```
-/// Prefer ``with(processes:initializer:maxTasksPerChild:taskTimeout:cancellation:workerScheduling:startTimeout:isolation:_:)``, which cannot leak
-/// workers. A pool made with ``init(processes:initializer:maxTasksPerChild:taskTimeout:killGrace:maxMessageBytes:cancellation:workerScheduling:startTimeout:)`` is ended by
+/// Settings are a ``Configuration``, given whole or one by one. Prefer
+/// ``with(_:isolation:_:)``, which cannot leak workers. A pool made with ``init(_:)`` is ended by
 /// ``close()`` then ``join()``, or by ``terminate()``; a pool that is dropped while still running
-/// is terminated.
-public final class ProcessPool: Sendable {
+/// is terminated. `String(reflecting: pool)` describes what its scheduler holds, for diagnosing
+/// a call that does not end.
+public final class ProcessPool: Sendable, CustomDebugStringConvertible {
     /// What cancelling a call, or dropping an `imap`'s results before their end, does to its
     /// items that are already running.
     public enum CancellationPolicy: Sendable {
@@ -29,36 +30,34 @@ public final class ProcessPool: Sendable {
     /// The number of worker processes.
     public let processes: Int
     /// The time limit of each item when a call does not give one; nil for none.
-    public let taskTimeout: Duration?
+    public var taskTimeout: Duration? { configuration.taskTimeout }
+    /// The pool's settings, as given.
+    public let configuration: Configuration
     let core: PoolCore
 
-    /// Starts `processes` workers (default: the CPUs this process may use).
+    /// Starts the pool's workers.
     ///
-    /// - Parameters:
-    ///   - processes: How many workers run at once; at least 1.
-    ///   - initializer: Run once in each worker as it starts (Python's `initializer`/`initargs`).
-    ///   - maxTasksPerChild: A worker exits and is replaced after this many chunks (Python's
-    ///     `maxtasksperchild`); nil keeps workers for the pool's life.
-    ///   - taskTimeout: How long one item may run; an item over it fails with
-    ///     ``PoolError/Code-swift.struct/taskTimedOut`` and its worker is killed (SIGTERM, then
-    ///     SIGKILL after `killGrace`) and replaced. Calls may override it. Nil: no limit.
-    ///   - killGrace: Time between SIGTERM and SIGKILL for a worker over its time limit.
-    ///   - maxMessageBytes: The largest encoded chunk of arguments or results; larger ones fail
-    ///     with ``PoolError/Code-swift.struct/messageTooLarge`` instead of being sent.
-    ///   - cancellation: What cancelling a call's Swift task does to its running items.
-    ///   - workerScheduling: How the kernel schedules the workers; see ``WorkerScheduling``.
-    ///   - startTimeout: How long a worker may take from its spawn until it serves tasks (or
-    ///     starts the initializer). The initializer itself may run for `taskTimeout`, or for
-    ///     this long when there is none. A worker over either is killed and counts as one that
-    ///     failed to start; after a few in a row the pool fails with
-    ///     ``PoolError/Code-swift.struct/initializerFailed`` or
-    ///     ``PoolError/Code-swift.struct/spawnFailed`` naming the limit, so a call never waits
-    ///     forever for a worker that cannot start.
-    /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a bad
-    ///   argument, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an initializer type
-    ///   that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed`` if a worker
-    ///   cannot be started.
-    public init(
+    /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a
+    ///   setting out of range, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an
+    ///   initializer type that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed``
+    ///   if a worker cannot be started.
+    public init(_ configuration: Configuration) throws(PoolError) {
+        // A worker whose run of `main` got here first starts serving here (see `bootstrap()`).
+        WorkerProcess.startIfWorker()
+        try configuration.validate()
+        let encodedInitializer = try configuration.initializer.map { (initializer) throws(PoolError) -> EncodedValue in
+            try encodeValue(initializer, role: "initializer")
+        }
+        self.configuration = configuration
+        self.processes = configuration.resolvedProcesses
+        self.core = PoolCore(settings: SchedulerSettings(configuration, initializer: encodedInitializer,
+                                                         logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue))
+        try core.start()
+    }
+
+    /// Starts `processes` workers (default: the CPUs this process may use), with the other
+    /// settings as ``Configuration`` describes them.
+    public convenience init(
         processes: Int? = nil,
         initializer: (any PoolInitializer)? = nil,
         maxTasksPerChild: Int? = nil,
@@ -69,44 +68,9 @@ public final class ProcessPool: Sendable {
         workerScheduling: WorkerScheduling = .inherit,
         startTimeout: Duration = .seconds(120)
     ) throws(PoolError) {
-        // A worker whose run of `main` got here first starts serving here (see `bootstrap()`).
-        WorkerProcess.startIfWorker()
-        let count = processes ?? Int(cmp_available_cpus())
-        guard count >= 1 else {
-            throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
-        }
-        if let maxTasksPerChild, maxTasksPerChild < 1 {
-            throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1 or nil, got \(maxTasksPerChild)")
-        }
-        if let taskTimeout, taskTimeout <= .zero {
-            throw PoolError(.invalidArgument, "taskTimeout must be positive or nil, got \(taskTimeout)")
-        }
-        guard startTimeout > .zero else {
-            throw PoolError(.invalidArgument, "startTimeout must be positive, got \(startTimeout)")
-        }
-        guard maxMessageBytes >= 1024 && maxMessageBytes <= Int(UInt32.max) - 64 else {
-            throw PoolError(.invalidArgument, "maxMessageBytes must be between 1024 and \(Int(UInt32.max) - 64), got \(maxMessageBytes)")
-        }
-        let encodedInitializer = try initializer.map { (initializer) throws(PoolError) -> EncodedValue in
-            try encodeValue(initializer, role: "initializer")
-        }
-        self.processes = count
-        self.taskTimeout = taskTimeout
-        self.core = PoolCore(settings: PoolCore.Settings(
-            processes: count,
-            initializer: encodedInitializer,
-            maximumTasksPerChild: maxTasksPerChild,
-            logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue,
-            maximumFrameSize: maxMessageBytes,
-            maximumStartFailures: max(3, 2 * count),
-            exitGraceMilliseconds: 1_000,
-            killGrace: killGrace,
-            killRunningOnCancel: cancellation == .killRunningTasks,
-            batchScheduling: workerScheduling == .batch,
-            startTimeout: startTimeout,
-            initializerTimeout: taskTimeout ?? startTimeout,
-            initializerName: initializer.map { String(reflecting: type(of: $0)) }))
-        try core.start()
+        try self.init(Configuration(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                                    taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
+                                    cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout))
     }
 
     deinit {
@@ -120,19 +84,11 @@ public final class ProcessPool: Sendable {
     /// unfinished work fails with ``PoolError/Code-swift.struct/terminated``. (Python's
     /// `with Pool() as p:` always terminates.)
     public static func with<R>(
-        processes: Int? = nil,
-        initializer: (any PoolInitializer)? = nil,
-        maxTasksPerChild: Int? = nil,
-        taskTimeout: Duration? = nil,
-        cancellation: CancellationPolicy = .killRunningTasks,
-        workerScheduling: WorkerScheduling = .inherit,
-        startTimeout: Duration = .seconds(120),
+        _ configuration: Configuration,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
-        let pool = try ProcessPool(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                                   taskTimeout: taskTimeout, cancellation: cancellation, workerScheduling: workerScheduling,
-                                   startTimeout: startTimeout)
+        let pool = try ProcessPool(configuration)
         do {
             let result = try await body(pool)
             pool.close()
@@ -145,14 +101,36 @@ public final class ProcessPool: Sendable {
         }
     }
 
+    /// ``with(_:isolation:_:)`` with the settings given one by one, as ``Configuration``
+    /// describes them.
+    public static func with<R>(
+        processes: Int? = nil,
+        initializer: (any PoolInitializer)? = nil,
+        maxTasksPerChild: Int? = nil,
+        taskTimeout: Duration? = nil,
+        killGrace: Duration = .milliseconds(500),
+        maxMessageBytes: Int = 1 << 30,
+        cancellation: CancellationPolicy = .killRunningTasks,
+        workerScheduling: WorkerScheduling = .inherit,
+        startTimeout: Duration = .seconds(120),
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (ProcessPool) async throws -> sending R
+    ) async throws -> sending R {
+        try await with(Configuration(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                                     taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
+                                     cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout),
+                       isolation: isolation, body)
+    }
+
     /// An executor that runs code resumed by this pool's answers on the thread that read them:
     /// prefer it (`withTaskExecutorPreference(pool.executor) { ... }`) around a loop of short
     /// calls that each wait for the last. See ``PoolExecutor``.
     public var executor: PoolExecutor { core.executor }
 
-    /// The scheduler's state in one line (workers, chunks in flight, what waits): a debugging aid
-    /// whose format may change.
-    public var _schedulerState: String { core.stateDescription }
+
+    /// The scheduler's state in one line (workers, chunks in flight, what waits): a debugging
+    /// aid whose format may change.
+    public var debugDescription: String { "ProcessPool(\(core.stateDescription))" }
 
     /// Stops accepting work. Work already submitted completes; then the workers exit.
     ///

@@ -47,7 +47,7 @@ final class ChunkGroup {
         self.board = board
         self.members = members
         var positions: [UInt64: Int] = [:]
-        for (position, chunk) in chunks.enumerated() { positions[chunk.taskID] = position }
+        for (position, chunk) in chunks.enumerated() { positions[chunk.chunkID] = position }
         self.positions = positions
         settled = Array(repeating: false, count: chunks.count)
         unsettled = chunks.count
@@ -60,8 +60,8 @@ final class ChunkGroup {
     /// Drained, and every member has passed every chunk: the claim words are free.
     var isOver: Bool { members.isEmpty && isDrained }
 
-    /// Where chunk `taskID` is in the group, if it is one of its chunks.
-    func position(of taskID: UInt64) -> Int? { positions[taskID] }
+    /// Where chunk `chunkID` is in the group, if it is one of its chunks.
+    func position(of chunkID: UInt64) -> Int? { positions[chunkID] }
 
     /// Whether the worker that writes `claimant` holds the chunk at `position`.
     func isClaimed(_ position: Int, by claimant: UInt32) -> Bool { board.claimant(firstClaim + position) == claimant }

@@ -10,13 +10,13 @@ protocol ChunkSink: AnyObject, Sendable {
     /// waiting chunks are dropped instead of run.
     var isFinished: Bool { get }
 
-    /// Called when one of the call's chunks is handed to `connection`, with the pool locked.
-    func dispatched(to connection: WorkerConnection)
+    /// Called when one of the call's chunks is handed to `worker`, with the pool locked.
+    func dispatched(to worker: any PoolWorker)
 }
 
 extension ChunkSink {
     /// Most calls do not need to know where their chunks go.
-    func dispatched(to connection: WorkerConnection) {}
+    func dispatched(to worker: any PoolWorker) {}
 }
 
 /// A call whose caller waits on one ``AsyncResult``: what `awaitCancellable` needs.
@@ -70,7 +70,7 @@ extension ChunkCompletion {
 /// One unit of dispatch: some consecutive items of one call, already encoded as a run frame.
 struct ChunkWork: Sendable {
     /// Unique in the process; the worker echoes it in its result.
-    let taskID: UInt64
+    let chunkID: UInt64
     /// The task's type, which keys the scheduler's estimate of chunk run time.
     let taskType: ObjectIdentifier
     /// The complete frame (length prefix included) as pieces to send in order, so dispatch does

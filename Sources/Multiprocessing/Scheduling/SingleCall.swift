@@ -22,7 +22,7 @@ final class SingleCall: ChunkSink {
     /// Set once an answer is stored: what a spinning caller watches, without taking the lock.
     private let hasAnswer = Atomic<Bool>(false)
 
-    private let worker = Mutex<WorkerConnection?>(nil)
+    private let dispatchedTo = Mutex<(any PoolWorker)?>(nil)
     private let callerRead = Atomic<Bool>(false)
 
     /// The caller read the worker's answers itself (see `PoolCore.readAnswer`).
@@ -35,10 +35,10 @@ final class SingleCall: ChunkSink {
     var isAnswered: Bool { hasAnswer.load(ordering: .acquiring) }
 
     /// The worker the chunk was last handed to: where a caller waiting actively reads.
-    var connection: WorkerConnection? { worker.withLock { $0 } }
+    var worker: (any PoolWorker)? { dispatchedTo.withLock { $0 } }
 
-    func dispatched(to connection: WorkerConnection) {
-        worker.withLock { $0 = connection }
+    func dispatched(to worker: any PoolWorker) {
+        dispatchedTo.withLock { $0 = worker }
     }
 
     var isFinished: Bool {

@@ -141,7 +141,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 guard !items.isEmpty else { break }
                 chunks.append(try makeChunk(task: task, taskType: taskType, items: items, index: producer.nextChunk,
                                             firstItem: producer.nextItem, timeLimit: timeLimit,
-                                            maximumMessageSize: core.settings.maximumFrameSize, sink: self))
+                                            maximumMessageSize: core.settings.maxMessageBytes, sink: self))
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
@@ -312,19 +312,19 @@ func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier,
 /// Builds the run frame of a chunk whose `itemCount` items are already encoded.
 func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
                timeLimit: Duration?, maximumMessageSize: Int, sink: any ChunkSink) throws(PoolError) -> ChunkWork {
-    let taskID = TaskIDs.next()
-    let frame = ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs)
+    let chunkID = ChunkIDs.next()
+    let frame = ParentMessage.encodeRunFrame(taskID: chunkID, task: task, inputs: inputs)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maximumMessageSize else {
         throw PoolError(.messageTooLarge,
             "items \(firstItem)..<\(firstItem + itemCount) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
     }
-    return ChunkWork(taskID: taskID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
+    return ChunkWork(chunkID: chunkID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
                      itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
 }
 
-/// Task ids, unique in the process, so a stray answer can never match another call's chunk.
-enum TaskIDs {
+/// Chunk ids, unique in the process, so a stray answer can never match another call's chunk.
+enum ChunkIDs {
     private static let counter = Atomic<UInt64>(1)
     static func next() -> UInt64 { counter.wrappingAdd(1, ordering: .relaxed).oldValue }
 }

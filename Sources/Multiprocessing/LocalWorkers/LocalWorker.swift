@@ -1,0 +1,94 @@
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A worker that is a child process of this program: the first kind of ``PoolWorker``.
+///
+/// It holds the process, both sides of its channel (requests down a socket, answers up a pipe)
+/// and its slot on the pool's wake board. A reader thread of its own reads its answers and
+/// hands them to the scheduler (see `LocalWorkerReader.swift`); so does a caller of `apply`
+/// waiting actively for its answer.
+final class LocalWorker: PoolWorker {
+    let key: Int
+    /// "SpawnPoolWorker-N".
+    let name: String
+    let process: ChildProcess
+    let outbound: OutboundChannel
+    let inbound: InboundChannel
+    /// The worker's slot on the pool's wake board, if it has one.
+    let wake: WakeTarget?
+    /// How long it may take to exit once its channel closed, before SIGKILL.
+    let exitGraceMilliseconds: Int32
+
+    private init(key: Int, name: String, launched: LaunchedWorker, wake: WakeTarget?, maxMessageBytes: Int,
+                 exitGraceMilliseconds: Int32) {
+        self.key = key
+        self.name = name
+        self.process = launched.process
+        self.wake = wake
+        self.exitGraceMilliseconds = exitGraceMilliseconds
+        self.outbound = OutboundChannel(descriptor: launched.requests, threadName: "mp-w\(key)-out", wake: wake)
+        self.inbound = InboundChannel(answers: launched.answers, socket: launched.requests, maximumFrameSize: maxMessageBytes)
+    }
+
+    /// Spawns a worker process, with a slot on `board` if one is free.
+    static func spawn(key: Int, board: WakeBoard?, settings: SchedulerSettings) throws(PoolError) -> LocalWorker {
+        let wake = board?.takeSlot()
+        let launched: LaunchedWorker
+        do {
+            launched = try WorkerLauncher.launch(batchScheduling: settings.workerScheduling == .batch, wake: wake)
+        } catch {
+            if let wake { board?.returnSlot(wake) }
+            throw error
+        }
+        let name = WorkerNumbering.nextName()
+        return LocalWorker(key: key, name: name, launched: launched, wake: wake, maxMessageBytes: settings.maxMessageBytes,
+                           exitGraceMilliseconds: settings.exitGraceMilliseconds)
+    }
+
+    var label: WorkerLabel { WorkerLabel(name: name, pid: process.pid) }
+    var capacity: Int { 1 }
+    var groupClaimant: UInt32? { wake?.claimant }
+
+    func enqueue(_ frame: [WireBytes]) {
+        for piece in frame { outbound.enqueue(piece) }
+    }
+
+    func sendQueued() -> Int32? {
+        outbound.flushWithoutWaking() ? wake?.slot : nil
+    }
+
+    func shutdownAfterQueued() { outbound.shutdownAfterQueued() }
+    func terminate() { process.send(signal: SIGTERM) }
+    func kill() { process.send(signal: SIGKILL) }
+
+    /// Reaps the process and releases the channel, the pidfd and the wake-board slot: how it
+    /// ended, for the scheduler.
+    func finish(violation: String?) -> WorkerEnd {
+        let status = process.reap(graceMilliseconds: exitGraceMilliseconds)
+        // Final now that the worker is gone; read before its slot goes back to the board.
+        let chunksTaken = wake?.chunksTaken
+        release()
+        return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken)
+    }
+
+    /// Kills and releases a worker the pool could not start reading.
+    func abandon() {
+        kill()
+        _ = process.reap(graceMilliseconds: 0)
+        release()
+    }
+
+    private func release() {
+        outbound.stop()
+        inbound.markClosed()
+        close(outbound.descriptor)
+        close(inbound.descriptor)
+        process.closeHandle()
+        if let wake { wake.board.returnSlot(wake) }
+    }
+}

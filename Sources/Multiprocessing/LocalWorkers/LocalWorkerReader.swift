@@ -1,0 +1,139 @@
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Reading a local worker's answers: its reader thread, and a caller of `apply` that reads for
+/// itself for a moment (see ``AnswerSpin``).
+extension LocalWorker {
+    /// Starts the worker's reader thread, which hands every message to `core`, then its end.
+    func startReading(for core: PoolCore) throws(PoolError) {
+        try NativeThread.detach(name: "mp-w\(key)-in") { [self] in readLoop(core) }
+    }
+
+    /// The reader thread: every message, then the worker's end.
+    private func readLoop(_ core: PoolCore) {
+        // Sends caused by answers are made once the frames already read are handled: one
+        // system call per burst instead of one per answer.
+        var toSend: [any PoolWorker] = []
+        let jobs = ReaderThreadJobs(installingFor: core.executor)
+        defer { jobs.uninstall() }
+        var end: InboundChannel.End?
+        while end == nil {
+            if inbound.sleepWhileCallerReads() { continue }
+            // Wait outside the lock, so that a caller waiting actively for its answer can read
+            // meanwhile. EOF and errors count as readable.
+            let ready = cmp_poll_readable(inbound.descriptor, -1)
+            if ready < 0 && ready != -EINTR {
+                end = .failed(FrameReader.Failure.readFailed(-ready))
+                break
+            }
+            // Not waiting for the lock: a caller that holds it is reading this very input, and
+            // waiting would make its unlock a system call to wake this thread. Whatever it leaves
+            // unread keeps the descriptor readable, so the next poll returns at once.
+            guard let ended = inbound.withStateIfFree({ input in
+                handleAvailableFrames(&input, core: core, waitForAttachments: true, sendLater: &toSend)
+                return input.end
+            }) else { continue }
+            end = ended
+            core.send(to: toSend)
+            toSend.removeAll(keepingCapacity: true)
+            jobs.runPending()
+        }
+        var violation: String?
+        if case .failed(let error) = end, !Self.isOrdinaryEnd(error) { violation = "\(error)" }
+        core.workerEnded(self, finish(violation: violation))
+    }
+
+    /// Handles every frame the channel has now, reading what the pipe holds without waiting;
+    /// records the end of the stream in `input` when it reads it. An answer announced in the
+    /// pipe is read from the socket at once, waiting for it if need be, by whoever read the
+    /// announcement, a caller of `apply` included: the worker is sending it, and left for the
+    /// reader thread it could wait unseen (the pipe, which the reader thread waits on, may
+    /// have nothing more to say).
+    func handleAvailableFrames(_ input: inout InboundChannel.State, core: PoolCore, waitForAttachments: Bool,
+                               sendLater: inout [any PoolWorker]) {
+        guard input.end == nil, !input.closed else { return }
+        var read = true
+        do {
+            while true {
+                if input.framesOnSocket > 0 {
+                    let handled: Void? = try input.socketReader.withNextFrame { bytes, attachments in
+                        try core.received(try WorkerMessage.decode(bytes, attachments: attachments), from: self, flushLater: &sendLater)
+                    }
+                    // The socket ended where an answer was announced: the worker died sending it.
+                    guard handled != nil else { throw FrameReader.Failure.truncated }
+                    input.framesOnSocket -= 1
+                    continue
+                }
+                let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) { bytes, attachments -> Bool in
+                    let message = try WorkerMessage.decode(bytes, attachments: attachments)
+                    if case .followsOnSocket = message { return true }
+                    try core.received(message, from: self, flushLater: &sendLater)
+                    return false
+                }
+                switch available {
+                case .frame(let announcesSocketFrame):
+                    if announcesSocketFrame { input.framesOnSocket += 1 }
+                    read = false  // read again only if the last read filled its room
+                case .notYet: return
+                case .ended:
+                    input.end = .clean
+                    return
+                }
+            }
+        } catch {
+            input.end = .failed(error)
+            // A worker that sent something it should not cannot be trusted; killing it also
+            // makes the pipe readable (EOF), so the reader thread wakes to handle its end even
+            // when a caller of apply read the bad frame.
+            if !Self.isOrdinaryEnd(error) { kill() }
+        }
+    }
+
+    /// A stream cut inside a frame (the worker died while writing) or a reset (it died with our
+    /// frames unread) is an ordinary death; anything else is a protocol violation.
+    static func isOrdinaryEnd(_ error: any Error) -> Bool {
+        switch error {
+        case FrameReader.Failure.truncated, FrameReader.Failure.readFailed: return true
+        default: return false
+        }
+    }
+
+    /// For a caller of `apply` waiting actively: handles what this worker has sent, unless its
+    /// reader thread is at it. Returns whether `call` has its answer.
+    func readAnswer(for call: SingleCall, core: PoolCore) -> Bool {
+        call.readsItself = true
+        inbound.callerReads(now: cmp_monotonic_ns())
+        var toSend: [any PoolWorker] = []
+        let leftForReader = inbound.withStateIfFree { input -> Bool in
+            // Large buffers still arriving are left to the reader thread: this caller must not wait.
+            handleAvailableFrames(&input, core: core, waitForAttachments: false, sendLater: &toSend)
+            // The end, or a frame whose attachments are still coming: the reader thread's work.
+            return input.end != nil || input.reader.hasFrameHead
+        }
+        if leftForReader == true { inbound.wakeReader() }
+        core.send(to: toSend)
+        return call.isAnswered
+    }
+}
+
+extension PoolCore {
+    /// For a caller of `apply` waiting actively: reads the answers of the worker running its
+    /// chunk, when that is a local worker. Returns whether the call has its answer.
+    func readAnswer(for call: SingleCall) -> Bool {
+        if call.isAnswered { return true }
+        guard let worker = call.worker as? LocalWorker else { return false }
+        return worker.readAnswer(for: call, core: self)
+    }
+
+    /// A caller that read its worker's answers stopped (answered or not): if it has no answer,
+    /// the reader thread must take over now rather than when it next looks.
+    func stopReading(for call: SingleCall) {
+        guard call.readsItself, !call.isAnswered, let worker = call.worker as? LocalWorker else { return }
+        worker.inbound.wakeReader()
+    }
+}

@@ -1,0 +1,90 @@
+import CMultiprocessing
+
+extension ProcessPool {
+    /// Every setting of a pool, in one value: what ``ProcessPool/init(_:)`` and
+    /// ``ProcessPool/with(_:isolation:_:)`` take. Each has a default, so a configuration names
+    /// only what it changes:
+    ///
+    /// ```swift
+    /// var configuration = ProcessPool.Configuration(processes: 4)
+    /// configuration.taskTimeout = .seconds(30)
+    /// try await ProcessPool.with(configuration) { pool in ... }
+    /// ```
+    public struct Configuration: Sendable {
+        /// How many workers run at once; nil for the CPUs this process may use.
+        public var processes: Int?
+        /// Run once in each worker as it starts (Python's `initializer`/`initargs`).
+        public var initializer: (any PoolInitializer)?
+        /// A worker exits and is replaced after this many chunks (Python's
+        /// `maxtasksperchild`); nil keeps workers for the pool's life.
+        public var maxTasksPerChild: Int?
+        /// How long one item may run; an item over it fails with
+        /// ``PoolError/Code-swift.struct/taskTimedOut`` and its worker is killed and replaced.
+        /// Calls may override it. Also the initializer's limit when set. Nil: no limit.
+        public var taskTimeout: Duration?
+        /// Time between SIGTERM and SIGKILL for a worker over a time limit.
+        public var killGrace: Duration
+        /// The largest encoded chunk of arguments or results; larger ones fail with
+        /// ``PoolError/Code-swift.struct/messageTooLarge`` instead of being sent.
+        public var maxMessageBytes: Int
+        /// What cancelling a call's Swift task does to its running items.
+        public var cancellation: CancellationPolicy
+        /// How the kernel schedules the workers; see ``WorkerScheduling``.
+        public var workerScheduling: WorkerScheduling
+        /// How long a worker may take from its spawn until it serves tasks (or starts the
+        /// initializer), and how long the initializer may run when there is no `taskTimeout`. A
+        /// worker over it is killed and counts as one that failed to start; after a few in a row
+        /// the pool fails with ``PoolError/Code-swift.struct/initializerFailed`` or
+        /// ``PoolError/Code-swift.struct/spawnFailed`` naming the limit, so a call never waits
+        /// forever for a worker that cannot start.
+        public var startTimeout: Duration
+
+        /// A configuration; every setting left out keeps its default.
+        public init(
+            processes: Int? = nil,
+            initializer: (any PoolInitializer)? = nil,
+            maxTasksPerChild: Int? = nil,
+            taskTimeout: Duration? = nil,
+            killGrace: Duration = .milliseconds(500),
+            maxMessageBytes: Int = 1 << 30,
+            cancellation: CancellationPolicy = .killRunningTasks,
+            workerScheduling: WorkerScheduling = .inherit,
+            startTimeout: Duration = .seconds(120)
+        ) {
+            self.processes = processes
+            self.initializer = initializer
+            self.maxTasksPerChild = maxTasksPerChild
+            self.taskTimeout = taskTimeout
+            self.killGrace = killGrace
+            self.maxMessageBytes = maxMessageBytes
+            self.cancellation = cancellation
+            self.workerScheduling = workerScheduling
+            self.startTimeout = startTimeout
+        }
+
+        /// The number of workers: `processes`, or the CPUs this process may use.
+        var resolvedProcesses: Int { processes ?? Int(cmp_available_cpus()) }
+
+        /// Throws ``PoolError/Code-swift.struct/invalidArgument`` naming the first setting out
+        /// of range.
+        func validate() throws(PoolError) {
+            let count = resolvedProcesses
+            guard count >= 1 else {
+                throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
+            }
+            if let maxTasksPerChild, maxTasksPerChild < 1 {
+                throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1 or nil, got \(maxTasksPerChild)")
+            }
+            if let taskTimeout, taskTimeout <= .zero {
+                throw PoolError(.invalidArgument, "taskTimeout must be positive or nil, got \(taskTimeout)")
+            }
+            guard startTimeout > .zero else {
+                throw PoolError(.invalidArgument, "startTimeout must be positive, got \(startTimeout)")
+            }
+            guard maxMessageBytes >= 1024 && maxMessageBytes <= Int(UInt32.max) - 64 else {
+                throw PoolError(.invalidArgument,
+                                "maxMessageBytes must be between 1024 and \(Int(UInt32.max) - 64), got \(maxMessageBytes)")
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/// Answers: what a worker says, and what it means for the scheduler and the calls.
+extension PoolCore {
+    /// Handles one message from `worker`. Sends it causes are added to `flushLater`, for its
+    /// reader to make once the messages already read are handled: one system call per burst.
+    /// Throws for a message that breaks the protocol (the worker's implementation ends it).
+    func received(_ message: WorkerMessage, from worker: any PoolWorker, flushLater: inout [any PoolWorker]) throws {
+        switch message {
+        case .ready:
+            let timed = state.withLock { state -> Bool in
+                state.startFailuresInARow = 0
+                guard let slot = state.workers[worker.key] else { return false }
+                slot.isReady = true
+                guard let head = slot.inFlight.first else { return false }
+                slot.headStarted = .now
+                return head.timeLimit != nil
+            }
+            if timed { pokeWatchdog() }
+        case .initializerFailed(let failure):
+            initializerFailed(failure, in: worker)
+        case .initializing:
+            state.withLock { state in state.workers[worker.key]?.initializingSince = .now }
+            pokeWatchdog()
+        case .followsOnSocket:
+            throw ProtocolViolation(description: "\(worker.label.name) announced an answer on the socket, on the socket")
+        case .groupDone(let id):
+            try groupDone(id, from: worker)
+        case .result(let chunkID, let nanoseconds, let outcome):
+            let match: AnswerMatch = state.withLock { state in
+                guard let slot = state.workers[worker.key] else { return .unknown }
+                // In send order for a worker that runs one chunk at a time; by id among those
+                // running for one that runs several.
+                guard let position = slot.inFlight.prefix(worker.capacity).firstIndex(where: { $0.chunkID == chunkID }) else {
+                    return groupAnswer(chunkID, nanoseconds: nanoseconds, from: worker, &state)
+                }
+                let answered = slot.inFlight.remove(at: position)
+                if position == 0, let next = slot.inFlight.first {
+                    slot.headStarted = .now
+                    if next.timeLimit != nil { pokeWatchdog() }
+                }
+                state.record(nanoseconds, of: answered)
+                return .chunk(AnsweredChunk(chunk: answered, toSend: schedule(&state), toShutDown: state.shutdownIfIdle()))
+            }
+            let answered: AnsweredChunk
+            switch match {
+            case .chunk(let chunk): answered = chunk
+            case .ignored: return
+            case .unknown: throw ProtocolViolation(description: "\(worker.label.name) answered task \(chunkID), which it was not running")
+            }
+            let chunk = answered.chunk
+            for other in answered.toSend where !flushLater.contains(where: { $0 === other }) { flushLater.append(other) }
+            for other in answered.toShutDown { other.shutdownAfterQueued() }
+            chunk.sink.chunkFinished(chunk, .answered(outcome, by: worker.label))
+        }
+    }
+
+    /// The initializer threw in `worker`: the pool fails with that error, as Python's would
+    /// otherwise respawn workers forever.
+    func initializerFailed(_ failure: RemoteFailure, in worker: any PoolWorker) {
+        let label = worker.label
+        let error = PoolError(.initializerFailed,
+            "the pool's initializer threw in \(label.name) (pid \(label.pid)): \(failure.typeName): \(failure.description)",
+            workerName: label.name, workerPID: label.pid)
+        let (failed, workers): ([ChunkWork], [any PoolWorker]) = state.withLock { state in
+            if state.fatal == nil { state.fatal = error }
+            state.phase = .terminating
+            let failed = state.takeUnfinishedWork()
+            return (failed, state.workers.values.map(\.worker))
+        }
+        for other in workers where other !== worker { other.kill() }
+        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+    }
+}
+
+/// How an answer matched what the worker was given.
+enum AnswerMatch {
+    case chunk(AnsweredChunk)
+    /// A chunk of a group the pool gave up on: its outcome went elsewhere.
+    case ignored
+    case unknown
+}
+
+/// What handling an answer under the lock leaves to do after it. A struct, not a tuple: the
+/// runtime's generic tuple code showed in the readers' profile.
+struct AnsweredChunk {
+    let chunk: ChunkWork
+    let toSend: [any PoolWorker]
+    let toShutDown: [any PoolWorker]
+}
+
+/// A message from a worker that breaks the protocol; the worker is ended for it.
+struct ProtocolViolation: Error, CustomStringConvertible {
+    let description: String
+}

@@ -1,0 +1,42 @@
+/// A worker as the scheduler sees it: something that runs the chunks sent to it, in order, and
+/// reports each answer (``PoolCore/received(_:from:flushLater:)``) and its own end
+/// (``PoolCore/workerEnded(_:_:)``) to the scheduler.
+///
+/// ``LocalWorker``, a child process of this program, is the one kind today. The scheduler knows
+/// nothing else of a worker, so another kind (a host serving chunks through a pool of its own)
+/// plugs in here without a change to dispatch.
+protocol PoolWorker: AnyObject, Sendable {
+    /// The scheduler's key for it, unique in its pool.
+    var key: Int { get }
+    /// Its name and pid, as errors name it.
+    var label: WorkerLabel { get }
+    /// How many chunks it runs at once; the scheduler keeps up to that many times its
+    /// pipelining depth in flight. A local process runs one.
+    var capacity: Int { get }
+    /// What it writes in a ``ChunkGroup``'s claim words when it takes a chunk; nil for a worker
+    /// that cannot take part in groups (no wake-board slot).
+    var groupClaimant: UInt32? { get }
+
+    /// Queues a message to send; cheap, so the scheduler calls it under its lock.
+    func enqueue(_ frame: [WireBytes])
+    /// Sends what is queued without waking the worker; returns the wake-board slot to ring if it
+    /// sleeps on one (the scheduler rings every such worker of a burst with one system call).
+    func sendQueued() -> Int32?
+    /// Tells it to exit once it has run what is queued.
+    func shutdownAfterQueued()
+    /// Asks it to end now, with a chance to clean up (SIGTERM for a process).
+    func terminate()
+    /// Ends it at once (SIGKILL for a process).
+    func kill()
+}
+
+/// How a worker ended, as its implementation reports it.
+struct WorkerEnd: Sendable {
+    /// Its exit status.
+    var status: ExitStatus
+    /// What it sent that broke the protocol, if that is why it was ended.
+    var violation: String?
+    /// How many chunks (of groups excepted) it had taken to run, when it can tell: the chunks in
+    /// flight past those were never read, and run elsewhere.
+    var chunksTaken: UInt32?
+}

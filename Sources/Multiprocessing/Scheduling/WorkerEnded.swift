@@ -1,0 +1,125 @@
+/// Worker ends: what a worker's end means for the chunks it held, the pool and its replacement.
+extension PoolCore {
+    /// A worker ended (its implementation has already released it): fail the chunk it was
+    /// running, requeue the ones it had not started, and start a replacement if the pool still
+    /// has work for it.
+    func workerEnded(_ worker: any PoolWorker, _ end: WorkerEnd) {
+        let label = worker.label
+        var failed: (chunk: ChunkWork, error: PoolError)?
+        var abandoned: [ChunkWork] = []
+        var replace = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var toShutDown: [any PoolWorker] = []
+        var toSend: [any PoolWorker] = []
+        var groupEnd: GroupEnd?
+        var lostInGroup: [ChunkWork] = []
+        var killedForCancel = false
+        state.withLock { state in
+            guard let slot = state.workers.removeValue(forKey: worker.key) else { return }
+            if case .cancelled? = slot.killReason { killedForCancel = true }
+            if let drained = state.drainedGroup, drained.leave(worker.key), drained.members.isEmpty {
+                state.drainedGroup = nil
+            }
+            if let group = state.group {
+                // What it claimed and did not answer died with it.
+                if let claimant = worker.groupClaimant { lostInGroup = group.takeClaimed(by: claimant) }
+                groupEnd = group.leave(worker.key) ? lastMemberLeft(group, &state) : afterSettling(group, &state)
+            }
+            let decision = DeadWorkerDecision(slot: slot, end: end, label: label)
+            state.pending.prepend(decision.requeued)
+            failed = decision.failed
+            if let startFailure = decision.startFailure, state.phase != .terminating {
+                state.startFailuresInARow += 1
+                if state.startFailuresInARow >= settings.maxStartFailures && state.fatal == nil {
+                    state.fatal = WorkerFailures.startFailure(count: state.startFailuresInARow, label: label, status: end.status,
+                                                              timedOut: startFailure.timedOut, initializer: settings.initializerName)
+                    state.phase = .terminating
+                    abandoned = state.takeUnfinishedWork()
+                }
+            }
+            // Scheduling first hands the requeued chunks to the other workers and drops those of
+            // calls that want no more results (a cancelled imap's), so what is left is real work.
+            toSend = schedule(&state)
+            switch state.phase {
+            case .running:
+                replace = true
+            case .closing:
+                // Requeued work, or an open imap's input yet to come, still needs a worker;
+                // otherwise the pool is winding down.
+                replace = !state.pending.isEmpty || !state.openStreams.isEmpty
+                toShutDown = state.shutdownIfIdle()
+            case .terminating:
+                replace = false
+                if let chunk = failed?.chunk {
+                    abandoned.append(chunk)
+                    failed = nil
+                }
+                abandoned += state.pending.removeAll()
+            }
+            if state.workers.isEmpty && !replace { waiters = lastWorkerGone(&state) }
+        }
+        if let failed { failed.chunk.sink.chunkFinished(failed.chunk, .failed(failed.error)) }
+        if !lostInGroup.isEmpty {
+            let failure = WorkerFailures.groupLoss(lostInGroup, label: label, status: end.status, cancelled: killedForCancel)
+            for chunk in lostInGroup { chunk.sink.chunkFinished(chunk, .failed(failure)) }
+        }
+        groupEnd?.carryOut(self)
+        if !abandoned.isEmpty {
+            let error = state.withLock { $0.fatal } ?? PoolError(.terminated, "the pool was terminated before this item finished")
+            for chunk in abandoned { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        }
+        send(to: toSend)
+        for other in toShutDown { other.shutdownAfterQueued() }
+        if replace {
+            do {
+                try spawnWorker()
+            } catch {
+                failEverything(with: error)
+            }
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// What a worker's end means for the chunks it held outside groups: a pure decision from what
+/// the scheduler knew of it and how it ended, so that it can be tested without processes.
+struct DeadWorkerDecision {
+    /// The chunk it was running, and the error that chunk fails with.
+    var failed: (chunk: ChunkWork, error: PoolError)?
+    /// Chunks it never started, in order: they go back to the front of the queue.
+    var requeued: [ChunkWork] = []
+    /// Set when it died before it was ready: it counts towards the pool's crash-loop limit.
+    var startFailure: StartFailure?
+
+    /// A worker that never became ready; `timedOut` when the pool killed it over a limit.
+    struct StartFailure {
+        var timedOut: (limit: Duration, inInitializer: Bool)?
+    }
+
+    init(slot: WorkerSlot, end: WorkerEnd, label: WorkerLabel) {
+        var timedOut: (limit: Duration, inInitializer: Bool)?
+        if case .startTimedOut(let limit, let inInitializer)? = slot.killReason { timedOut = (limit, inInitializer) }
+        let diedStarting = !slot.isReady && (slot.killReason == nil || timedOut != nil)
+        if diedStarting {
+            // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
+            requeued = slot.inFlight
+            if end.status != .exited(0) { startFailure = StartFailure(timedOut: timedOut) }
+        } else if slot.killReason == nil && end.violation == nil && Self.startedChunks(of: slot, taken: end.chunksTaken) == 0 {
+            // It died before it took any of them (killed while idle, say): none failed.
+            requeued = slot.inFlight
+        } else if let running = slot.inFlight.first {
+            let reason = slot.killedChunkID == running.chunkID ? slot.killReason : nil
+            failed = (running, WorkerFailures.runningChunk(running, label: label, status: end.status, reason: reason,
+                                                           violation: end.violation))
+            requeued = Array(slot.inFlight.dropFirst())
+        }
+    }
+
+    /// How many of a dead worker's chunks in flight it had taken to run: those before the
+    /// others, in send order. Without a count, the first is taken to have started.
+    static func startedChunks(of slot: WorkerSlot, taken: UInt32?) -> Int {
+        guard let taken else { return min(1, slot.inFlight.count) }
+        let answered = slot.sentChunks - slot.inFlight.count
+        return min(max(0, Int(taken) - answered), slot.inFlight.count)
+    }
+}
