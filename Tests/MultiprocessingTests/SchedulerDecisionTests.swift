@@ -1,0 +1,172 @@
+@testable import Multiprocessing
+import Synchronization
+import Testing
+
+/// A worker that only records what the scheduler does with it.
+private final class FakeWorker: PoolWorker {
+    let key: Int
+    let capacity: Int
+    private let frames = Mutex(0)
+    init(key: Int, capacity: Int = 1) {
+        self.key = key
+        self.capacity = capacity
+    }
+    var label: WorkerLabel { WorkerLabel(name: "FakeWorker-\(key)", pid: Int32(1000 + key)) }
+    var groupClaimant: UInt32? { nil }
+    var framesQueued: Int { frames.withLock { $0 } }
+    func enqueue(_ frame: [WireBytes]) { frames.withLock { $0 += 1 } }
+    func sendQueued() -> Int32? { nil }
+    func shutdownAfterQueued() {}
+    func terminate() {}
+    func kill() {}
+}
+
+/// A call that wants results, or (`finished`) no longer does.
+private final class FakeSink: ChunkSink {
+    let isFinished: Bool
+    init(finished: Bool = false) { isFinished = finished }
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {}
+}
+
+private func chunk(_ id: UInt64, items: Int = 1, frameBytes: Int = 100, timeLimit: Duration? = nil,
+                   sink: any ChunkSink = FakeSink()) -> ChunkWork {
+    ChunkWork(chunkID: id, taskType: ObjectIdentifier(Int.self), frame: [], frameBytes: frameBytes, index: Int(id),
+              firstItem: Int(id) * items, itemCount: items, timeLimit: timeLimit, sink: sink)
+}
+
+/// The scheduler's decisions, taken without processes: how deep to pipeline, where chunks go,
+/// what a worker's clocks call for, and what a dead worker's chunks become.
+@Suite("scheduler decisions")
+struct SchedulerDecisionTests {
+    @Test("pipelining depth: one chunk until measured, more for short ones, one for large frames")
+    func pipelineDepth() {
+        #expect(PipelineDepth.chunks(perItemNanoseconds: nil, itemCount: 1, frameBytes: 64) == 1)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000, itemCount: 10, frameBytes: 64) == 16)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 100_000, itemCount: 2, frameBytes: 64) == 4)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000_000, itemCount: 1, frameBytes: 64) == 2)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 10_000_000, itemCount: 1, frameBytes: 64) == 1)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000, itemCount: 1, frameBytes: 1 << 20) == 1)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000, itemCount: 1, frameBytes: 300_000) == 3)
+    }
+
+    @Test("schedule: least-loaded workers first, up to capacity times depth; none to a worker being ended")
+    func schedule() {
+        var state = SchedulerState()
+        let a = FakeWorker(key: 0), b = FakeWorker(key: 1, capacity: 3), c = FakeWorker(key: 2)
+        for worker in [a, b, c] {
+            let slot = WorkerSlot(worker: worker)
+            slot.isReady = true
+            state.workers[worker.key] = slot
+        }
+        state.workers[2]!.killReason = .cancelled
+        state.pending.append(contentsOf: (1...6).map { chunk(UInt64($0)) })
+        // Not measured yet: depth 1, so one chunk for `a`, three for `b` (capacity 3).
+        let (toSend, timed) = state.schedule(maxTasksPerChild: nil)
+        #expect(!timed)
+        #expect(Set(toSend.map(\.key)) == [0, 1])
+        #expect(state.workers[0]!.inFlight.map(\.chunkID) == [1])
+        #expect(state.workers[1]!.inFlight.count == 3)
+        #expect(state.workers[2]!.inFlight.isEmpty)
+        #expect(a.framesQueued == 1 && b.framesQueued == 3 && c.framesQueued == 0)
+        #expect(state.pending.first?.chunkID == 5)
+    }
+
+    @Test("schedule: a call that wants no more results loses its waiting chunks; maxTasksPerChild caps a worker")
+    func scheduleDropsAndCaps() {
+        var state = SchedulerState()
+        let slot = WorkerSlot(worker: FakeWorker(key: 0))
+        slot.isReady = true
+        state.workers[0] = slot
+        state.itemNanoseconds[ObjectIdentifier(Int.self)] = 1_000   // short: depth 16
+        state.pending.append(chunk(1, sink: FakeSink(finished: true)))
+        state.pending.append(contentsOf: (2...6).map { chunk(UInt64($0)) })
+        _ = state.schedule(maxTasksPerChild: 3)
+        #expect(slot.inFlight.map(\.chunkID) == [2, 3, 4])
+        #expect(state.pending.first?.chunkID == 5)
+    }
+
+    @Test("time limits: start-up, initializer and chunk limits call for SIGTERM, the grace period for SIGKILL")
+    func timeLimits() {
+        let limits = TimeLimits(killGrace: .milliseconds(500), startTimeout: .seconds(10), initializerTimeout: .seconds(2))
+        let start = ContinuousClock.now
+        let starting = WorkerSlot(worker: FakeWorker(key: 0), spawnedAt: start)
+        #expect(limits.step(for: starting, now: start + .seconds(4)) == TimeLimits.Step(action: .none, nextCheck: .seconds(6)))
+        #expect(limits.step(for: starting, now: start + .seconds(10)).action
+                == .terminate(.startTimedOut(.seconds(10), inInitializer: false), chunkID: nil))
+        starting.initializingSince = start + .seconds(1)
+        #expect(limits.step(for: starting, now: start + .seconds(3)).action
+                == .terminate(.startTimedOut(.seconds(2), inInitializer: true), chunkID: nil))
+
+        let running = WorkerSlot(worker: FakeWorker(key: 1), spawnedAt: start)
+        running.isReady = true
+        running.inFlight = [chunk(7, items: 2, timeLimit: .seconds(2))]
+        running.headStarted = start
+        #expect(limits.step(for: running, now: start + .seconds(1)) == TimeLimits.Step(action: .none, nextCheck: .seconds(1)))
+        #expect(limits.step(for: running, now: start + .seconds(2))
+                == TimeLimits.Step(action: .terminate(.timedOut(.seconds(2)), chunkID: 7), nextCheck: .milliseconds(500)))
+        running.killReason = .timedOut(.seconds(2))
+        running.terminateSentAt = start + .seconds(2)
+        #expect(limits.step(for: running, now: start + .milliseconds(2_200)).action == .none)
+        #expect(limits.step(for: running, now: start + .milliseconds(2_500)).action == .kill)
+        running.killSent = true
+        #expect(limits.step(for: running, now: start + .seconds(9)) == TimeLimits.Step(action: .none))
+    }
+
+    @Test("a worker that dies starting up fails nothing and counts as a start failure (unless it exited 0)")
+    func diedStarting() {
+        let slot = WorkerSlot(worker: FakeWorker(key: 0))
+        slot.inFlight = [chunk(1), chunk(2)]
+        slot.sentChunks = 2
+        let label = slot.worker.label
+        let crashed = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .exited(70)), label: label)
+        #expect(crashed.failed == nil)
+        #expect(crashed.requeued.map(\.chunkID) == [1, 2])
+        #expect(crashed.startFailure != nil && crashed.startFailure?.timedOut == nil)
+        #expect(DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .exited(0)), label: label).startFailure == nil)
+        slot.killReason = .startTimedOut(.seconds(1), inInitializer: true)
+        let timedOut = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(15)), label: label)
+        #expect(timedOut.startFailure?.timedOut?.inInitializer == true)
+    }
+
+    @Test("a ready worker's death fails only the chunk it had taken; chunks it never read run elsewhere")
+    func diedServing() {
+        let slot = WorkerSlot(worker: FakeWorker(key: 0))
+        slot.isReady = true
+        slot.inFlight = [chunk(3), chunk(4), chunk(5)]
+        slot.sentChunks = 5   // two answered
+        let label = slot.worker.label
+        let idle = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), chunksTaken: 2), label: label)
+        #expect(idle.failed == nil)
+        #expect(idle.requeued.map(\.chunkID) == [3, 4, 5])
+        #expect(idle.startFailure == nil)
+        let busy = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), chunksTaken: 3), label: label)
+        #expect(busy.failed?.chunk.chunkID == 3)
+        #expect(busy.failed?.error.code == .workerDied)
+        #expect(busy.failed?.error.message.contains("died while running item 3: signal 9 (SIGKILL)") == true)
+        #expect(busy.requeued.map(\.chunkID) == [4, 5])
+        // Without a count the first chunk is taken to have started.
+        #expect(DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9)), label: label).failed?.chunk.chunkID == 3)
+        let violated = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), violation: "garbage", chunksTaken: 2),
+                                          label: label)
+        #expect(violated.failed?.error.code == .protocolViolation)
+        slot.killReason = .timedOut(.seconds(1))
+        slot.killedChunkID = 3
+        let timedOut = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(15), chunksTaken: 3), label: label)
+        #expect(timedOut.failed?.error.code == .taskTimedOut)
+    }
+
+    @Test("a call runs as a group only with enough long, small, untimed chunks of one task")
+    func groupable() {
+        let sink = FakeSink()
+        let chunks = (1...4).map { chunk(UInt64($0), items: 2, sink: sink) }
+        #expect(PoolCore.isGroupable(chunks, perItemNanoseconds: 300_000))
+        #expect(!PoolCore.isGroupable(chunks, perItemNanoseconds: nil))
+        #expect(!PoolCore.isGroupable(chunks, perItemNanoseconds: 100_000))
+        #expect(!PoolCore.isGroupable([chunks[0]], perItemNanoseconds: 300_000))
+        #expect(!PoolCore.isGroupable(chunks.map { chunk($0.chunkID, items: 2, timeLimit: .seconds(1), sink: sink) },
+                                      perItemNanoseconds: 300_000))
+        #expect(!PoolCore.isGroupable(chunks.map { chunk($0.chunkID, items: 2, frameBytes: 100_000, sink: sink) },
+                                      perItemNanoseconds: 300_000))
+        #expect(!PoolCore.isGroupable(chunks + [chunk(5, items: 2)], perItemNanoseconds: 300_000))
+    }
+}
