@@ -28,13 +28,13 @@ public protocol PoolTask: Codable, Sendable {
     /// Runs `run` over a chunk's items in order, stopping at the first error. Implementation
     /// detail: do not implement it. The default is `@inlinable` so that each task type gets a
     /// loop specialised for it, where the worker's generic serve loop could not.
-    func _runItems(_ items: [Input]) async -> PoolTaskChunkRun<Output>
+    func _runItems(_ items: [Input]) async -> _PoolTaskChunkRun<Output>
 }
 
 extension PoolTask {
     /// The default chunk loop; see ``PoolTask/_runItems(_:)``.
     @inlinable
-    public func _runItems(_ items: [Input]) async -> PoolTaskChunkRun<Output> {
+    public func _runItems(_ items: [Input]) async -> _PoolTaskChunkRun<Output> {
         var outputs: [Output] = []
         outputs.reserveCapacity(items.count)
         var index = 0
@@ -42,17 +42,17 @@ extension PoolTask {
             do {
                 outputs.append(try await run(items[index]))
             } catch {
-                return PoolTaskChunkRun(outputs: outputs, failure: error)
+                return _PoolTaskChunkRun(outputs: outputs, failure: error)
             }
             index += 1
         }
-        return PoolTaskChunkRun(outputs: outputs, failure: nil)
+        return _PoolTaskChunkRun(outputs: outputs, failure: nil)
     }
 }
 
 /// What ``PoolTask/_runItems(_:)`` returns: the outputs of the items before the first failure,
 /// and that failure. Implementation detail of the worker's serve loop.
-public struct PoolTaskChunkRun<Output> {
+public struct _PoolTaskChunkRun<Output> {
     /// Outputs of the items that ran, in order.
     public var outputs: [Output]
     /// The error of the item at `outputs.count`, if one failed.
