@@ -14,14 +14,12 @@ import Musl
 /// idle worker woke it then and there. At the start of a `map` the thread handing out chunks
 /// wakes one worker after another; the kernel often put the first one on that thread's own CPU
 /// and preempted the thread for it on its way out of `send`, and the next worker got its chunk
-/// only after the kernel's next tick: 1-6 ms late in 26 of 60 calls of `pool-bench`'s
-/// cpu-bound workload. Sleeping on the board instead, a worker is not woken by the data: the
-/// sender writes to every worker first, then wakes all the sleeping ones with one system call
-/// (``ring(_:)``), so there is nothing left to do when the preemption comes (12 of 60 late,
-/// in a trace of a first version). A futex wake-up is also not the "sync" kind a socket's
-/// is, which had the kernel place the worker on the sender's CPU. Beside two busy processes,
-/// map-default went from 25.4 to 29.9 million tasks/s and imap-stream from 1.5 to 1.8 million
-/// (4 interleaved runs each); on an idle machine the figures did not move beyond the noise.
+/// only after the kernel's next tick, milliseconds late. Sleeping on the board instead, a
+/// worker is not woken by the data: the sender writes to every worker first, then wakes all
+/// the sleeping ones with one system call (``ring(_:)``), so there is nothing left to do when
+/// the preemption comes. A futex wake-up is also not the "sync" kind a socket's is, which had
+/// the kernel place the worker on the sender's CPU; that counts most when other processes keep
+/// the CPUs busy.
 ///
 /// Each worker has a slot (at most `CMP_WAKE_BOARD_SLOTS` at a time; past that a worker waits
 /// in `poll` as before) and a wake-up bit, its slot modulo 32: workers sharing a bit only wake
@@ -167,8 +165,8 @@ final class WorkerWakeBoard: @unchecked Sendable {
 
     /// How long a sleep lasts before the worker looks at its socket anyway. Only a missed ring
     /// (a bug), or a sender not run for that long between its send and its ring, would make a
-    /// worker wait that long. At 100 ms the second happened once in 14 full test runs beside
-    /// four CPU hogs; an idle worker looks four times a second.
+    /// worker wait that long; shorter, the second happened in tests beside busy processes, and
+    /// an idle worker looks four times a second.
     static let timeoutMilliseconds: Int32 = 250
     /// Sleeps on the board in this process, and how many ended by timeout with data waiting
     /// and no ring for it even later: for tests, which expect the second to stay 0.

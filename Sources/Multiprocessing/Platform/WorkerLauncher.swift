@@ -32,8 +32,7 @@ enum WorkerEnvironment {
 /// Requests go down a socket: the parent writes from any thread, and `send` with MSG_NOSIGNAL
 /// reports a dead worker as an error, where a write to a pipe would raise SIGPIPE in the
 /// user's process. Answers come up a pipe: a small write and read on a pipe cost less than half
-/// as much as on a unix socket here (0.52 µs against 1.28 µs per 32-byte write, 0.50 against
-/// 1.19 µs per read), and every chunk's answer is one of each. Answers over 64 KiB go back up
+/// as much as on a unix socket, and every chunk's answer is one of each. Answers over 64 KiB go back up
 /// the socket, announced in the pipe (see `WorkerServeLoop.send`).
 struct LaunchedWorker: Sendable {
     let process: ChildProcess
@@ -99,7 +98,8 @@ enum WorkerLauncher {
     }
 
     /// The parent's environment plus the worker's variables. Swift's crash backtracer delays a
-    /// crashed worker's death by 10–300 ms, so it is off in workers unless the user set it.
+    /// crashed worker's death (and so its replacement), so it is off in workers unless the user
+    /// set it.
     private static func environment(batchScheduling: Bool, wakeSlot: Int32?) -> [String] {
         var result: [String] = []
         var sawBacktrace = false

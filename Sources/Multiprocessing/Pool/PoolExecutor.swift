@@ -8,8 +8,8 @@ import CMultiprocessing
 /// avoids it by reading the worker's answers itself for a moment before it suspends, which keeps
 /// a CPU busy meanwhile. Under this executor the reading thread runs the caller itself, up to
 /// its next `await` (usually the next call): a round trip then wakes one thread per side, as a
-/// raw socket ping-pong does, and no CPU waits actively (`pool-bench` on a 2-core VM, `apply`
-/// p50: 25.2 µs by default, 34.9 µs under this executor, floor 16.3-16.5 µs, in one run).
+/// raw socket ping-pong does, and no CPU waits actively (`pool-bench`'s `apply-executor`
+/// measures it next to the default).
 ///
 /// ```swift
 /// try await withTaskExecutorPreference(pool.executor) {

@@ -4,11 +4,9 @@
 ///
 /// Handed out by the parent one at a time, each chunk of a call costs a round trip through
 /// the parent: the worker's answer wakes the reader thread, which sends the next chunk. With
-/// every CPU running a worker, that thread runs on the answering worker's CPU. In a trace of
-/// `pool-bench`'s cpu-bound workload (64 items of about 1.2 ms, twelve chunks, two workers)
-/// each chunk boundary cost its worker 100 µs (median; 190 µs where the next chunk was not
-/// queued yet), 1.6% of the call. In a group the workers claim chunks themselves and hold
-/// their answers back (``HeldAnswers``), so a call wakes the parent about once per worker.
+/// every CPU running a worker, that thread runs on the answering worker's CPU, and every chunk
+/// boundary costs the worker that wake-up. In a group the workers claim chunks themselves and
+/// hold their answers back (``HeldAnswers``), so a call wakes the parent about once per worker.
 ///
 /// A pool makes a group only where it pays and cannot hurt: a call whose chunks are all
 /// submitted at once, a few hundred kilobytes at most (each worker receives every chunk),
