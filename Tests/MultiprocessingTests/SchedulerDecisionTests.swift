@@ -54,7 +54,7 @@ struct SchedulerDecisionTests {
         var state = SchedulerState()
         let a = FakeWorker(key: 0), b = FakeWorker(key: 1, capacity: 3), c = FakeWorker(key: 2)
         for worker in [a, b, c] {
-            let slot = WorkerSlot(worker: worker)
+            let slot = TrackedWorker(worker: worker)
             slot.isReady = true
             state.workers[worker.key] = slot
         }
@@ -74,7 +74,7 @@ struct SchedulerDecisionTests {
     @Test("schedule: a call that wants no more results loses its waiting chunks; maxTasksPerChild caps a worker")
     func scheduleDropsAndCaps() {
         var state = SchedulerState()
-        let slot = WorkerSlot(worker: FakeWorker(key: 0))
+        let slot = TrackedWorker(worker: FakeWorker(key: 0))
         slot.isReady = true
         state.workers[0] = slot
         state.itemNanoseconds[ObjectIdentifier(Int.self)] = 1_000   // short: depth 16
@@ -89,7 +89,7 @@ struct SchedulerDecisionTests {
     func timeLimits() {
         let limits = TimeLimits(killGrace: .milliseconds(500), startTimeout: .seconds(10), initializerTimeout: .seconds(2))
         let start = ContinuousClock.now
-        let starting = WorkerSlot(worker: FakeWorker(key: 0), spawnedAt: start)
+        let starting = TrackedWorker(worker: FakeWorker(key: 0), spawnedAt: start)
         #expect(limits.step(for: starting, now: start + .seconds(4)) == TimeLimits.Step(action: .none, nextCheck: .seconds(6)))
         #expect(limits.step(for: starting, now: start + .seconds(10)).action
                 == .terminate(.startTimedOut(.seconds(10), inInitializer: false), chunkID: nil))
@@ -97,7 +97,7 @@ struct SchedulerDecisionTests {
         #expect(limits.step(for: starting, now: start + .seconds(3)).action
                 == .terminate(.startTimedOut(.seconds(2), inInitializer: true), chunkID: nil))
 
-        let running = WorkerSlot(worker: FakeWorker(key: 1), spawnedAt: start)
+        let running = TrackedWorker(worker: FakeWorker(key: 1), spawnedAt: start)
         running.isReady = true
         running.inFlight = [chunk(7, items: 2, timeLimit: .seconds(2))]
         running.headStarted = start
@@ -114,7 +114,7 @@ struct SchedulerDecisionTests {
 
     @Test("a worker that dies starting up fails nothing and counts as a start failure (unless it exited 0)")
     func diedStarting() {
-        let slot = WorkerSlot(worker: FakeWorker(key: 0))
+        let slot = TrackedWorker(worker: FakeWorker(key: 0))
         slot.inFlight = [chunk(1), chunk(2)]
         slot.sentChunks = 2
         let label = slot.worker.label
@@ -130,7 +130,7 @@ struct SchedulerDecisionTests {
 
     @Test("a ready worker's death fails only the chunk it had taken; chunks it never read run elsewhere")
     func diedServing() {
-        let slot = WorkerSlot(worker: FakeWorker(key: 0))
+        let slot = TrackedWorker(worker: FakeWorker(key: 0))
         slot.isReady = true
         slot.inFlight = [chunk(3), chunk(4), chunk(5)]
         slot.sentChunks = 5   // two answered

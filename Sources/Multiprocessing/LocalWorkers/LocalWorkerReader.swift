@@ -105,7 +105,7 @@ extension LocalWorker {
 
     /// For a caller of `apply` waiting actively: handles what this worker has sent, unless its
     /// reader thread is at it. Returns whether `call` has its answer.
-    func readAnswer(for call: SingleCall, core: PoolCore) -> Bool {
+    func readAnswer(for call: ApplyCall, core: PoolCore) -> Bool {
         call.readsItself = true
         inbound.callerReads(now: cmp_monotonic_ns())
         var toSend: [any PoolWorker] = []
@@ -124,7 +124,7 @@ extension LocalWorker {
 extension PoolCore {
     /// For a caller of `apply` waiting actively: reads the answers of the worker running its
     /// chunk, when that is a local worker. Returns whether the call has its answer.
-    func readAnswer(for call: SingleCall) -> Bool {
+    func readAnswer(for call: ApplyCall) -> Bool {
         if call.isAnswered { return true }
         guard let worker = call.worker as? LocalWorker else { return false }
         return worker.readAnswer(for: call, core: self)
@@ -132,7 +132,7 @@ extension PoolCore {
 
     /// A caller that read its worker's answers stopped (answered or not): if it has no answer,
     /// the reader thread must take over now rather than when it next looks.
-    func stopReading(for call: SingleCall) {
+    func stopReading(for call: ApplyCall) {
         guard call.readsItself, !call.isAnswered, let worker = call.worker as? LocalWorker else { return }
         worker.inbound.wakeReader()
     }

@@ -32,7 +32,7 @@ extension ProcessPool {
     func applyEncoded(task: EncodedValue, taskType: ObjectIdentifier, input: EncodedBatch,
                       timeout: Duration?, isolation actor: isolated (any Actor)?) async throws -> SingleAnswer {
         let timeLimit = try effectiveTimeLimit(timeout)
-        let call = SingleCall()
+        let call = ApplyCall()
         let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
                                   timeLimit: timeLimit, maximumMessageSize: core.settings.maxMessageBytes, sink: call)
         let started = cmp_monotonic_ns()

@@ -23,7 +23,7 @@ extension ProcessPool {
         _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil,
         isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] {
-        let job = try submitBatch(task, Array(items), chunksize: chunksize, timeout: timeout,
+        let job = try submitMap(task, Array(items), chunksize: chunksize, timeout: timeout,
                                   onSuccess: nil, onError: nil) { $0 }
         return try await awaitCancellable(job, isolation: isolation)
     }
@@ -46,7 +46,7 @@ extension ProcessPool {
         onSuccess: AsyncResult<[T.Output]>.SuccessCallback? = nil,
         onError: AsyncResult<[T.Output]>.ErrorCallback? = nil
     ) throws(PoolError) -> AsyncResult<[T.Output]> {
-        try submitBatch(task, Array(items), chunksize: chunksize, timeout: timeout,
+        try submitMap(task, Array(items), chunksize: chunksize, timeout: timeout,
                         onSuccess: onSuccess, onError: onError) { $0 }.result
     }
 
@@ -63,7 +63,7 @@ extension ProcessPool {
     }
 
     /// Splits `items` into chunks, submits them all, and returns the job that collects them.
-    func submitBatch<T: PoolTask, Value: Sendable>(
+    func submitMap<T: PoolTask, Value: Sendable>(
         _ task: T,
         _ items: [T.Input],
         chunksize: Int?,
@@ -83,27 +83,25 @@ extension ProcessPool {
         let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
         let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, finish: finish)
-        // Chunks go to the scheduler in batches of at most about a megabyte, and of 64 chunks at
-        // first, twice as many each time: workers start while the rest is still being encoded.
-        // A single batch made `map` of 20 000 Ints with chunksize 1 encode every chunk before
-        // the first ran (pool-bench map-chunk1: 160k tasks/s, 183k with these batches, medians
-        // of 8 interleaved runs).
-        var batch: [ChunkWork] = []
-        var batchBytes = 0
-        var batchLimit = 64
+        // Chunks go to the scheduler in portions of at most about a megabyte, and of 64 chunks at
+        // first, twice as many each time: workers start while the rest is still being encoded,
+        // where one portion of all would have every chunk encoded before the first ran.
+        var portion: [ChunkWork] = []
+        var portionBytes = 0
+        var portionLimit = 64
         do {
             for (index, range) in plan.ranges.enumerated() {
                 let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
                                           firstItem: range.lowerBound, timeLimit: timeLimit,
                                           maximumMessageSize: core.settings.maxMessageBytes, sink: job)
-                batch.append(chunk)
-                batchBytes += chunk.frameBytes
-                if batchBytes >= 1 << 20 || batch.count >= batchLimit || index == chunkCount - 1 {
-                    try core.submit(batch, wholeCall: batch.count == chunkCount)
-                    batch.removeAll(keepingCapacity: true)
-                    batchBytes = 0
-                    // Large chunks end batches by size: the count limit must not overflow.
-                    batchLimit = min(batchLimit, 1 << 30) * 2
+                portion.append(chunk)
+                portionBytes += chunk.frameBytes
+                if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {
+                    try core.submit(portion, wholeCall: portion.count == chunkCount)
+                    portion.removeAll(keepingCapacity: true)
+                    portionBytes = 0
+                    // Large chunks end portions by size: the count limit must not overflow.
+                    portionLimit = min(portionLimit, 1 << 30) * 2
                 }
             }
         } catch {

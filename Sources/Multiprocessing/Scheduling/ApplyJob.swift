@@ -2,7 +2,7 @@ import Synchronization
 
 /// Collects the single chunk of `applyAsync`: the light sibling of ``MapJob``, without per-chunk
 /// bookkeeping. (`apply`, which needs no ``AsyncResult`` and no callbacks, uses the lighter
-/// ``SingleCall``.)
+/// ``ApplyCall``.)
 final class ApplyJob<Output: Codable & Sendable>: CallJob {
     let result: AsyncResult<Output>
     private let done = Atomic<Bool>(false)

@@ -1,20 +1,20 @@
 import Synchronization
 
 /// Collects the chunks of one blocking or async call (`map`, `starmap` and their async forms;
-/// `applyAsync` uses ``ApplyJob``, `apply` ``SingleCall``) and fulfills its ``AsyncResult`` with
+/// `applyAsync` uses ``ApplyJob``, `apply` ``ApplyCall``) and fulfills its ``AsyncResult`` with
 /// every output in input order, or with the error of the first failed item in input order, as
 /// soon as every chunk before that item is in.
 final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
-    private let progress: Mutex<BatchProgress>
+    private let progress: Mutex<MapProgress>
     /// Read without the lock by the scheduler, for every chunk it dispatches.
     private let done = Atomic<Bool>(false)
 
     init(chunkCount: Int, result: AsyncResult<Value>, finish: @escaping @Sendable ([Output]) -> Value) {
         self.result = result
         self.finish = finish
-        self.progress = Mutex(BatchProgress(chunkCount: chunkCount))
+        self.progress = Mutex(MapProgress(chunkCount: chunkCount))
         if chunkCount == 0 {
             done.store(true, ordering: .releasing)
             result.fulfill(.success(finish([])))

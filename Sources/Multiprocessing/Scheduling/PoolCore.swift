@@ -51,7 +51,7 @@ final class PoolCore: Sendable {
             workerName: worker.label.name, logLevel: settings.logLevel, initializer: settings.initializer,
             maximumTasks: settings.maxTasksPerChild ?? 0, maximumMessageSize: settings.maxMessageBytes)).encodeFrame())])
         let (toSend, isDoomed, toShutDown): ([any PoolWorker], Bool, [any PoolWorker]) = state.withLock { state in
-            state.workers[worker.key] = WorkerSlot(worker: worker)
+            state.workers[worker.key] = TrackedWorker(worker: worker)
             if state.phase == .terminating { return ([], true, []) }
             let (toSend, timed) = state.schedule(maxTasksPerChild: settings.maxTasksPerChild)
             if timed { pokeWatchdog() }

@@ -13,7 +13,7 @@ enum KillReason: Sendable, Equatable {
 
 /// One worker as the scheduler tracks it. A class, so the scheduler's scans over workers copy a
 /// reference, not the chunk list. Only touched with the pool's state locked.
-final class WorkerSlot {
+final class TrackedWorker {
     let worker: any PoolWorker
     init(worker: any PoolWorker, spawnedAt: ContinuousClock.Instant = .now) {
         self.worker = worker
@@ -44,7 +44,7 @@ struct WeakOpenStream {
 /// and record; what they leave to do (sends, signals, results) the caller does after unlocking.
 struct SchedulerState {
     var phase = PoolPhase.running
-    var workers: [Int: WorkerSlot] = [:]
+    var workers: [Int: TrackedWorker] = [:]
     var pending = ChunkQueue()
     /// Set when the pool cannot go on (initializer failed, crash loop): every call fails with it.
     var fatal: PoolError?
@@ -121,7 +121,7 @@ struct SchedulerState {
                                              itemCount: next.itemCount, frameBytes: next.frameBytes)
             // The slot itself, not its key: each lookup by key hashes, and this runs under the
             // lock every reader thread takes for every answer.
-            var best: WorkerSlot?
+            var best: TrackedWorker?
             var bestLoad = Int.max
             // A worker the pool has signalled to end is dying: an answer it sent before the
             // signal can still free a place in its queue, and a chunk put there would die with it.

@@ -7,7 +7,7 @@ protocol OpenStream: AnyObject, Sendable {
     func submitRemainingInput()
 }
 
-/// What a ``StreamJob`` has received and handed out. Not generic, like ``BatchProgress``, and
+/// What a ``StreamJob`` has received and handed out. Not generic, like ``MapProgress``, and
 /// outside the class for that (a type nested in a generic class is generic too): the reader
 /// threads update it for every chunk, and each generic type they touch costs a runtime
 /// metadata lookup.

@@ -67,7 +67,7 @@ struct TimeLimits: Sendable {
     }
 
     /// What `slot`'s clocks say at `now`.
-    func step(for slot: WorkerSlot, now: ContinuousClock.Instant) -> Step {
+    func step(for slot: TrackedWorker, now: ContinuousClock.Instant) -> Step {
         if let sent = slot.terminateSentAt {
             guard !slot.killSent else { return Step(action: .none) }
             return now >= sent + killGrace ? Step(action: .kill) : Step(action: .none, nextCheck: sent + killGrace - now)

@@ -96,7 +96,7 @@ struct DeadWorkerDecision {
         var timedOut: (limit: Duration, inInitializer: Bool)?
     }
 
-    init(slot: WorkerSlot, end: WorkerEnd, label: WorkerLabel) {
+    init(slot: TrackedWorker, end: WorkerEnd, label: WorkerLabel) {
         var timedOut: (limit: Duration, inInitializer: Bool)?
         if case .startTimedOut(let limit, let inInitializer)? = slot.killReason { timedOut = (limit, inInitializer) }
         let diedStarting = !slot.isReady && (slot.killReason == nil || timedOut != nil)
@@ -117,7 +117,7 @@ struct DeadWorkerDecision {
 
     /// How many of a dead worker's chunks in flight it had taken to run: those before the
     /// others, in send order. Without a count, the first is taken to have started.
-    static func startedChunks(of slot: WorkerSlot, taken: UInt32?) -> Int {
+    static func startedChunks(of slot: TrackedWorker, taken: UInt32?) -> Int {
         guard let taken else { return min(1, slot.inFlight.count) }
         let answered = slot.sentChunks - slot.inFlight.count
         return min(max(0, Int(taken) - answered), slot.inFlight.count)

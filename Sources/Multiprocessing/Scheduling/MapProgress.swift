@@ -12,7 +12,7 @@ enum ChunkValues: Sendable {
 /// generic type the code touches (this state, its lock, the optionals and tuples around it)
 /// costs a runtime metadata lookup per chunk; with the state generic, those lookups were a
 /// large share of the reader threads' time in a `map` of one item per chunk.
-struct BatchProgress {
+struct MapProgress {
     /// What the call does after a chunk is recorded.
     enum Outcome: Sendable {
         /// Wait for more chunks (or the call was over already).

@@ -6,7 +6,7 @@ import Synchronization
 /// generic code (each generic type the library instantiates for the caller's task costs a
 /// runtime metadata lookup per call). Decoding happens in `apply` itself, which is
 /// `@inlinable` and so specialised for the task's output type in the caller's module.
-final class SingleCall: ChunkSink {
+final class ApplyCall: ChunkSink {
     private enum State {
         /// Neither the answer nor the caller has arrived.
         case waiting

@@ -1,25 +1,25 @@
 @testable import Multiprocessing
 import Testing
 
-@Suite("BatchProgress: when a map call is done, and with what")
-struct BatchProgressTests {
+@Suite("MapProgress: when a map call is done, and with what")
+struct MapProgressTests {
     private struct Failure: Error, Equatable { let item: Int }
 
     private func outputs(_ values: [Int]) -> ChunkValues { .outputs(OutputsBox(values)) }
 
-    private func values(_ outcome: BatchProgress.Outcome) -> [[Int]]? {
+    private func values(_ outcome: MapProgress.Outcome) -> [[Int]]? {
         guard case .succeeded(let chunks) = outcome else { return nil }
         return chunks.map { ($0 as! OutputsBox<Int>).values }
     }
 
-    private func error(_ outcome: BatchProgress.Outcome) -> Failure? {
+    private func error(_ outcome: MapProgress.Outcome) -> Failure? {
         guard case .failed(let error) = outcome else { return nil }
         return error as? Failure
     }
 
     @Test("chunks arriving in any order succeed once all are in, in input order")
     func succeedsInOrder() {
-        var progress = BatchProgress(chunkCount: 3)
+        var progress = MapProgress(chunkCount: 3)
         let afterLast = progress.record(chunk: 2, outputs([5]))
         let afterFirst = progress.record(chunk: 0, outputs([1, 2]))
         let afterAll = progress.record(chunk: 1, outputs([3, 4]))
@@ -31,7 +31,7 @@ struct BatchProgressTests {
 
     @Test("a failure is reported once every chunk before it is in, and an earlier one wins")
     func firstFailureInInputOrder() {
-        var progress = BatchProgress(chunkCount: 4)
+        var progress = MapProgress(chunkCount: 4)
         // Item 6 (chunk 3) fails first, but chunks 0-2 are not in: wait.
         let late = progress.record(chunk: 3, .failed(item: 6, error: Failure(item: 6)))
         #expect(error(late) == nil)
@@ -49,12 +49,12 @@ struct BatchProgressTests {
 
     @Test("a call ended from outside ignores later chunks; an empty call is done at once")
     func endedCalls() {
-        var progress = BatchProgress(chunkCount: 2)
+        var progress = MapProgress(chunkCount: 2)
         let first = progress.end()
         let second = progress.end()
         #expect(first)
         #expect(!second)
         if case .pending = progress.record(chunk: 0, outputs([1])) {} else { Issue.record("an ended call took a chunk") }
-        #expect(BatchProgress(chunkCount: 0).isDone)
+        #expect(MapProgress(chunkCount: 0).isDone)
     }
 }
