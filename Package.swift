@@ -1,6 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// Supported platforms: Linux with glibc (built and tested on x86-64, Swift 6.3). The library
+// uses Linux interfaces (posix_spawn of /proc/self/exe, pidfd, prctl, futex, memfd); other
+// systems are not supported yet. What a macOS port would need: the DocC article
+// "Performance design", section "Platforms".
 let package = Package(
     name: "swift-multiprocessing",
     products: [
@@ -11,6 +15,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // `swift package generate-documentation --target Multiprocessing` (the DocC catalog in
+        // Sources/Multiprocessing/Multiprocessing.docc); a plugin only, not linked into anything.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Glibc's Swift module lacks pipe2/prctl/pidfd/wait-status macros; this fills the gaps and
