@@ -32,7 +32,7 @@ public protocol PoolTask: Codable, Sendable {
 }
 
 extension PoolTask {
-    /// The default chunk loop; see ``PoolTask/_runItems(_:)``.
+    /// The default chunk loop; see `PoolTask._runItems(_:)`.
     @inlinable
     public func _runItems(_ items: [Input]) async -> _PoolTaskChunkRun<Output> {
         var outputs: [Output] = []
@@ -76,7 +76,7 @@ public protocol PoolInitializer: Codable, Sendable {
     func run() async throws
 }
 
-/// The arguments of one call of a ``starmap`` task: Python's argument tuple `(a, b)`.
+/// The arguments of one call of a ``ProcessPool/starmap(_:_:chunksize:timeout:isolation:)`` task: Python's argument tuple `(a, b)`.
 ///
 /// ```swift
 /// struct Add: PoolTask {

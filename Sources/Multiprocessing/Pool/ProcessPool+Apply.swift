@@ -9,6 +9,8 @@ extension ProcessPool {
     /// occupies its actor.
     ///
     /// - Parameters:
+    ///   - task: What to run; its stored properties travel with it.
+    ///   - input: The one argument.
     ///   - timeout: The item's time limit (overrides the pool's `taskTimeout`).
     ///   - isolation: The caller's actor, where the call runs; leave it to the default.
     /// - Throws: a ``TaskError`` if the task threw, a ``PoolError`` if the worker died, the
@@ -71,6 +73,8 @@ extension ProcessPool {
     /// Starts `apply` and returns at once: Python's `apply_async`.
     ///
     /// - Parameters:
+    ///   - task: What to run; its stored properties travel with it.
+    ///   - input: The one argument.
     ///   - timeout: The item's time limit (overrides the pool's `taskTimeout`).
     ///   - onSuccess: Called with the output before `get()` returns it.
     ///   - onError: Called with the error before `get()` throws it. A callback that throws is

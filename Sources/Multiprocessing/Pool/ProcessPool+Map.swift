@@ -10,6 +10,8 @@ extension ProcessPool {
     /// input occupies the actor while it is encoded.
     ///
     /// - Parameters:
+    ///   - task: What to run on each item; its stored properties travel with it.
+    ///   - items: The arguments, one per item.
     ///   - chunksize: Items sent to a worker at a time. Default: chunks that shrink as the call
     ///     goes on (the first ones half an even share per worker, the last ones small), so that
     ///     the workers finish together even when one runs slower; Python instead cuts
@@ -32,6 +34,9 @@ extension ProcessPool {
     /// outputs in input order.
     ///
     /// - Parameters:
+    ///   - task: What to run on each item; its stored properties travel with it.
+    ///   - items: The arguments, one per item.
+    ///   - chunksize: Items sent to a worker at a time (see `map`).
     ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
     ///   - onSuccess: Called with the outputs when all items succeeded, before `get()` returns.
     ///   - onError: Called with the error when an item failed. A callback that throws is logged
