@@ -6,10 +6,12 @@ import Testing
 private final class FakeWorker: PoolWorker {
     let key: Int
     let capacity: Int
+    let enforcesTimeLimits: Bool
     private let frames = Mutex(0)
-    init(key: Int, capacity: Int = 1) {
+    init(key: Int, capacity: Int = 1, enforcesTimeLimits: Bool = false) {
         self.key = key
         self.capacity = capacity
+        self.enforcesTimeLimits = enforcesTimeLimits
     }
     var label: WorkerLabel { WorkerLabel(name: "FakeWorker-\(key)", pid: Int32(1000 + key)) }
     var groupClaimant: UInt32? { nil }
@@ -110,6 +112,13 @@ struct SchedulerDecisionTests {
         #expect(limits.step(for: running, now: start + .milliseconds(2_500)).action == .kill)
         running.killSent = true
         #expect(limits.step(for: running, now: start + .seconds(9)) == TimeLimits.Step(action: .none))
+
+        // A worker that enforces its chunks' limits itself is not ended for them.
+        let host = TrackedWorker(worker: FakeWorker(key: 2, capacity: 4, enforcesTimeLimits: true), spawnedAt: start)
+        host.isReady = true
+        host.inFlight = [chunk(8, timeLimit: .seconds(1))]
+        host.headStarted = start
+        #expect(limits.step(for: host, now: start + .seconds(5)) == TimeLimits.Step(action: .none))
     }
 
     @Test("a worker that dies starting up fails nothing and counts as a start failure (unless it exited 0)")

@@ -53,6 +53,7 @@ final class LocalWorker: PoolWorker {
     var label: WorkerLabel { WorkerLabel(name: name, pid: process.pid) }
     var capacity: Int { 1 }
     var groupClaimant: UInt32? { wake?.claimant }
+    var enforcesTimeLimits: Bool { false }
 
     func enqueue(_ frame: [WireBytes]) {
         for piece in frame { outbound.enqueue(piece) }

@@ -16,6 +16,10 @@ protocol PoolWorker: AnyObject, Sendable {
     /// What it writes in a ``ChunkGroup``'s claim words when it takes a chunk; nil for a worker
     /// that cannot take part in groups (no wake-board slot).
     var groupClaimant: UInt32? { get }
+    /// Whether it enforces its chunks' time limits itself (a host running a pool of its own
+    /// reports an item over its limit as a failed item); otherwise the scheduler ends a worker
+    /// whose running chunk is over its limit.
+    var enforcesTimeLimits: Bool { get }
 
     /// Queues a message to send; cheap, so the scheduler calls it under its lock.
     func enqueue(_ frame: [WireBytes])

@@ -79,7 +79,8 @@ struct TimeLimits: Sendable {
             guard now >= deadline else { return Step(action: .none, nextCheck: deadline - now) }
             return Step(action: .terminate(.startTimedOut(limit, inInitializer: inInitializer), chunkID: nil), nextCheck: killGrace)
         }
-        guard let head = slot.inFlight.first, let limit = head.timeLimit, let started = slot.headStarted else {
+        guard !slot.worker.enforcesTimeLimits, let head = slot.inFlight.first, let limit = head.timeLimit,
+              let started = slot.headStarted else {
             return Step(action: .none)
         }
         guard now >= started + limit else { return Step(action: .none, nextCheck: started + limit - now) }
