@@ -29,165 +29,43 @@ struct BinaryEncoder: Sendable {
 
     /// Encodes `value` into a new byte array (`u32 length` + body).
     func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        var out = BinaryOutput(initialCapacity: 256)
-        try encode(value, out: &out)
-        var bytes: [UInt8] = []
-        out.finish(into: &bytes)
-        return bytes
+        var out = ByteWriter(capacity: 256)
+        try encode(value, into: &out)
+        return out.takeBytes()
     }
 
     /// Appends the encoding of `value` (`u32 length` + body) to `writer`. On error the writer
     /// is restored to its previous contents.
     func encode<T: Encodable>(_ value: T, into writer: inout ByteWriter) throws {
-        var out = BinaryOutput(taking: &writer.bytes)
-        defer { out.finish(into: &writer.bytes) }
-        try encode(value, out: &out)
-    }
-
-    /// Shared implementation: appends `u32 length` + body to `out`, restoring `out.count` on error.
-    private func encode<T: Encodable>(_ value: T, out: inout BinaryOutput) throws {
-        let originalCount = out.count
-        let slot = out.reserveFixed32()
-        if binaryEncodeInline(value, into: &out) {
+        let originalCount = writer.count
+        let slot = writer.reserveFixed32()
+        if binaryEncodeInline(value, into: &writer) {
             do {
-                try out.patchRegionLength(slot: slot)
+                try writer.patchRegionLength(slot: slot)
             } catch {
-                out.count = originalCount
+                writer.truncate(to: originalCount)
                 throw error
             }
             return
         }
         // Move the buffer into the shared state (keeping it uniquely referenced) and back.
-        let state = BinaryEncodingState(out: out)
-        out = BinaryOutput(initialCapacity: 0)
+        let state = BinaryEncodingState(out: writer)
+        writer = ByteWriter()
         defer {
             state.frames.removeAll()
-            swap(&out, &state.out)
+            swap(&writer, &state.out)
         }
         do {
             try state.encodeTopLevel(value)
             try state.out.patchRegionLength(slot: slot)
         } catch {
-            state.out.count = originalCount
+            state.out.truncate(to: originalCount)
             throw error
         }
     }
 }
 
-/// The append buffer used while encoding.
-///
-/// `Array.append` costs ~20 ns per call even for a few bytes (uniqueness, capacity and
-/// iterator checks), which dominated small-struct encoding. This keeps a zero-filled slack
-/// region at the end of `storage` and stores into it directly; `count` is the logical size.
-/// It takes over a caller's `[UInt8]` without copying and hands it back trimmed.
-struct BinaryOutput {
-    var storage: [UInt8]
-    var count: Int
-
-    /// A fresh buffer with `initialCapacity` bytes of zeroed slack (one allocation + memset).
-    init(initialCapacity: Int) {
-        storage = initialCapacity > 0 ? [UInt8](repeating: 0, count: initialCapacity) : []
-        count = 0
-    }
-
-    /// Moves `bytes` into the buffer (leaving `bytes` empty); appends go after its contents.
-    init(taking bytes: inout [UInt8]) {
-        storage = []
-        swap(&storage, &bytes)
-        count = storage.count
-    }
-
-    /// Trims the slack and moves the bytes back into `bytes`.
-    mutating func finish(into bytes: inout [UInt8]) {
-        if storage.count > count { storage.removeLast(storage.count - count) }
-        swap(&storage, &bytes)
-        storage = []
-        count = 0
-    }
-
-    /// Ensures at least `n` bytes of slack.
-    @inline(__always)
-    mutating func reserve(_ n: Int) {
-        if storage.count &- count < n { grow(n) }
-    }
-
-    @inline(never)
-    private mutating func grow(_ n: Int) {
-        let target = Swift.max(storage.count &* 2, count + n, storage.capacity, 64)
-        // Copy only the bytes written; the slack is overwritten before it is read, so it is not
-        // zero-filled (a 1 MiB payload would otherwise be written twice more).
-        let used = count
-        storage = storage.withUnsafeBufferPointer { old in
-            [UInt8](unsafeUninitializedCapacity: target) { buffer, initialized in
-                if used > 0 { buffer.baseAddress!.initialize(from: old.baseAddress!, count: used) }
-                initialized = target
-            }
-        }
-    }
-
-    @inline(__always)
-    mutating func writeByte(_ v: UInt8) {
-        reserve(1)
-        storage[count] = v
-        count &+= 1
-    }
-
-    /// Overwrites an already written byte (used to fix up an element tag).
-    @inline(__always)
-    mutating func setByte(_ v: UInt8, at offset: Int) {
-        storage[offset] = v
-    }
-
-    @inline(__always)
-    mutating func writeFixed<T: FixedWidthInteger>(_ v: T) {
-        let size = MemoryLayout<T>.size
-        reserve(size)
-        let offset = count
-        storage.withUnsafeMutableBytes { $0.storeBytes(of: v.littleEndian, toByteOffset: offset, as: T.self) }
-        count &+= size
-    }
-
-    @inline(__always)
-    mutating func writeVarint(_ v: UInt64) {
-        if v < 0x80 {
-            writeByte(UInt8(truncatingIfNeeded: v))
-            return
-        }
-        reserve(10)
-        let offset = count
-        let written = storage.withUnsafeMutableBytes { raw -> Int in
-            var v = v
-            var i = offset
-            while v >= 0x80 {
-                raw[i] = UInt8(truncatingIfNeeded: v) | 0x80
-                v >>= 7
-                i &+= 1
-            }
-            raw[i] = UInt8(truncatingIfNeeded: v)
-            return i &+ 1 &- offset
-        }
-        count &+= written
-    }
-
-    /// Appends raw bytes; large blocks go straight through `Array.append` (no zero-filling).
-    @inline(__always)
-    mutating func writeRaw(_ source: UnsafeRawBufferPointer) {
-        let n = source.count
-        if n == 0 { return }
-        if n > 4096 {
-            if storage.count > count { storage.removeLast(storage.count - count) }
-            storage.append(contentsOf: source)
-            count = storage.count
-            return
-        }
-        reserve(n)
-        let offset = count
-        storage.withUnsafeMutableBytes { raw in
-            raw.baseAddress!.advanced(by: offset).copyMemory(from: source.baseAddress!, byteCount: n)
-        }
-        count &+= n
-    }
-
+extension ByteWriter {
     /// Writes a complete keyed entry with a fixed-width payload (key, u32 size, value) with a
     /// single capacity check and no back-patching: this is the hot path for struct fields.
     @inline(__always)
@@ -197,50 +75,23 @@ struct BinaryOutput {
             let n = keyBytes.count
             if n >= 0x80 {
                 writeVarint(UInt64(n))
-                writeRaw(UnsafeRawBufferPointer(keyBytes))
+                writeBytes(UnsafeRawBufferPointer(keyBytes))
                 writeFixed(UInt32(size))
                 writeFixed(v)
                 return
             }
-            reserve(1 &+ n &+ 4 &+ size)
-            let offset = count
-            storage.withUnsafeMutableBytes { raw in
-                let base = raw.baseAddress!.advanced(by: offset)
+            write(byteCount: 1 &+ n &+ 4 &+ size) { base in
                 base.storeBytes(of: UInt8(truncatingIfNeeded: n), as: UInt8.self)
                 if n > 0 { (base + 1).copyMemory(from: keyBytes.baseAddress!, byteCount: n) }
                 (base + 1 + n).storeBytes(of: UInt32(size).littleEndian, as: UInt32.self)
                 (base + 5 + n).storeBytes(of: v.littleEndian, as: T.self)
             }
-            count &+= 1 &+ n &+ 4 &+ size
         }
         if done == nil {
             writeString(key)
             writeFixed(UInt32(size))
             writeFixed(v)
         }
-    }
-
-    /// varint UTF-8 byte count + UTF-8 bytes.
-    @inline(__always)
-    mutating func writeString(_ s: String) {
-        let done: Void? = s.utf8.withContiguousStorageIfAvailable { buffer in
-            writeVarint(UInt64(buffer.count))
-            writeRaw(UnsafeRawBufferPointer(buffer))
-        }
-        if done == nil {
-            var copy = s
-            copy.withUTF8 { buffer in
-                writeVarint(UInt64(buffer.count))
-                writeRaw(UnsafeRawBufferPointer(buffer))
-            }
-        }
-    }
-
-    @inline(__always)
-    mutating func reserveFixed32() -> Int {
-        let offset = count
-        writeFixed(UInt32(0))
-        return offset
     }
 
     /// Back-patches the u32 at `slot` with the number of bytes written after it. Lengths of
@@ -252,12 +103,6 @@ struct BinaryOutput {
             throw .unsupported("a single encoded value region is larger than 4 GiB (\(length) bytes)")
         }
         patchFixed32(at: slot, UInt32(truncatingIfNeeded: length))
-    }
-
-    @inline(__always)
-    mutating func patchFixed32(at offset: Int, _ v: UInt32) {
-        precondition(offset >= 0 && offset &+ 4 <= count, "patch offset out of range")
-        storage.withUnsafeMutableBytes { $0.storeBytes(of: v.littleEndian, toByteOffset: offset, as: UInt32.self) }
     }
 }
 
@@ -299,7 +144,7 @@ final class BinaryEncodingState {
     // every access is a short, non-reentrant access inside this file: no access to `out` or
     // `frames` is ever open while user code (an `encode(to:)`) runs or while another access
     // to the same property is made.
-    @exclusivity(unchecked) var out: BinaryOutput
+    @exclusivity(unchecked) var out: ByteWriter
     /// Open frames, innermost last; the frame with handle (depth, id) is open iff
     /// `frames[depth].id == id`.
     @exclusivity(unchecked) var frames: [BinaryFrameRecord] = []
@@ -307,7 +152,7 @@ final class BinaryEncodingState {
     /// First error raised in a non-throwing Encoder API (container requests); rethrown at the end.
     private(set) var deferredError: BinaryCodingError?
 
-    init(out: BinaryOutput) {
+    init(out: ByteWriter) {
         self.out = out
         frames.reserveCapacity(8)
     }
@@ -479,7 +324,7 @@ struct BinaryKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProto
 
     /// Writes one entry whose payload is produced by `body` (inline primitive bodies).
     @inline(__always)
-    private func put(_ key: Key, _ body: (inout BinaryOutput) -> Void) throws {
+    private func put(_ key: Key, _ body: (inout ByteWriter) -> Void) throws {
         let state = frame.state
         let slot = try state.beginEntry(frame, key: key.stringValue)
         body(&state.out)
@@ -566,7 +411,7 @@ struct BinaryUnkeyedEncodingContainer: UnkeyedEncodingContainer {
 
     /// Writes an element with tag 1 and an inline body produced by `body`.
     @inline(__always)
-    private func put(_ body: (inout BinaryOutput) -> Void) throws {
+    private func put(_ body: (inout ByteWriter) -> Void) throws {
         let state = frame.state
         try state.willWrite(frame)
         state.out.writeByte(1)
@@ -657,7 +502,7 @@ struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
     var codingPath: [any CodingKey] { [] }
 
     @inline(__always)
-    private func put(_ body: (inout BinaryOutput) -> Void) throws {
+    private func put(_ body: (inout ByteWriter) -> Void) throws {
         let state = frame.state
         try state.willWrite(frame)
         state.out.writeByte(1)
@@ -714,7 +559,7 @@ struct BinarySingleValueEncodingContainer: SingleValueEncodingContainer {
 /// nothing and returns false. Types are compared by metatype (a pointer compare each), which
 /// is much cheaper than dynamic casts when this runs unspecialized inside a container.
 /// `binaryDecodeInline` must recognize exactly the same set of types.
-func binaryEncodeInline<T>(_ value: T, into w: inout BinaryOutput) -> Bool {
+func binaryEncodeInline<T>(_ value: T, into w: inout ByteWriter) -> Bool {
     let id = ObjectIdentifier(T.self)
     let ids = BinaryInlineTypeIDs.shared
     if T.self == String.self {
@@ -776,7 +621,7 @@ func binaryEncodeInline<T>(_ value: T, into w: inout BinaryOutput) -> Bool {
     } else if id == ids.bools {
         let bools = unsafeBitCast(value, to: [Bool].self)
         w.writeVarint(UInt64(bools.count))
-        bools.withUnsafeBytes { w.writeRaw($0) }  // Bool is stored as one 0/1 byte
+        bools.withUnsafeBytes { w.writeBytes($0) }  // Bool is stored as one 0/1 byte
     } else if #available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *),
         T.self == Int128.self
     {
@@ -823,30 +668,30 @@ struct BinaryInlineTypeIDs: Sendable {
 
 /// varint count + the elements' little-endian bytes; a single memcpy on little-endian hosts.
 @inline(__always)
-private func writeIntegerArray<E: FixedWidthInteger>(_ array: [E], _ w: inout BinaryOutput) {
+private func writeIntegerArray<E: FixedWidthInteger>(_ array: [E], _ w: inout ByteWriter) {
     w.writeVarint(UInt64(array.count))
     #if _endian(little)
-    array.withUnsafeBytes { w.writeRaw($0) }
+    array.withUnsafeBytes { w.writeBytes($0) }
     #else
     for e in array { w.writeFixed(e) }
     #endif
 }
 
 @inline(__always)
-private func writeDoubleArray(_ array: [Double], _ w: inout BinaryOutput) {
+private func writeDoubleArray(_ array: [Double], _ w: inout ByteWriter) {
     w.writeVarint(UInt64(array.count))
     #if _endian(little)
-    array.withUnsafeBytes { w.writeRaw($0) }
+    array.withUnsafeBytes { w.writeBytes($0) }
     #else
     for e in array { w.writeFixed(e.bitPattern) }
     #endif
 }
 
 @inline(__always)
-private func writeFloatArray(_ array: [Float], _ w: inout BinaryOutput) {
+private func writeFloatArray(_ array: [Float], _ w: inout ByteWriter) {
     w.writeVarint(UInt64(array.count))
     #if _endian(little)
-    array.withUnsafeBytes { w.writeRaw($0) }
+    array.withUnsafeBytes { w.writeBytes($0) }
     #else
     for e in array { w.writeFixed(e.bitPattern) }
     #endif

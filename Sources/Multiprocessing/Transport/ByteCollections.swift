@@ -39,7 +39,7 @@ protocol ByteCollectionCodec: Sendable {
     /// The identity of an array of the collection type.
     var arrayTypeID: ObjectIdentifier { get }
     /// Writes `value` as the coder writes a `[UInt8]`: varint count, then the bytes.
-    func writeInline<T>(_ value: T, into output: inout BinaryOutput)
+    func writeInline<T>(_ value: T, into output: inout ByteWriter)
     /// Reads what `writeInline` wrote.
     func readInline<T>(_ type: T.Type, from reader: inout ByteReader) throws(BinaryCodingError) -> T
     /// `values` with its large elements as attachments, or nil when none is large.
@@ -71,16 +71,16 @@ struct CollectionCodec<C: RangeReplaceableCollection<UInt8>>: ByteCollectionCode
     let typeID = ObjectIdentifier(C.self)
     let arrayTypeID = ObjectIdentifier([C].self)
 
-    func writeInline<T>(_ value: T, into output: inout BinaryOutput) {
+    func writeInline<T>(_ value: T, into output: inout ByteWriter) {
         let collection = identityCast(value, to: C.self)
         let written: Void? = collection.withContiguousStorageIfAvailable { buffer in
             output.writeVarint(UInt64(buffer.count))
-            output.writeRaw(UnsafeRawBufferPointer(buffer))
+            output.writeBytes(UnsafeRawBufferPointer(buffer))
         }
         if written == nil {
             let bytes = Array(collection)
             output.writeVarint(UInt64(bytes.count))
-            bytes.withUnsafeBytes { output.writeRaw($0) }
+            bytes.withUnsafeBytes { output.writeBytes($0) }
         }
     }
 

@@ -61,9 +61,9 @@ struct EncodedBatch: Sendable, Equatable {
                 Kind.write(buffer, to: &writer)
             }
         }
-        guard writer.bytes.count - 4 <= Int(UInt32.max) else { return nil }
-        writer.patchFixed32(at: lengthOffset, UInt32(writer.bytes.count - 4))
-        return EncodedBatch(bytes: writer.bytes[...], attachments: attachments)
+        guard writer.count - 4 <= Int(UInt32.max) else { return nil }
+        writer.patchFixed32(at: lengthOffset, UInt32(writer.count - 4))
+        return EncodedBatch(bytes: writer.takeBytes()[...], attachments: attachments)
     }
 
     /// Decodes the values (`Values` is the array type); the attachments become the large

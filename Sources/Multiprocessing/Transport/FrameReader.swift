@@ -312,6 +312,6 @@ func makeFrame(capacity: Int = 64, _ body: (inout ByteWriter) throws -> Void) re
     var writer = ByteWriter(capacity: capacity)
     let lengthOffset = writer.reserveFixed32()
     try body(&writer)
-    writer.patchFixed32(at: lengthOffset, UInt32(writer.bytes.count - 4))
-    return writer.bytes
+    writer.patchFixed32(at: lengthOffset, UInt32(writer.count - 4))
+    return writer.takeBytes()
 }

@@ -396,15 +396,15 @@ func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteW
             writer.writeFixed(UInt64(attachment.count) | (attachment.box != nil ? FrameReader.collectionFlag : 0))
         }
     }
-    let messageStart = writer.bytes.count
+    let messageStart = writer.count
     header(&writer)
     writer.writeVarint(UInt64(tailCount))
-    writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.bytes.count - messageStart + tailCount))
+    writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.count - messageStart + tailCount))
     if inline {
         writer.writeBytes(tail.bytes)
-        return [WireBytes(writer.bytes)] + tail.attachments
+        return [WireBytes(writer.takeBytes())] + tail.attachments
     }
-    return [WireBytes(writer.bytes), WireBytes(Array(tail.bytes))] + tail.attachments
+    return [WireBytes(writer.takeBytes()), WireBytes(Array(tail.bytes))] + tail.attachments
 }
 
 private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {
