@@ -36,7 +36,7 @@ struct EncodedBatch: Sendable, Equatable {
            let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self), as: ArrayBuffers.self) {
             return batch
         }
-        if let data = FoundationData.codec, ObjectIdentifier(Values.self) == data.arrayTypeID,
+        if let data = FoundationData.attachments, ObjectIdentifier(Values.self) == data.arrayTypeID,
            let batch = data.attachingLargeBuffers(values) {
             return batch
         }
@@ -76,7 +76,7 @@ struct EncodedBatch: Sendable, Equatable {
         if Values.self == [[UInt8]].self {
             return unsafeBitCast(try decodeByteBuffers(as: ArrayBuffers.self), to: Values.self)
         }
-        if let data = FoundationData.codec, ObjectIdentifier(Values.self) == data.arrayTypeID {
+        if let data = FoundationData.attachments, ObjectIdentifier(Values.self) == data.arrayTypeID {
             return try data.decodeBatch(self, as: Values.self)
         }
         throw BinaryCodingError.invalidData("attachments sent for a \(Values.self), which cannot hold them")

@@ -237,8 +237,8 @@ struct FrameReader: ~Copyable {
     /// One attachment: an array, or a `Data` for a flagged one in a process that has Foundation
     /// (else an array: decoding then copies it into one).
     private mutating func readAttachment(size: Int, isCollection: Bool) throws -> WireBytes {
-        if isCollection, let codec = FoundationData.codec {
-            return try codec.receive(count: size) { target in try fillAttachment(target) }
+        if isCollection, let data = FoundationData.attachments {
+            return try data.receive(count: size) { target in try fillAttachment(target) }
         }
         return WireBytes(try [UInt8](unsafeUninitializedCapacity: size) { target, initialized in
             try fillAttachment(UnsafeMutableRawBufferPointer(target))

@@ -63,3 +63,11 @@ extension Array where Element == WireBytes {
     /// The number of bytes in all the pieces.
     var byteCount: Int { reduce(0) { $0 + $1.count } }
 }
+
+/// A byte collection held as a piece of `WireBytes`.
+protocol ByteCollectionBox: AnyObject, Sendable {
+    /// The number of bytes.
+    var count: Int { get }
+    /// Calls `body` with the bytes where they are stored.
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
+}

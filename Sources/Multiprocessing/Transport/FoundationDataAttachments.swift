@@ -1,47 +1,23 @@
-import CMultiprocessing
+// The transport's handling of Foundation's `Data` (found at run time by `FoundationData`; why
+// at run time: see FoundationData.swift): a large `Data` batch item travels as an attachment,
+// as a large `[UInt8]` does, sent from its own storage and received straight into a new `Data`.
 
-// Foundation's `Data` takes the paths `[UInt8]` takes (one copy of its bytes in the coder, an
-// attachment for a large batch item) without this library importing Foundation: a program that
-// links FoundationEssentials starts each worker measurably slower, and a pool's start-up is
-// mostly its workers'. The type is found at run time instead, once per process, and handled
-// through the standard library's collection protocols.
+extension FoundationData {
+    /// How the batch path and the frame reader handle `Data`, or nil in a process without
+    /// Foundation.
+    static let attachments: (any ByteCollectionAttachments)? = type.map { attachments(for: $0) }
 
-/// Foundation's `Data`, found at run time.
-enum FoundationData {
-    /// How to handle `Data`, or nil in a process without Foundation.
-    static let codec: (any ByteCollectionCodec)? = find()
-
-    /// `Data`'s mangled name (it lives in FoundationEssentials, which Foundation re-exports).
-    static let mangledName = "20FoundationEssentials4DataV"
-
-    private static func find() -> (any ByteCollectionCodec)? {
-        // `_typeByName` reads every type record in the process when the name is missing (tens of
-        // microseconds). With the Swift runtime in shared libraries Foundation is one too, so a
-        // failed symbol lookup (a few microseconds) settles that Foundation is absent.
-        if cmp_swift_runtime_is_static() == 0 && cmp_symbol_is_defined("$s\(mangledName)Mn") == 0 {
-            return nil
-        }
-        guard let type = _typeByName(mangledName) as? any RangeReplaceableCollection<UInt8>.Type else { return nil }
-        return codec(for: type)
-    }
-
-    private static func codec<C: RangeReplaceableCollection<UInt8>>(for _: C.Type) -> any ByteCollectionCodec {
-        CollectionCodec<C>()
+    private static func attachments<C: RangeReplaceableCollection<UInt8>>(for _: C.Type) -> any ByteCollectionAttachments {
+        CollectionAttachments<C>()
     }
 }
 
-/// How the coder and the batch path handle one byte collection type known only at run time
-/// (`FoundationData`'s). Every method that takes or returns a `T` requires it to be that type,
-/// and a `Values` an array of it: callers compare type identities first.
-protocol ByteCollectionCodec: Sendable {
-    /// The collection type's identity.
-    var typeID: ObjectIdentifier { get }
+/// How the batch path and the frame reader handle one byte collection type known only at run
+/// time (`FoundationData`'s). A `Values` must be an array of it: callers compare type identities
+/// first.
+protocol ByteCollectionAttachments: Sendable {
     /// The identity of an array of the collection type.
     var arrayTypeID: ObjectIdentifier { get }
-    /// Writes `value` as the coder writes a `[UInt8]`: varint count, then the bytes.
-    func writeInline<T>(_ value: T, into output: inout ByteWriter)
-    /// Reads what `writeInline` wrote.
-    func readInline<T>(_ type: T.Type, from reader: inout ByteReader) throws(BinaryCodingError) -> T
     /// `values` with its large elements as attachments, or nil when none is large.
     func attachingLargeBuffers<Values>(_ values: Values) -> EncodedBatch?
     /// The array a batch with attachments holds.
@@ -51,43 +27,10 @@ protocol ByteCollectionCodec: Sendable {
     func receive(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WireBytes
 }
 
-/// A byte collection held as a piece of `WireBytes`.
-protocol ByteCollectionBox: AnyObject, Sendable {
-    /// The number of bytes.
-    var count: Int { get }
-    /// Calls `body` with the bytes where they are stored.
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R
-}
-
-/// `value` as `U`, which must be its own type: for code that compared the types already.
-@inline(__always)
-func identityCast<T, U>(_ value: T, to _: U.Type) -> U {
-    precondition(T.self == U.self, "\(T.self) is not \(U.self)")
-    return unsafeBitCast(value, to: U.self)
-}
-
-/// `ByteCollectionCodec` for a collection of bytes that can be built from a sequence of bytes.
-struct CollectionCodec<C: RangeReplaceableCollection<UInt8>>: ByteCollectionCodec {
-    let typeID = ObjectIdentifier(C.self)
+/// `ByteCollectionAttachments` for a collection of bytes that can be built from a sequence of
+/// bytes.
+struct CollectionAttachments<C: RangeReplaceableCollection<UInt8>>: ByteCollectionAttachments {
     let arrayTypeID = ObjectIdentifier([C].self)
-
-    func writeInline<T>(_ value: T, into output: inout ByteWriter) {
-        let collection = identityCast(value, to: C.self)
-        let written: Void? = collection.withContiguousStorageIfAvailable { buffer in
-            output.writeVarint(UInt64(buffer.count))
-            output.writeBytes(UnsafeRawBufferPointer(buffer))
-        }
-        if written == nil {
-            let bytes = Array(collection)
-            output.writeVarint(UInt64(bytes.count))
-            bytes.withUnsafeBytes { output.writeBytes($0) }
-        }
-    }
-
-    func readInline<T>(_: T.Type, from reader: inout ByteReader) throws(BinaryCodingError) -> T {
-        let count = try reader.readCount(minimumElementSize: 1)
-        return identityCast(C(try reader.readBytes(count: count)), to: T.self)
-    }
 
     func attachingLargeBuffers<Values>(_ values: Values) -> EncodedBatch? {
         EncodedBatch.attachingLargeBuffers(identityCast(values, to: [C].self), as: CollectionBuffers<C>.self)
