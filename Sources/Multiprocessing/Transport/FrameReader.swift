@@ -306,12 +306,3 @@ struct FrameReader: ~Copyable {
         end = available
     }
 }
-
-/// Builds a frame: reserves the length prefix, lets `body` write the message, then patches it.
-func makeFrame(capacity: Int = 64, _ body: (inout ByteWriter) throws -> Void) rethrows -> [UInt8] {
-    var writer = ByteWriter(capacity: capacity)
-    let lengthOffset = writer.reserveFixed32()
-    try body(&writer)
-    writer.patchFixed32(at: lengthOffset, UInt32(writer.count - 4))
-    return writer.takeBytes()
-}

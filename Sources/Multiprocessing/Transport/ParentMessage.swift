@@ -1,0 +1,135 @@
+// The messages between a pool and its workers, as bytes. The format knows nothing of the
+// channel that carries it: a socket adds a length prefix (`makeFrame`), a cluster transport
+// would carry the same bytes in its own envelopes.
+
+/// What a worker needs to know before it runs anything.
+struct WorkerConfiguration: Sendable, Equatable {
+    /// The process name the worker takes (Python's "SpawnPoolWorker-1").
+    var workerName: String
+    /// `Logger.Level` raw value for the process-named log handler, or nil when not installed.
+    var logLevel: String?
+    /// The pool's initializer, run once before the first chunk.
+    var initializer: EncodedValue?
+    /// Chunks to run before exiting (Python's `maxtasksperchild`); 0 means no limit.
+    var maximumTasks: Int
+    /// The largest message the parent accepts; a bigger result is reported as an error.
+    var maximumMessageSize: Int
+}
+
+/// Parent to worker.
+enum ParentMessage: Sendable, Equatable {
+    /// The first message a worker reads: who it is and what it runs first.
+    case configure(WorkerConfiguration)
+    /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
+    case run(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch)
+    /// Skip these chunks if they have not started: their call was cancelled. The worker still
+    /// answers each one (as cancelled), so answers stay in send order.
+    case cancel(taskIDs: [UInt64])
+    /// The next `count` run frames are a ``ChunkGroup``, offered to every worker: the worker
+    /// runs the i-th only if it takes claim word `firstClaim + i` of the wake board first, and
+    /// once past them all sends `.groupDone(id)`, then the answers it still holds.
+    case group(id: UInt64, firstClaim: Int, count: Int)
+
+    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3, group = 4 }
+
+    /// The message as one frame, length prefix included.
+    func encodeFrame() -> [UInt8] {
+        switch self {
+        case .configure(let configuration):
+            return makeFrame { writer in
+                writer.writeByte(Kind.configure.rawValue)
+                writer.writeString(configuration.workerName)
+                writeOptionalString(configuration.logLevel, to: &writer)
+                if let initializer = configuration.initializer {
+                    writer.writeByte(1)
+                    initializer.write(to: &writer)
+                } else {
+                    writer.writeByte(0)
+                }
+                writer.writeVarint(UInt64(configuration.maximumTasks))
+                writer.writeVarint(UInt64(configuration.maximumMessageSize))
+            }
+        case .run(let taskID, let task, let inputs):
+            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs).joined())
+        case .cancel(let taskIDs):
+            return makeFrame { writer in
+                writer.writeByte(Kind.cancel.rawValue)
+                writer.writeVarint(UInt64(taskIDs.count))
+                for taskID in taskIDs { writer.writeVarint(taskID) }
+            }
+        case .group(let id, let firstClaim, let count):
+            return makeFrame { writer in
+                writer.writeByte(Kind.group.rawValue)
+                writer.writeVarint(id)
+                writer.writeVarint(UInt64(firstClaim))
+                writer.writeVarint(UInt64(count))
+            }
+        }
+    }
+
+    /// The run frame built straight from its parts (the hot path: no intermediate enum), as
+    /// the pieces to send in order: large inputs go as pieces of their own, not copied.
+    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [WireBytes] {
+        framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
+            writer.writeByte(Kind.run.rawValue)
+            writer.writeVarint(taskID)
+            task.write(to: &writer)
+        }
+    }
+
+    /// Decodes a frame's message; only a run frame may come with attachments.
+    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [WireBytes] = []) throws -> ParentMessage {
+        var reader = ByteReader(bytes)
+        let kind = Kind(rawValue: try reader.readByte())
+        guard attachments.isEmpty || kind == .run else {
+            throw BinaryCodingError.invalidData("attachments on a message that cannot have them")
+        }
+        switch kind {
+        case .configure:
+            let name = try reader.readString()
+            let level = try readOptionalString(from: &reader)
+            let initializer = try reader.readByte() == 1 ? try EncodedValue.read(from: &reader) : nil
+            let maximumTasks = Int(clamping: try reader.readVarint())
+            let maximumMessageSize = Int(clamping: try reader.readVarint())
+            return .configure(WorkerConfiguration(
+                workerName: name, logLevel: level, initializer: initializer, maximumTasks: maximumTasks,
+                maximumMessageSize: maximumMessageSize))
+        case .run:
+            let taskID = try reader.readVarint()
+            let task = try EncodedValue.read(from: &reader)
+            let inputs = try reader.readLengthPrefixed()
+            return .run(taskID: taskID, task: task, inputs: EncodedBatch(bytes: inputs, attachments: attachments))
+        case .cancel:
+            let count = Int(clamping: try reader.readVarint())
+            guard count <= reader.remaining else {
+                throw BinaryCodingError.invalidData("cancel count \(count) exceeds the frame")
+            }
+            var taskIDs: [UInt64] = []
+            for _ in 0..<count { taskIDs.append(try reader.readVarint()) }
+            return .cancel(taskIDs: taskIDs)
+        case .group:
+            let id = try reader.readVarint()
+            let firstClaim = Int(clamping: try reader.readVarint())
+            let count = Int(clamping: try reader.readVarint())
+            guard firstClaim <= WakeBoard.claimCapacity && count <= WakeBoard.claimCapacity - firstClaim else {
+                throw BinaryCodingError.invalidData("claim words \(firstClaim)..<\(firstClaim)+\(count) exceed the board's \(WakeBoard.claimCapacity)")
+            }
+            return .group(id: id, firstClaim: firstClaim, count: count)
+        case nil:
+            throw BinaryCodingError.invalidData("unknown message kind from the parent")
+        }
+    }
+}
+
+private func writeOptionalString(_ value: String?, to writer: inout ByteWriter) {
+    if let value {
+        writer.writeByte(1)
+        writer.writeString(value)
+    } else {
+        writer.writeByte(0)
+    }
+}
+
+private func readOptionalString(from reader: inout ByteReader) throws -> String? {
+    try reader.readByte() == 1 ? try reader.readString() : nil
+}
