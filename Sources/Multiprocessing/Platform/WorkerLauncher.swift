@@ -32,8 +32,8 @@ enum WorkerEnvironment {
 /// Requests go down a socket: the parent writes from any thread, and `send` with MSG_NOSIGNAL
 /// reports a dead worker as an error, where a write to a pipe would raise SIGPIPE in the
 /// user's process. Answers come up a pipe: a small write and read on a pipe cost less than half
-/// as much as on a unix socket, and every chunk's answer is one of each. Answers over 64 KiB go back up
-/// the socket, announced in the pipe (see `WorkerServeLoop.send`).
+/// as much as on a unix socket, and every chunk's answer is one of each. Answers over 64 KiB go
+/// back up the socket, announced in the pipe (see `WorkerReplies.send`).
 struct LaunchedWorker: Sendable {
     let process: ChildProcess
     /// The parent's end of the requests socket.

@@ -14,7 +14,7 @@ enum WorkerMessage: Sendable, Equatable {
     /// `runNanoseconds` is the time the worker spent in the chunk (the scheduler's estimate).
     case result(taskID: UInt64, runNanoseconds: UInt64, outcome: ChunkOutcome)
     /// In the answers pipe: the worker's next message is a large one, sent on the requests
-    /// socket instead (see `WorkerServeLoop.send`).
+    /// socket instead (see `WorkerReplies.send`).
     case followsOnSocket
     /// The worker has passed every chunk of group `id` (run, or claimed by another worker); the
     /// answers it still held follow at once.

@@ -86,7 +86,7 @@ enum WorkerProcess {
         let board = wakeSlot.flatMap { WorkerWakeBoard(descriptor: WorkerEnvironment.wakeBoardDescriptor, slot: $0) }
         Task.detached {
             let status = await WorkerServeLoop(requests: requests, answers: answers, wakeBoard: board).serve()
-            exit(status)
+            exit(status.rawValue)
         }
         while true { pause() }
     }

@@ -1,0 +1,74 @@
+/// A chunk received and not yet run.
+struct QueuedRun {
+    /// The chunk's id, which its answer carries.
+    let taskID: UInt64
+    /// The task to run, as it came.
+    let task: EncodedValue
+    /// The chunk's items, encoded.
+    let inputs: EncodedBatch
+    /// The parent asked to skip it (its call was cancelled).
+    var skip = false
+    /// In a ``ChunkGroup``: the claim word to take before running it.
+    var claim: Int32?
+    /// The last chunk of group `endsGroup`: once past it, the worker sends `.groupDone`.
+    var endsGroup: UInt64?
+}
+
+/// A group whose run frames are still arriving.
+private struct ArrivingGroup {
+    let id: UInt64
+    var nextClaim: Int32
+    var remaining: Int
+}
+
+/// Chunks received and not yet run, and the ids the parent asked to skip.
+///
+/// Named structs, not tuples: the serve loop's profile showed the runtime's generic tuple
+/// copy and destroy functions on every chunk.
+struct RunQueue {
+    private var runs: [QueuedRun] = []
+    private var head = 0
+    private var cancelled: Set<UInt64> = []
+    private var arriving: ArrivingGroup?
+
+    /// No run is queued.
+    var isEmpty: Bool { head == runs.count }
+
+    /// Queues what `message` asks for: a run (with its claim word, in a group), chunks to
+    /// skip, or the group the next runs belong to.
+    mutating func receive(_ message: ParentMessage) {
+        switch message {
+        case .run(let taskID, let task, let inputs):
+            var run = QueuedRun(taskID: taskID, task: task, inputs: inputs)
+            if var group = arriving {
+                run.claim = group.nextClaim
+                group.nextClaim += 1
+                group.remaining -= 1
+                if group.remaining == 0 {
+                    run.endsGroup = group.id
+                    arriving = nil
+                } else {
+                    arriving = group
+                }
+            }
+            runs.append(run)
+        case .cancel(let taskIDs): cancelled.formUnion(taskIDs)
+        case .group(let id, let firstClaim, let count):
+            if count > 0 { arriving = ArrivingGroup(id: id, nextClaim: Int32(firstClaim), remaining: count) }
+        case .configure: break
+        }
+    }
+
+    /// The next chunk, marked to be skipped if its call was cancelled.
+    mutating func next() -> QueuedRun? {
+        guard head < runs.count else { return nil }
+        var run = runs[head]
+        head += 1
+        if head == runs.count {
+            runs.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        run.skip = !cancelled.isEmpty && cancelled.remove(run.taskID) != nil
+        return run
+    }
+}

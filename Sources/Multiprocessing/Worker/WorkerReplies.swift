@@ -1,0 +1,136 @@
+import CMultiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The worker's answers to the parent: a chunk's result frame, sent at once or held back with
+/// a group's (``HeldAnswers``), and the worker's own messages.
+///
+/// A small frame goes up the answers pipe; a large one down the requests socket, announced in
+/// the pipe (see `send(_:)`). Writes block: the parent reads on its own thread, so this cannot
+/// deadlock.
+struct WorkerReplies {
+    /// The socket the parent's requests come down; large answers go back down it.
+    let requests: Int32
+    /// The pipe answers go up.
+    let answers: Int32
+    /// The largest message the parent accepts; a larger result is reported as an error.
+    let maximumMessageSize: Int
+    private var held = HeldAnswers()
+
+    init(requests: Int32, answers: Int32, maximumMessageSize: Int) {
+        self.requests = requests
+        self.answers = answers
+        self.maximumMessageSize = maximumMessageSize
+    }
+
+    /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held if it is in a
+    /// group and small and quick enough to hold, sent at once otherwise (after what is held);
+    /// past the last chunk of a group, ends it.
+    mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
+        let pieces = Self.resultFrame(run.taskID, outcome, ranFor: nanoseconds, maximumMessageSize: maximumMessageSize)
+        let finished = cmp_monotonic_ns()
+        if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
+            if let group = run.endsGroup {
+                endGroup(group)
+            } else if held.isDue(now: finished) {
+                sendHeld()
+            }
+        } else {
+            sendHeld()
+            send(pieces)
+            if let group = run.endsGroup { endGroup(group) }
+        }
+    }
+
+    /// The result frame of chunk `taskID`, as pieces; a report that it is too large instead,
+    /// when the parent would not accept it.
+    private static func resultFrame(_ taskID: UInt64, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64,
+                                    maximumMessageSize: Int) -> [WireBytes] {
+        let pieces: [WireBytes]
+        switch outcome {
+        case .encoded(let outputs):
+            pieces = WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds, outputs: outputs)
+        case .other(let other):
+            pieces = [WireBytes(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: other).encodeFrame())]
+        }
+        let size = pieces.byteCount - 4
+        guard size > maximumMessageSize else { return pieces }
+        // Too big for the parent to accept: report it rather than send it.
+        return [WireBytes(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
+            poolError: .messageTooLarge,
+            "the results are \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))"
+        ))).encodeFrame())]
+    }
+
+    /// Sends one of the worker's own messages.
+    func send(_ message: WorkerMessage) {
+        send([WireBytes(message.encodeFrame())])
+    }
+
+    /// Sends a frame given in pieces. A small one goes up the answers pipe, joined, in one
+    /// write: each separate write would wake the parent's reader once more. A large one (large
+    /// results travel as attachments) goes down the requests socket, announced in the pipe: a
+    /// pipe is locked for the whole of a write, so the parent could not copy a large result out
+    /// while it goes in, and payload throughput fell by a fifth when results went by the pipe.
+    func send(_ pieces: [WireBytes]) {
+        let total = pieces.byteCount
+        if total > Self.largestPipedFrame {
+            writeFrame(Self.followsOnSocketFrame, to: answers)
+            for piece in pieces { writeFrame(piece, to: requests) }
+            return
+        }
+        guard pieces.count > 1 else {
+            if let only = pieces.first { writeFrame(only, to: answers) }
+            return
+        }
+        var joined: [UInt8] = []
+        joined.reserveCapacity(total)
+        for piece in pieces { piece.withUnsafeBytes { joined.append(contentsOf: $0) } }
+        writeFrame(joined, to: answers)
+    }
+
+    /// Sends the answers held, if any, in one write.
+    mutating func sendHeld() {
+        if !held.isEmpty { writeFrame(held.take(), to: answers) }
+    }
+
+    /// Past the last chunk of a group: says so, then sends the answers held, in one write. The
+    /// parent ends the group with the answer that settles its last chunk, before the call that
+    /// answer completes returns, so the caller's next call finds the workers free.
+    mutating func endGroup(_ id: UInt64) {
+        writeFrame(held.take(after: WorkerMessage.groupDone(id: id).encodeFrame()), to: answers)
+    }
+
+    /// The largest frame sent up the answers pipe.
+    static let largestPipedFrame = 64 * 1024
+    private static let followsOnSocketFrame = WorkerMessage.followsOnSocket.encodeFrame()
+
+    /// Blocking write of a whole frame.
+    private func writeFrame(_ frame: [UInt8], to descriptor: Int32) {
+        writeFrame(WireBytes(frame), to: descriptor)
+    }
+
+    /// Blocking write of a piece of a frame, from where its bytes are stored.
+    private func writeFrame(_ frame: WireBytes, to descriptor: Int32) {
+        frame.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let sent = descriptor == requests
+                    ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
+                    : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if sent < 0 {
+                    let error = cmp_errno()
+                    if error == EINTR { continue }
+                    // A descriptor that is no longer the channel: the task closed it.
+                    if error == EBADF || error == ENOTSOCK { exit(WorkerExitCode.channelClosed.rawValue) }
+                    exit(WorkerExitCode.finished.rawValue)  // the parent is gone (SIGPIPE is ignored in workers)
+                }
+                offset += sent
+            }
+        }
+    }
+}
