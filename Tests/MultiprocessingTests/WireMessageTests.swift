@@ -25,7 +25,7 @@ struct WireMessageTests {
                                            initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
                                            maximumTasks: 3, maximumMessageSize: 1 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maximumTasks: 0, maximumMessageSize: 4096)),
-            .run(taskID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
+            .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
         ]
         for message in messages {
@@ -40,9 +40,9 @@ struct WireMessageTests {
             .ready(pid: 4242),
             .initializerFailed(failure),
             .groupDone(id: 77),
-            .result(taskID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedBatch(bytes: [1, 2, 3]))),
-            .result(taskID: 10, runNanoseconds: 0, outcome: .mixed([.success([5][...]), .failure(failure), .success([][...])])),
-            .result(taskID: 11, runNanoseconds: 7, outcome: .rejected(failure)),
+            .result(chunkID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedBatch(bytes: [1, 2, 3]))),
+            .result(chunkID: 10, runNanoseconds: 0, outcome: .mixed([.success([5][...]), .failure(failure), .success([][...])])),
+            .result(chunkID: 11, runNanoseconds: 7, outcome: .rejected(failure)),
         ]
         for message in messages {
             #expect(try WorkerMessage.decode(payload(message.encodeFrame())) == message)
@@ -51,7 +51,7 @@ struct WireMessageTests {
 
     @Test("garbage and truncated messages throw instead of crashing")
     func garbage() {
-        let valid = WorkerMessage.result(taskID: 3, runNanoseconds: 1, outcome: .mixed([.success([1, 2][...])])).encodeFrame()
+        let valid = WorkerMessage.result(chunkID: 3, runNanoseconds: 1, outcome: .mixed([.success([1, 2][...])])).encodeFrame()
         let body = Array(payload(valid))
         for cut in 0..<body.count {
             #expect(throws: (any Error).self) { try WorkerMessage.decode(body[0..<cut]) }
@@ -158,16 +158,16 @@ struct FrameReaderTests {
         let first = try EncodedBatch.encode(EncodedBatchTests.cases[2])
         let second = try EncodedBatch.encode([1, 2, 3])
         var stream: [UInt8] = []
-        stream += ParentMessage.encodeRunFrame(taskID: 1, task: task, inputs: first).joined()
-        stream += ParentMessage.cancel(taskIDs: [4]).encodeFrame()
-        stream += ParentMessage.encodeRunFrame(taskID: 2, task: task, inputs: second).joined()
+        stream += ParentMessage.encodeRunFrame(chunkID: 1, task: task, inputs: first).joined()
+        stream += ParentMessage.cancel(chunkIDs: [4]).encodeFrame()
+        stream += ParentMessage.encodeRunFrame(chunkID: 2, task: task, inputs: second).joined()
         let fd = try descriptor(reading: stream)
         defer { close(fd) }
         var reader = FrameReader(descriptor: fd, maximumFrameSize: 1 << 20, bufferSize: bufferSize)
         let messages = try (0..<3).map { _ in
             try #require(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) })
         }
-        #expect(messages == [.run(taskID: 1, task: task, inputs: first), .cancel(taskIDs: [4]), .run(taskID: 2, task: task, inputs: second)])
+        #expect(messages == [.run(chunkID: 1, task: task, inputs: first), .cancel(chunkIDs: [4]), .run(chunkID: 2, task: task, inputs: second)])
         guard case .run(_, _, let inputs) = messages[0] else { return }
         #expect(try inputs.decode([[UInt8]].self) == EncodedBatchTests.cases[2])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
@@ -177,26 +177,26 @@ struct FrameReaderTests {
     func dataAttachmentFrames(bufferSize: Int) throws {
         let items = [randomData(count: 200_000, seed: 7), Data([4, 5]), randomData(count: EncodedBatch.attachmentThreshold, seed: 8)]
         let batch = try EncodedBatch.encode(items)
-        let frame = Array(WorkerMessage.encodeSuccessFrame(taskID: 5, runNanoseconds: 2, outputs: batch).joined())
+        let frame = Array(WorkerMessage.encodeSuccessFrame(chunkID: 5, runNanoseconds: 2, outputs: batch).joined())
         // The attachment table, after marker, message length and count: sizes with the top bit set.
         let sizes = (0..<2).map { index in
             (0..<8).reduce(UInt64(0)) { $0 | UInt64(frame[12 + 8 * index + $1]) << (8 * $1) }
         }
         #expect(sizes == [200_000, UInt64(EncodedBatch.attachmentThreshold)].map { $0 | FrameReader.collectionFlag })
-        let fd = try descriptor(reading: frame + ParentMessage.cancel(taskIDs: [1]).encodeFrame())
+        let fd = try descriptor(reading: frame + ParentMessage.cancel(chunkIDs: [1]).encodeFrame())
         defer { close(fd) }
         var reader = FrameReader(descriptor: fd, maximumFrameSize: 1 << 20, bufferSize: bufferSize)
         let message = try #require(try reader.withNextFrame { try WorkerMessage.decode($0, attachments: $1) })
         guard case .result(5, 2, .allSucceeded(let outputs)) = message else { Issue.record("not the result sent"); return }
         #expect(outputs.attachments.allSatisfy { $0.box != nil })
         #expect(try outputs.decode([Data].self) == items)
-        #expect(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) } == .cancel(taskIDs: [1]))
+        #expect(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) } == .cancel(chunkIDs: [1]))
     }
 
     @Test("a stream that ends inside an attachment is truncated; attachments over the limit are refused")
     func truncatedAndTooLarge() throws {
         let batch = try EncodedBatch.encode(EncodedBatchTests.cases[0])
-        let frame = Array(WorkerMessage.encodeSuccessFrame(taskID: 3, runNanoseconds: 1, outputs: batch).joined())
+        let frame = Array(WorkerMessage.encodeSuccessFrame(chunkID: 3, runNanoseconds: 1, outputs: batch).joined())
         let cut = try descriptor(reading: Array(frame.dropLast(10)))
         defer { close(cut) }
         var reader = FrameReader(descriptor: cut, maximumFrameSize: 1 << 20)
@@ -228,7 +228,7 @@ struct FrameReaderTests {
         try #require(cmp_socketpair(&fds) == 0)
         defer { close(fds[0]) }
         var reader = FrameReader(descriptor: fds[0], maximumFrameSize: 1 << 20)
-        let frame = ParentMessage.cancel(taskIDs: [7, 8]).encodeFrame()
+        let frame = ParentMessage.cancel(chunkIDs: [7, 8]).encodeFrame()
         let read = { (reader: inout FrameReader) throws -> FrameReader.Available<ParentMessage> in
             try reader.withAvailableFrame(read: true, waitForAttachments: false) { try ParentMessage.decode($0, attachments: $1) }
         }
@@ -237,7 +237,7 @@ struct FrameReaderTests {
         guard case .notYet = try read(&reader) else { Issue.record("a frame from 3 bytes"); return }
         send(frame.dropFirst(3), to: fds[1])
         guard case .frame(let message) = try read(&reader) else { Issue.record("no frame once it was all sent"); return }
-        #expect(message == .cancel(taskIDs: [7, 8]))
+        #expect(message == .cancel(chunkIDs: [7, 8]))
         close(fds[1])
         guard case .ended = try read(&reader) else { Issue.record("no end after the peer closed"); return }
     }
@@ -251,7 +251,7 @@ struct FrameReaderTests {
         // write it all before reading.
         let batch = try EncodedBatch.encode(EncodedBatchTests.cases[0])
         try #require(!batch.attachments.isEmpty)
-        let frame = Array(WorkerMessage.encodeSuccessFrame(taskID: 3, runNanoseconds: 1, outputs: batch).joined())
+        let frame = Array(WorkerMessage.encodeSuccessFrame(chunkID: 3, runNanoseconds: 1, outputs: batch).joined())
         var reader = FrameReader(descriptor: fds[0], maximumFrameSize: 1 << 24)
         send(frame.prefix(frame.count - 1000), to: fds[1])
         for _ in 0..<3 {

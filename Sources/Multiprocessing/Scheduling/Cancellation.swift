@@ -25,7 +25,7 @@ extension PoolCore {
                 // Chunks sent but not started: ask the worker to skip them.
                 let queued = slot.inFlight.dropFirst().filter { $0.sink === sink }.map(\.chunkID)
                 if !queued.isEmpty {
-                    slot.worker.enqueue([WireBytes(ParentMessage.cancel(taskIDs: queued).encodeFrame())])
+                    slot.worker.enqueue([WireBytes(ParentMessage.cancel(chunkIDs: queued).encodeFrame())])
                     toSend.append(slot.worker)
                 }
                 guard killRunning, let head = slot.inFlight.first, head.sink === sink, slot.killReason == nil else { continue }

@@ -313,7 +313,7 @@ func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier,
 func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
                timeLimit: Duration?, maximumMessageSize: Int, sink: any ChunkSink) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
-    let frame = ParentMessage.encodeRunFrame(taskID: chunkID, task: task, inputs: inputs)
+    let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maximumMessageSize else {
         throw PoolError(.messageTooLarge,

@@ -21,10 +21,10 @@ enum ParentMessage: Sendable, Equatable {
     /// The first message a worker reads: who it is and what it runs first.
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
-    case run(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch)
+    case run(chunkID: UInt64, task: EncodedValue, inputs: EncodedBatch)
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
-    case cancel(taskIDs: [UInt64])
+    case cancel(chunkIDs: [UInt64])
     /// The next `count` run frames are a ``ChunkGroup``, offered to every worker: the worker
     /// runs the i-th only if it takes claim word `firstClaim + i` of the wake board first, and
     /// once past them all sends `.groupDone(id)`, then the answers it still holds.
@@ -49,13 +49,13 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeVarint(UInt64(configuration.maximumTasks))
                 writer.writeVarint(UInt64(configuration.maximumMessageSize))
             }
-        case .run(let taskID, let task, let inputs):
-            return Array(ParentMessage.encodeRunFrame(taskID: taskID, task: task, inputs: inputs).joined())
-        case .cancel(let taskIDs):
+        case .run(let chunkID, let task, let inputs):
+            return Array(ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs).joined())
+        case .cancel(let chunkIDs):
             return makeFrame { writer in
                 writer.writeByte(Kind.cancel.rawValue)
-                writer.writeVarint(UInt64(taskIDs.count))
-                for taskID in taskIDs { writer.writeVarint(taskID) }
+                writer.writeVarint(UInt64(chunkIDs.count))
+                for chunkID in chunkIDs { writer.writeVarint(chunkID) }
             }
         case .group(let id, let firstClaim, let count):
             return makeFrame { writer in
@@ -69,10 +69,10 @@ enum ParentMessage: Sendable, Equatable {
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
     /// the pieces to send in order: large inputs go as pieces of their own, not copied.
-    static func encodeRunFrame(taskID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [WireBytes] {
+    static func encodeRunFrame(chunkID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [WireBytes] {
         framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
             writer.writeByte(Kind.run.rawValue)
-            writer.writeVarint(taskID)
+            writer.writeVarint(chunkID)
             task.write(to: &writer)
         }
     }
@@ -95,18 +95,18 @@ enum ParentMessage: Sendable, Equatable {
                 workerName: name, logLevel: level, initializer: initializer, maximumTasks: maximumTasks,
                 maximumMessageSize: maximumMessageSize))
         case .run:
-            let taskID = try reader.readVarint()
+            let chunkID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)
             let inputs = try reader.readLengthPrefixed()
-            return .run(taskID: taskID, task: task, inputs: EncodedBatch(bytes: inputs, attachments: attachments))
+            return .run(chunkID: chunkID, task: task, inputs: EncodedBatch(bytes: inputs, attachments: attachments))
         case .cancel:
             let count = Int(clamping: try reader.readVarint())
             guard count <= reader.remaining else {
                 throw BinaryCodingError.invalidData("cancel count \(count) exceeds the frame")
             }
-            var taskIDs: [UInt64] = []
-            for _ in 0..<count { taskIDs.append(try reader.readVarint()) }
-            return .cancel(taskIDs: taskIDs)
+            var chunkIDs: [UInt64] = []
+            for _ in 0..<count { chunkIDs.append(try reader.readVarint()) }
+            return .cancel(chunkIDs: chunkIDs)
         case .group:
             let id = try reader.readVarint()
             let firstClaim = Int(clamping: try reader.readVarint())

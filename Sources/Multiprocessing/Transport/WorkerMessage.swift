@@ -12,7 +12,7 @@ enum WorkerMessage: Sendable, Equatable {
     /// The pool's initializer threw this; the worker exits after sending it.
     case initializerFailed(RemoteFailure)
     /// `runNanoseconds` is the time the worker spent in the chunk (the scheduler's estimate).
-    case result(taskID: UInt64, runNanoseconds: UInt64, outcome: ChunkOutcome)
+    case result(chunkID: UInt64, runNanoseconds: UInt64, outcome: ChunkOutcome)
     /// In the answers pipe: the worker's next message is a large one, sent on the requests
     /// socket instead (see `WorkerReplies.send`).
     case followsOnSocket
@@ -27,10 +27,10 @@ enum WorkerMessage: Sendable, Equatable {
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
     /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
-    static func encodeSuccessFrame(taskID: UInt64, runNanoseconds: UInt64, outputs: EncodedBatch) -> [WireBytes] {
+    static func encodeSuccessFrame(chunkID: UInt64, runNanoseconds: UInt64, outputs: EncodedBatch) -> [WireBytes] {
         framePieces(headerCapacity: 32, tail: outputs) { writer in
             writer.writeByte(Kind.result.rawValue)
-            writer.writeVarint(taskID)
+            writer.writeVarint(chunkID)
             writer.writeVarint(runNanoseconds)
             writer.writeByte(OutcomeKind.allSucceeded.rawValue)
         }
@@ -58,13 +58,13 @@ enum WorkerMessage: Sendable, Equatable {
                 writer.writeByte(Kind.groupDone.rawValue)
                 writer.writeVarint(id)
             }
-        case .result(let taskID, let nanoseconds, .allSucceeded(let outputs)):
-            return Array(WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds,
+        case .result(let chunkID, let nanoseconds, .allSucceeded(let outputs)):
+            return Array(WorkerMessage.encodeSuccessFrame(chunkID: chunkID, runNanoseconds: nanoseconds,
                                                           outputs: outputs).joined())
-        case .result(let taskID, let nanoseconds, let outcome):
+        case .result(let chunkID, let nanoseconds, let outcome):
             return makeFrame(capacity: 32 + outcome.approximateSize) { writer in
                 writer.writeByte(Kind.result.rawValue)
-                writer.writeVarint(taskID)
+                writer.writeVarint(chunkID)
                 writer.writeVarint(nanoseconds)
                 switch outcome {
                 case .allSucceeded:
@@ -111,7 +111,7 @@ enum WorkerMessage: Sendable, Equatable {
         case .groupDone:
             return .groupDone(id: try reader.readVarint())
         case .result:
-            let taskID = try reader.readVarint()
+            let chunkID = try reader.readVarint()
             let nanoseconds = try reader.readVarint()
             let outcomeKind = OutcomeKind(rawValue: try reader.readByte())
             guard attachments.isEmpty || outcomeKind == .allSucceeded else {
@@ -120,7 +120,7 @@ enum WorkerMessage: Sendable, Equatable {
             switch outcomeKind {
             case .allSucceeded:
                 let outputs = EncodedBatch(bytes: try reader.readLengthPrefixed(), attachments: attachments)
-                return .result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .allSucceeded(outputs: outputs))
+                return .result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .allSucceeded(outputs: outputs))
             case .mixed:
                 let count = Int(clamping: try reader.readVarint())
                 guard count <= reader.remaining else {
@@ -135,9 +135,9 @@ enum WorkerMessage: Sendable, Equatable {
                         items.append(.failure(try RemoteFailure.read(from: &reader)))
                     }
                 }
-                return .result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .mixed(items))
+                return .result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .mixed(items))
             case .rejected:
-                return .result(taskID: taskID, runNanoseconds: nanoseconds,
+                return .result(chunkID: chunkID, runNanoseconds: nanoseconds,
                                outcome: .rejected(try RemoteFailure.read(from: &reader)))
             case nil:
                 throw BinaryCodingError.invalidData("unknown chunk outcome kind")

@@ -1,7 +1,7 @@
 /// A chunk received and not yet run.
 struct QueuedRun {
     /// The chunk's id, which its answer carries.
-    let taskID: UInt64
+    let chunkID: UInt64
     /// The task to run, as it came.
     let task: EncodedValue
     /// The chunk's items, encoded.
@@ -38,8 +38,8 @@ struct RunQueue {
     /// skip, or the group the next runs belong to.
     mutating func receive(_ message: ParentMessage) {
         switch message {
-        case .run(let taskID, let task, let inputs):
-            var run = QueuedRun(taskID: taskID, task: task, inputs: inputs)
+        case .run(let chunkID, let task, let inputs):
+            var run = QueuedRun(chunkID: chunkID, task: task, inputs: inputs)
             if var group = arriving {
                 run.claim = group.nextClaim
                 group.nextClaim += 1
@@ -52,7 +52,7 @@ struct RunQueue {
                 }
             }
             runs.append(run)
-        case .cancel(let taskIDs): cancelled.formUnion(taskIDs)
+        case .cancel(let chunkIDs): cancelled.formUnion(chunkIDs)
         case .group(let id, let firstClaim, let count):
             if count > 0 { arriving = ArrivingGroup(id: id, nextClaim: Int32(firstClaim), remaining: count) }
         case .configure: break
@@ -68,7 +68,7 @@ struct RunQueue {
             runs.removeAll(keepingCapacity: true)
             head = 0
         }
-        run.skip = !cancelled.isEmpty && cancelled.remove(run.taskID) != nil
+        run.skip = !cancelled.isEmpty && cancelled.remove(run.chunkID) != nil
         return run
     }
 }

@@ -31,7 +31,7 @@ struct WorkerReplies {
     /// group and small and quick enough to hold, sent at once otherwise (after what is held);
     /// past the last chunk of a group, ends it.
     mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
-        let pieces = Self.resultFrame(run.taskID, outcome, ranFor: nanoseconds, maximumMessageSize: maximumMessageSize)
+        let pieces = Self.resultFrame(run.chunkID, outcome, ranFor: nanoseconds, maximumMessageSize: maximumMessageSize)
         let finished = cmp_monotonic_ns()
         if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
             if let group = run.endsGroup {
@@ -46,21 +46,21 @@ struct WorkerReplies {
         }
     }
 
-    /// The result frame of chunk `taskID`, as pieces; a report that it is too large instead,
+    /// The result frame of chunk `chunkID`, as pieces; a report that it is too large instead,
     /// when the parent would not accept it.
-    private static func resultFrame(_ taskID: UInt64, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64,
+    private static func resultFrame(_ chunkID: UInt64, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64,
                                     maximumMessageSize: Int) -> [WireBytes] {
         let pieces: [WireBytes]
         switch outcome {
         case .encoded(let outputs):
-            pieces = WorkerMessage.encodeSuccessFrame(taskID: taskID, runNanoseconds: nanoseconds, outputs: outputs)
+            pieces = WorkerMessage.encodeSuccessFrame(chunkID: chunkID, runNanoseconds: nanoseconds, outputs: outputs)
         case .other(let other):
-            pieces = [WireBytes(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: other).encodeFrame())]
+            pieces = [WireBytes(WorkerMessage.result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: other).encodeFrame())]
         }
         let size = pieces.byteCount - 4
         guard size > maximumMessageSize else { return pieces }
         // Too big for the parent to accept: report it rather than send it.
-        return [WireBytes(WorkerMessage.result(taskID: taskID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
+        return [WireBytes(WorkerMessage.result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
             poolError: .messageTooLarge,
             "the results are \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))"
         ))).encodeFrame())]
