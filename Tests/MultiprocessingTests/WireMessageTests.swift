@@ -23,8 +23,8 @@ struct WireMessageTests {
         let messages: [ParentMessage] = [
             .configure(WorkerConfiguration(workerName: "SpawnPoolWorker-7", logLevel: "debug",
                                            initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
-                                           maximumTasks: 3, maximumMessageSize: 1 << 20)),
-            .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maximumTasks: 0, maximumMessageSize: 4096)),
+                                           maxTasksPerChild: 3, maxMessageBytes: 1 << 20)),
+            .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maxTasksPerChild: 0, maxMessageBytes: 4096)),
             .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
         ]

@@ -32,7 +32,7 @@ final class LocalWorker: PoolWorker {
         self.wake = wake
         self.exitGraceMilliseconds = exitGraceMilliseconds
         self.outbound = OutboundChannel(descriptor: launched.requests, threadName: "mp-w\(key)-out", wake: wake)
-        self.inbound = InboundChannel(answers: launched.answers, socket: launched.requests, maximumFrameSize: maxMessageBytes)
+        self.inbound = InboundChannel(answers: launched.answers, socket: launched.requests, maxMessageBytes: maxMessageBytes)
     }
 
     /// Spawns a worker process, with a slot on `board` if one is free.

@@ -36,7 +36,7 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         let call = ApplyCall()
         let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
-                                  timeLimit: timeLimit, maximumMessageSize: core.settings.maxMessageBytes, sink: call)
+                                  timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call)
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
@@ -103,7 +103,7 @@ extension ProcessPool {
         let job = ApplyJob(result: AsyncResult<T.Output>(onSuccess: onSuccess, onError: onError))
         let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
                                   firstItem: 0, timeLimit: timeLimit,
-                                  maximumMessageSize: core.settings.maxMessageBytes, sink: job)
+                                  maxMessageBytes: core.settings.maxMessageBytes, sink: job)
         try core.submit([chunk])
         return job
     }

@@ -98,7 +98,7 @@ extension ProcessPool {
             for (index, range) in plan.ranges.enumerated() {
                 let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
                                           firstItem: range.lowerBound, timeLimit: timeLimit,
-                                          maximumMessageSize: core.settings.maxMessageBytes, sink: job)
+                                          maxMessageBytes: core.settings.maxMessageBytes, sink: job)
                 portion.append(chunk)
                 portionBytes += chunk.frameBytes
                 if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {

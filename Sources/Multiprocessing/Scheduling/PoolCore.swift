@@ -49,7 +49,7 @@ final class PoolCore: Sendable {
         let worker = try LocalWorker.spawn(key: key, board: wakeBoard, settings: settings)
         worker.enqueue([WireBytes(ParentMessage.configure(WorkerConfiguration(
             workerName: worker.label.name, logLevel: settings.logLevel, initializer: settings.initializer,
-            maximumTasks: settings.maxTasksPerChild ?? 0, maximumMessageSize: settings.maxMessageBytes)).encodeFrame())])
+            maxTasksPerChild: settings.maxTasksPerChild ?? 0, maxMessageBytes: settings.maxMessageBytes)).encodeFrame())])
         let (toSend, isDoomed, toShutDown): ([any PoolWorker], Bool, [any PoolWorker]) = state.withLock { state in
             state.workers[worker.key] = TrackedWorker(worker: worker)
             if state.phase == .terminating { return ([], true, []) }

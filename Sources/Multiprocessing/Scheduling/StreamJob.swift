@@ -141,7 +141,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 guard !items.isEmpty else { break }
                 chunks.append(try makeChunk(task: task, taskType: taskType, items: items, index: producer.nextChunk,
                                             firstItem: producer.nextItem, timeLimit: timeLimit,
-                                            maximumMessageSize: core.settings.maxMessageBytes, sink: self))
+                                            maxMessageBytes: core.settings.maxMessageBytes, sink: self))
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
@@ -297,7 +297,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
 /// Encodes a chunk's items into a run frame. `timeLimit` is per item.
 func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
-                                 timeLimit: Duration?, maximumMessageSize: Int,
+                                 timeLimit: Duration?, maxMessageBytes: Int,
                                  sink: any ChunkSink) throws(PoolError) -> ChunkWork {
     let inputs: EncodedBatch
     do {
@@ -306,18 +306,18 @@ func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier,
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }
     return try makeChunk(task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
-                         firstItem: firstItem, timeLimit: timeLimit, maximumMessageSize: maximumMessageSize, sink: sink)
+                         firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink)
 }
 
 /// Builds the run frame of a chunk whose `itemCount` items are already encoded.
 func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
-               timeLimit: Duration?, maximumMessageSize: Int, sink: any ChunkSink) throws(PoolError) -> ChunkWork {
+               timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
     let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs)
     let size = frame.reduce(0) { $0 + $1.count } - 4
-    guard size <= maximumMessageSize else {
+    guard size <= maxMessageBytes else {
         throw PoolError(.messageTooLarge,
-            "items \(firstItem)..<\(firstItem + itemCount) encode to \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))")
+            "items \(firstItem)..<\(firstItem + itemCount) encode to \(size) bytes, over the pool's maxMessageBytes (\(maxMessageBytes))")
     }
     return ChunkWork(chunkID: chunkID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
                      itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)

@@ -45,10 +45,11 @@ final class InboundChannel: Sendable {
     /// How long a caller's last read keeps the reader thread asleep.
     static let callerReadGrace: UInt64 = 1_000_000
 
-    init(answers: Int32, socket: Int32, maximumFrameSize: Int) {
+    /// The channel of a worker whose messages are at most `maxMessageBytes` (the pool's setting).
+    init(answers: Int32, socket: Int32, maxMessageBytes: Int) {
         self.descriptor = answers
-        self.state = Mutex(State(reader: FrameReader(descriptor: answers, maximumFrameSize: maximumFrameSize),
-                                 socketReader: FrameReader(descriptor: socket, maximumFrameSize: maximumFrameSize)))
+        self.state = Mutex(State(reader: FrameReader(descriptor: answers, maximumFrameSize: maxMessageBytes),
+                                 socketReader: FrameReader(descriptor: socket, maximumFrameSize: maxMessageBytes)))
     }
 
     /// Runs `body` with the channel unless another thread is reading it.

@@ -11,9 +11,9 @@ struct WorkerConfiguration: Sendable, Equatable {
     /// The pool's initializer, run once before the first chunk.
     var initializer: EncodedValue?
     /// Chunks to run before exiting (Python's `maxtasksperchild`); 0 means no limit.
-    var maximumTasks: Int
+    var maxTasksPerChild: Int
     /// The largest message the parent accepts; a bigger result is reported as an error.
-    var maximumMessageSize: Int
+    var maxMessageBytes: Int
 }
 
 /// Parent to worker.
@@ -46,8 +46,8 @@ enum ParentMessage: Sendable, Equatable {
                 } else {
                     writer.writeByte(0)
                 }
-                writer.writeVarint(UInt64(configuration.maximumTasks))
-                writer.writeVarint(UInt64(configuration.maximumMessageSize))
+                writer.writeVarint(UInt64(configuration.maxTasksPerChild))
+                writer.writeVarint(UInt64(configuration.maxMessageBytes))
             }
         case .run(let chunkID, let task, let inputs):
             return Array(ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs).joined())
@@ -89,11 +89,11 @@ enum ParentMessage: Sendable, Equatable {
             let name = try reader.readString()
             let level = try readOptionalString(from: &reader)
             let initializer = try reader.readByte() == 1 ? try EncodedValue.read(from: &reader) : nil
-            let maximumTasks = Int(clamping: try reader.readVarint())
-            let maximumMessageSize = Int(clamping: try reader.readVarint())
+            let maxTasksPerChild = Int(clamping: try reader.readVarint())
+            let maxMessageBytes = Int(clamping: try reader.readVarint())
             return .configure(WorkerConfiguration(
-                workerName: name, logLevel: level, initializer: initializer, maximumTasks: maximumTasks,
-                maximumMessageSize: maximumMessageSize))
+                workerName: name, logLevel: level, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                maxMessageBytes: maxMessageBytes))
         case .run:
             let chunkID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)

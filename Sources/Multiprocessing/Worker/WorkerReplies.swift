@@ -18,20 +18,20 @@ struct WorkerReplies {
     /// The pipe answers go up.
     let answers: Int32
     /// The largest message the parent accepts; a larger result is reported as an error.
-    let maximumMessageSize: Int
+    let maxMessageBytes: Int
     private var held = HeldAnswers()
 
-    init(requests: Int32, answers: Int32, maximumMessageSize: Int) {
+    init(requests: Int32, answers: Int32, maxMessageBytes: Int) {
         self.requests = requests
         self.answers = answers
-        self.maximumMessageSize = maximumMessageSize
+        self.maxMessageBytes = maxMessageBytes
     }
 
     /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held if it is in a
     /// group and small and quick enough to hold, sent at once otherwise (after what is held);
     /// past the last chunk of a group, ends it.
     mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
-        let pieces = Self.resultFrame(run.chunkID, outcome, ranFor: nanoseconds, maximumMessageSize: maximumMessageSize)
+        let pieces = Self.resultFrame(run.chunkID, outcome, ranFor: nanoseconds, maxMessageBytes: maxMessageBytes)
         let finished = cmp_monotonic_ns()
         if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
             if let group = run.endsGroup {
@@ -49,7 +49,7 @@ struct WorkerReplies {
     /// The result frame of chunk `chunkID`, as pieces; a report that it is too large instead,
     /// when the parent would not accept it.
     private static func resultFrame(_ chunkID: UInt64, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64,
-                                    maximumMessageSize: Int) -> [WireBytes] {
+                                    maxMessageBytes: Int) -> [WireBytes] {
         let pieces: [WireBytes]
         switch outcome {
         case .encoded(let outputs):
@@ -58,11 +58,11 @@ struct WorkerReplies {
             pieces = [WireBytes(WorkerMessage.result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: other).encodeFrame())]
         }
         let size = pieces.byteCount - 4
-        guard size > maximumMessageSize else { return pieces }
+        guard size > maxMessageBytes else { return pieces }
         // Too big for the parent to accept: report it rather than send it.
         return [WireBytes(WorkerMessage.result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
             poolError: .messageTooLarge,
-            "the results are \(size) bytes, over the pool's maxMessageBytes (\(maximumMessageSize))"
+            "the results are \(size) bytes, over the pool's maxMessageBytes (\(maxMessageBytes))"
         ))).encodeFrame())]
     }
 

@@ -30,7 +30,7 @@ struct WorkerServeLoop {
             guard case .configure(let configuration) = first else { return .unexpectedFirstMessage }
             configure(configuration)
             let replies = WorkerReplies(requests: requests, answers: answers,
-                                        maximumMessageSize: configuration.maximumMessageSize)
+                                        maxMessageBytes: configuration.maxMessageBytes)
             if let initializer = configuration.initializer {
                 replies.send(.initializing)
                 do {
@@ -42,7 +42,7 @@ struct WorkerServeLoop {
             }
             replies.send(.ready(pid: getpid()))
             var state = ServeLoopState(inbox: WorkerInbox(reader: reader, wakeBoard: wakeBoard), replies: replies,
-                                       maximumTasks: configuration.maximumTasks)
+                                       maxTasksPerChild: configuration.maxTasksPerChild)
             return try await serveChunks(&state)
         } catch FrameReader.Failure.readFailed(let error) where error == EBADF || error == ENOTSOCK {
             return .channelClosed
@@ -76,7 +76,7 @@ struct WorkerServeLoop {
             let outcome = await state.runner.run(run)
             state.replies.reply(to: run, outcome, ranFor: cmp_monotonic_ns() &- started)
             state.completed += 1
-            if state.maximumTasks > 0 && state.completed >= state.maximumTasks {
+            if state.maxTasksPerChild > 0 && state.completed >= state.maxTasksPerChild {
                 state.replies.sendHeld()
                 return .finished
             }
@@ -120,13 +120,13 @@ struct ServeLoopState: ~Copyable {
     /// Where answers go, and those held back.
     var replies: WorkerReplies
     /// Chunks to run before exiting (Python's `maxtasksperchild`); 0 means no limit.
-    let maximumTasks: Int
+    let maxTasksPerChild: Int
     /// Chunks taken so far: run, or skipped as cancelled.
     var completed = 0
 
-    init(inbox: consuming WorkerInbox, replies: WorkerReplies, maximumTasks: Int) {
+    init(inbox: consuming WorkerInbox, replies: WorkerReplies, maxTasksPerChild: Int) {
         self.inbox = inbox
         self.replies = replies
-        self.maximumTasks = maximumTasks
+        self.maxTasksPerChild = maxTasksPerChild
     }
 }
