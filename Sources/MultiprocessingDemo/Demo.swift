@@ -61,8 +61,9 @@ struct Demo {
         if programs.isEmpty {
             for program in ["map", "map-async", "imap"] {
                 FileDescriptorOutput.standardError.write("== \(program) ==\n")
-                runSelf([program, "--seconds", String(seconds)]
-                    + (showTimeout ? ["--show-timeout"] : []) + (showIterator ? ["--show-iterator"] : []))
+                runSelf(
+                    [program, "--seconds", String(seconds)]
+                        + (showTimeout ? ["--show-timeout"] : []) + (showIterator ? ["--show-iterator"] : []))
             }
             return
         }

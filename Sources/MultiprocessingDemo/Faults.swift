@@ -61,7 +61,9 @@ enum FaultsProgram {
                 for try await result in try pool.imap(Crash(victim: 3, way: way), 0..<8).results {
                     switch result {
                     case .success(let value): line.append("\(value)")
-                    case .failure(let error): line.append("✗"); logger.info("item failed: \(error)")
+                    case .failure(let error):
+                        line.append("✗")
+                        logger.info("item failed: \(error)")
                     }
                 }
                 logger.info("results: [\(line.joined(separator: ", "))] after \(started.duration(to: .now))")

@@ -23,7 +23,10 @@ struct Occupy: PoolTask {
         switch mode {
         case .spin:
             var x: UInt64 = 0
-            while true { x = x &* 6364136223846793005 &+ 1442695040888963407; if x == 42 { break } }
+            while true {
+                x = x &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                if x == 42 { break }
+            }
             return Int32(truncatingIfNeeded: x)
         case .sleep:
             try await Task.sleep(for: .seconds(3600))
@@ -52,7 +55,10 @@ struct Crash: PoolTask {
 
 /// Returns its input with the worker's pid, so the soak can check results and pick victims.
 struct Tagged: PoolTask {
-    struct Answer: Codable, Sendable { var value: Int; var pid: Int32 }
+    struct Answer: Codable, Sendable {
+        var value: Int
+        var pid: Int32
+    }
     func run(_ x: Int) async throws -> Answer { Answer(value: x &* 31 &+ 7, pid: getpid()) }
 }
 
@@ -65,8 +71,10 @@ struct Probe {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
-        case "soak": try await soak(tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
-                                   killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
+        case "soak":
+            try await soak(
+                tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
+                killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
         default:
             print("usage: MultiprocessingProbe orphan-parent PIDFILE | soak [TASKS] [KILL-EVERY]")
             exit(2)
@@ -99,7 +107,11 @@ struct Probe {
         // Warm up first, so that memory is compared in the pool's steady state.
         _ = try await pool.map(Tagged(), Array(0..<1000), chunksize: 1)
         let rssBefore = residentKiB()
-        var ok = 0, wrong = 0, died = 0, otherFailures = 0, kills = 0
+        var ok = 0
+        var wrong = 0
+        var died = 0
+        var otherFailures = 0
+        var kills = 0
         var index = 0
         var lastPID: Int32 = 0
         for try await result in try pool.imap(Tagged(), 0..<tasks, chunksize: 1).results {
@@ -125,7 +137,8 @@ struct Probe {
         // What a leak is, when there is one (the test prints this line on failure).
         let extra = descriptorTargets().subtracting(descriptorsBefore).sorted().joined(separator: " ")
         let childrenAfter = childPIDs().count
-        say("""
+        say(
+            """
             {"tasks": \(tasks), "ok": \(ok), "wrong": \(wrong), "died": \(died), "otherFailures": \(otherFailures), \
             "kills": \(kills), "fdsBefore": \(fdsBefore), "fdsAfter": \(fdsAfter), "childrenBefore": \(childrenBefore), \
             "childrenAfter": \(childrenAfter), "rssBeforeKiB": \(rssBefore), "rssAfterKiB": \(rssAfterRun), \
@@ -214,7 +227,8 @@ struct Probe {
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard let pid = Int32(name), let stat = read("/proc/\(pid)/stat"),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 2, let parent = Int32(fields[1]) else { continue }
             result.append((pid, parent, String(fields[0])))
@@ -248,7 +262,8 @@ struct Probe {
 
     static func residentKiB() -> Int {
         guard let status = read("/proc/self/status"),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return -1 }
         return Int(line.split(separator: " ")[1]) ?? -1
     }
 
@@ -274,19 +289,21 @@ final class DeathLoopWatch: @unchecked Sendable {
     init() {
         let box = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
-        pthread_create(&thread, nil, { raw in
-            let watch = Unmanaged<DeathLoopWatch>.fromOpaque(raw!).takeRetainedValue()
-            var last = -2
-            while true {
-                sleep(5)
-                let (round, pool) = watch.lock.withLock { ($0.round, $0.pool) }
-                if round == last, let pool {
-                    Probe.say("stuck in round \(round): \(String(reflecting: pool))")
-                    exit(1)
+        pthread_create(
+            &thread, nil,
+            { raw in
+                let watch = Unmanaged<DeathLoopWatch>.fromOpaque(raw!).takeRetainedValue()
+                var last = -2
+                while true {
+                    sleep(5)
+                    let (round, pool) = watch.lock.withLock { ($0.round, $0.pool) }
+                    if round == last, let pool {
+                        Probe.say("stuck in round \(round): \(String(reflecting: pool))")
+                        exit(1)
+                    }
+                    last = round
                 }
-                last = round
-            }
-        }, box)
+            }, box)
         pthread_detach(thread)
     }
 

@@ -71,7 +71,10 @@ func floorChildMain(_ arguments: [String]) -> Never {
             var left = total
             while left > 0 {
                 let got = read(fd, buffer, min(chunk, left))
-                if got < 0 { if errno == EINTR { continue }; throw BenchError("read failed: errno \(errno)") }
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw BenchError("read failed: errno \(errno)")
+                }
                 if got == 0 { throw BenchError("early end of file") }
                 left -= got
             }
@@ -160,11 +163,13 @@ func floorPingPong(count: Int) throws -> Measurement {
         try check(echo == message, "ping-pong echo mismatch")
     }
     let p50 = median(samples)! * 1e6
-    return Measurement(value: p50, details: [
-        .init(name: "p50_us", value: p50),
-        .init(name: "mean_us", value: mean(samples)! * 1e6),
-        .init(name: "n", value: Double(count)),
-    ])
+    return Measurement(
+        value: p50,
+        details: [
+            .init(name: "p50_us", value: p50),
+            .init(name: "mean_us", value: mean(samples)! * 1e6),
+            .init(name: "n", value: Double(count)),
+        ])
 }
 
 /// `bytes` to the child and `bytes` back, in `writeSize` writes: MB/s in + out (1 MB = 1e6 B).
@@ -184,7 +189,10 @@ func floorStream(bytes: Int, writeSize: Int) throws -> Double {
     left = bytes
     while left > 0 {
         let got = read(child.socket, buffer, min(writeSize, left))
-        if got < 0 { if errno == EINTR { continue }; throw BenchError("read failed: errno \(errno)") }
+        if got < 0 {
+            if errno == EINTR { continue }
+            throw BenchError("read failed: errno \(errno)")
+        }
         if got == 0 { throw BenchError("the floor child ended early") }
         left -= got
     }
@@ -196,9 +204,11 @@ func floorStream(bytes: Int, writeSize: Int) throws -> Double {
 func floorBulk(bytes: Int) throws -> Measurement {
     let small = try floorStream(bytes: bytes, writeSize: 64 << 10)
     let large = try floorStream(bytes: bytes, writeSize: 1 << 20)
-    return Measurement(value: max(small, large), details: [
-        .init(name: "write_64KiB_MBps", value: small),
-        .init(name: "write_1MiB_MBps", value: large),
-        .init(name: "bytes_each_way", value: Double(bytes)),
-    ])
+    return Measurement(
+        value: max(small, large),
+        details: [
+            .init(name: "write_64KiB_MBps", value: small),
+            .init(name: "write_1MiB_MBps", value: large),
+            .init(name: "bytes_each_way", value: Double(bytes)),
+        ])
 }

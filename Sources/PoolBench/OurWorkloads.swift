@@ -125,8 +125,10 @@ func applyRoundTripsOnMainActor(_ pool: ProcessPool, count n: Int) async throws 
 }
 
 /// Sequential `apply` of the identity, timed one by one, on the caller's actor if it has one.
-func applyRoundTrips(_ pool: ProcessPool, count n: Int,
-                     isolation: isolated (any Actor)? = #isolation) async throws -> [Double] {
+func applyRoundTrips(
+    _ pool: ProcessPool, count n: Int,
+    isolation: isolated (any Actor)? = #isolation
+) async throws -> [Double] {
     var samples: [Double] = []
     samples.reserveCapacity(n)
     for i in 0..<n {
@@ -141,11 +143,13 @@ func applyRoundTrips(_ pool: ProcessPool, count n: Int,
 func latencyMeasurement(_ samples: [Double]) -> Measurement {
     let n = samples.count
     let p50 = median(samples)! * 1e6
-    return Measurement(value: p50, details: [
-        .init(name: "p50_us", value: p50),
-        .init(name: "mean_us", value: mean(samples)! * 1e6),
-        .init(name: "n", value: Double(n)),
-    ])
+    return Measurement(
+        value: p50,
+        details: [
+            .init(name: "p50_us", value: p50),
+            .init(name: "mean_us", value: mean(samples)! * 1e6),
+            .init(name: "n", value: Double(n)),
+        ])
 }
 
 /// 3. `map` of the identity, chunksize 1: every item is its own message.
@@ -166,10 +170,12 @@ nonisolated func timedMap(_ setup: PoolSetup, count: Int, chunksize: Int?) async
         return (out, seconds(since: start))
     }
     try check(out == items, "map(chunksize: \(chunksize.map(String.init) ?? "default")) result mismatch")
-    return Measurement(value: Double(count) / elapsed, details: [
-        .init(name: "n", value: Double(count)),
-        .init(name: "seconds", value: elapsed),
-    ])
+    return Measurement(
+        value: Double(count) / elapsed,
+        details: [
+            .init(name: "n", value: Double(count)),
+            .init(name: "seconds", value: elapsed),
+        ])
 }
 
 /// 5. `imap` squaring, chunksize 64, consumed one at a time; the parent's RSS before and after.
@@ -218,13 +224,15 @@ nonisolated func oursIMapMainActor(setup: PoolSetup, sizes: Sizes) async throws 
         let onMain = try await timedIMapSquaresOnMainActor(pool, count: n)
         return (elsewhere, onMain)
     }
-    return Measurement(value: Double(n) / onMain, details: [
-        .init(name: "n", value: Double(n)),
-        .init(name: "seconds", value: onMain),
-        .init(name: "nonisolated_seconds", value: elsewhere),
-        .init(name: "nonisolated_tasks_per_s", value: Double(n) / elsewhere),
-        .init(name: "main_over_nonisolated", value: onMain / elsewhere),
-    ])
+    return Measurement(
+        value: Double(n) / onMain,
+        details: [
+            .init(name: "n", value: Double(n)),
+            .init(name: "seconds", value: onMain),
+            .init(name: "nonisolated_seconds", value: elsewhere),
+            .init(name: "nonisolated_tasks_per_s", value: Double(n) / elsewhere),
+            .init(name: "main_over_nonisolated", value: onMain / elsewhere),
+        ])
 }
 
 /// `timedIMapSquares` on the main actor: the loop's `for try await` takes each item there.
@@ -236,8 +244,10 @@ func timedIMapSquaresOnMainActor(_ pool: ProcessPool, count n: Int) async throws
 
 /// `imap` squaring `0..<n`, chunksize 64, consumed one by one on the caller's actor if it has
 /// one; checks the sum and returns the seconds taken.
-func timedIMapSquares(_ pool: ProcessPool, count n: Int,
-                      isolation: isolated (any Actor)? = #isolation) async throws -> Double {
+func timedIMapSquares(
+    _ pool: ProcessPool, count n: Int,
+    isolation: isolated (any Actor)? = #isolation
+) async throws -> Double {
     var expected = 0
     for i in 0..<n { expected &+= i * i }
     var total = 0
@@ -266,15 +276,18 @@ nonisolated func oursPayload(setup: PoolSetup, sizes: Sizes) async throws -> Mea
     try check(out.count == count, "got \(out.count) buffers, expected \(count)")
     for (i, buffer) in out.enumerated() {
         let fill = UInt8(truncatingIfNeeded: i &* 37 &+ 1)
-        try check(buffer.count == size && buffer.first == fill && buffer.last == fill && buffer[size / 2] == fill,
-                  "buffer \(i) came back changed")
+        try check(
+            buffer.count == size && buffer.first == fill && buffer.last == fill && buffer[size / 2] == fill,
+            "buffer \(i) came back changed")
     }
     let moved = 2 * count * size
-    return Measurement(value: Double(moved) / elapsed / 1e6, details: [
-        .init(name: "buffers", value: Double(count)),
-        .init(name: "bytes_moved", value: Double(moved)),
-        .init(name: "seconds", value: elapsed),
-    ])
+    return Measurement(
+        value: Double(moved) / elapsed / 1e6,
+        details: [
+            .init(name: "buffers", value: Double(count)),
+            .init(name: "bytes_moved", value: Double(moved)),
+            .init(name: "seconds", value: elapsed),
+        ])
 }
 
 /// 7. Primes below 30 000 on each of 64 items: the pool's speedup over a serial loop in this
@@ -284,8 +297,12 @@ nonisolated func oursCPUBound(setup: PoolSetup, sizes: Sizes) async throws -> Me
     // A Swift run takes ~40-80 ms, so one stolen vCPU slice on a shared VM moves it by 10% or
     // more: each round times serial, TaskGroup and pool three times, interleaved, and keeps each
     // one's fastest (noise only ever adds time). Python's runs take seconds and are timed once.
-    var serialSeconds = Double.infinity, groupSeconds = Double.infinity, poolSeconds = Double.infinity
-    var serial: [Int] = [], grouped: [Int] = [], parallel: [Int] = []
+    var serialSeconds = Double.infinity
+    var groupSeconds = Double.infinity
+    var poolSeconds = Double.infinity
+    var serial: [Int] = []
+    var grouped: [Int] = []
+    var parallel: [Int] = []
     try await withWarmPool(setup) { pool in
         // As in a pool in use: the pool hands out a task's chunks by its measured time, which
         // the first call of the task learns (it runs chunk by chunk, not as a chunk group).
@@ -306,16 +323,19 @@ nonisolated func oursCPUBound(setup: PoolSetup, sizes: Sizes) async throws -> Me
         }
     }
     try check(serial == parallel && serial == grouped, "serial, TaskGroup and pool results differ")
-    try check(serial.allSatisfy { $0 == primesBelow30000 },
-              "count_primes(\(sizes.cpuLimit)) = \(serial.first ?? -1), expected \(primesBelow30000)")
-    return Measurement(value: serialSeconds / poolSeconds, details: [
-        .init(name: "serial_s", value: serialSeconds),
-        .init(name: "pool_s", value: poolSeconds),
-        .init(name: "taskgroup_s", value: groupSeconds),
-        .init(name: "taskgroup_speedup", value: serialSeconds / groupSeconds),
-        .init(name: "items", value: Double(inputs.count)),
-        .init(name: "count", value: Double(serial.first ?? -1)),
-    ])
+    try check(
+        serial.allSatisfy { $0 == primesBelow30000 },
+        "count_primes(\(sizes.cpuLimit)) = \(serial.first ?? -1), expected \(primesBelow30000)")
+    return Measurement(
+        value: serialSeconds / poolSeconds,
+        details: [
+            .init(name: "serial_s", value: serialSeconds),
+            .init(name: "pool_s", value: poolSeconds),
+            .init(name: "taskgroup_s", value: groupSeconds),
+            .init(name: "taskgroup_speedup", value: serialSeconds / groupSeconds),
+            .init(name: "items", value: Double(inputs.count)),
+            .init(name: "count", value: Double(serial.first ?? -1)),
+        ])
 }
 
 /// The same items in this process, at most `width` at a time, in a task group.

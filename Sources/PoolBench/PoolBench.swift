@@ -18,10 +18,10 @@ import Musl
 @main
 struct PoolBench {
     static func main() async {
-        try? Multiprocessing.bootstrap()   // a pool worker never returns from here
+        try? Multiprocessing.bootstrap()  // a pool worker never returns from here
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "--floor-child" { floorChildMain(Array(arguments.dropFirst())) }
-        signal(SIGPIPE, SIG_IGN)           // a floor child that dies must not kill the bench
+        signal(SIGPIPE, SIG_IGN)  // a floor child that dies must not kill the bench
         switch Options.parse(arguments) {
         case .help:
             emit(Options.usage)
@@ -157,21 +157,27 @@ struct Workload: Sendable {
 
 let workloads: [Workload] = [
     Workload(name: "startup", unit: "ms", lowerIsBetter: true, ours: oursStartup, floor: nil),
-    Workload(name: "apply-latency", unit: "us", lowerIsBetter: true, ours: oursApplyLatency,
-             floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }),
-    Workload(name: "apply-executor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnPoolExecutor,
-             floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }, pythonName: "apply-latency"),
-    Workload(name: "apply-main-actor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnMainActor,
-             floor: nil, pythonName: "apply-latency"),
+    Workload(
+        name: "apply-latency", unit: "us", lowerIsBetter: true, ours: oursApplyLatency,
+        floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }),
+    Workload(
+        name: "apply-executor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnPoolExecutor,
+        floor: { sizes in try floorPingPong(count: sizes.floorPingPongs) }, pythonName: "apply-latency"),
+    Workload(
+        name: "apply-main-actor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnMainActor,
+        floor: nil, pythonName: "apply-latency"),
     Workload(name: "map-chunk1", unit: "tasks/s", lowerIsBetter: false, ours: oursMapChunk1, floor: nil),
     Workload(name: "map-default", unit: "tasks/s", lowerIsBetter: false, ours: oursMapDefault, floor: nil),
     Workload(name: "imap-stream", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapStream, floor: nil),
-    Workload(name: "imap-main-actor", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapMainActor,
-             floor: nil, pythonName: "imap-stream"),
-    Workload(name: "payload", unit: "MB/s", lowerIsBetter: false, ours: oursPayload,
-             floor: { sizes in try floorBulk(bytes: sizes.floorStreamBytes) }),
-    Workload(name: "payload-data", unit: "MB/s", lowerIsBetter: false, ours: oursPayloadData, floor: nil,
-             pythonName: "payload", finish: { DataPayloadPeer.shared.stop() }),
+    Workload(
+        name: "imap-main-actor", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapMainActor,
+        floor: nil, pythonName: "imap-stream"),
+    Workload(
+        name: "payload", unit: "MB/s", lowerIsBetter: false, ours: oursPayload,
+        floor: { sizes in try floorBulk(bytes: sizes.floorStreamBytes) }),
+    Workload(
+        name: "payload-data", unit: "MB/s", lowerIsBetter: false, ours: oursPayloadData, floor: nil,
+        pythonName: "payload", finish: { DataPayloadPeer.shared.stop() }),
     Workload(name: "cpu-bound", unit: "x", lowerIsBetter: false, ours: oursCPUBound, floor: nil),
 ]
 
@@ -213,9 +219,10 @@ nonisolated func runBench(_ options: Options) async {
         interpreter: options.python, script: options.pythonScript ?? PythonPeer.defaultScript(),
         startMethod: options.pythonStartMethod, processes: options.processes, quick: options.quick,
         timeoutSeconds: options.pythonTimeout)
-    log("pool-bench: \(options.quick ? "quick" : "full") run, \(rounds) rounds, \(options.processes) workers"
-        + (options.workerScheduling == .batch ? " (worker scheduling batch)" : "") + "; "
-        + (options.skipPython ? "python skipped" : "python: \(peer.interpreter) \(peer.script) (\(peer.startMethod))"))
+    log(
+        "pool-bench: \(options.quick ? "quick" : "full") run, \(rounds) rounds, \(options.processes) workers"
+            + (options.workerScheduling == .batch ? " (worker scheduling batch)" : "") + "; "
+            + (options.skipPython ? "python skipped" : "python: \(peer.interpreter) \(peer.script) (\(peer.startMethod))"))
 
     var rows: [Row] = []
     for name in options.workloads {
@@ -243,8 +250,10 @@ nonisolated func runBench(_ options: Options) async {
 }
 
 /// Alternates ours, Python's and the floor (if any), rotating who goes first each round.
-nonisolated func runRow(_ workload: Workload, options: Options, sizes: Sizes, rounds: Int,
-                        peer: PythonPeer) async -> Row {
+nonisolated func runRow(
+    _ workload: Workload, options: Options, sizes: Sizes, rounds: Int,
+    peer: PythonPeer
+) async -> Row {
     var row = Row(name: workload.name, unit: workload.unit, lowerIsBetter: workload.lowerIsBetter)
     row.hasPython = !options.skipPython
     enum Contender { case ours, python, floor }
@@ -261,10 +270,12 @@ nonisolated func runRow(_ workload: Workload, options: Options, sizes: Sizes, ro
             switch contender {
             case .ours:
                 do {
-                    let m = try await workload.ours(PoolSetup(processes: options.processes, workerScheduling: options.workerScheduling), sizes)
+                    let m = try await workload.ours(
+                        PoolSetup(processes: options.processes, workerScheduling: options.workerScheduling), sizes)
                     row.ours.append(m)
-                    said.append("ours \(readable(m.value))"
-                                + (m.detail("main_over_nonisolated").map { " (main actor / nonisolated \(fixed($0, 2))x)" } ?? ""))
+                    said.append(
+                        "ours \(readable(m.value))"
+                            + (m.detail("main_over_nonisolated").map { " (main actor / nonisolated \(fixed($0, 2))x)" } ?? ""))
                 } catch {
                     log("[\(workload.name)] ours failed: \(error)")
                     said.append("ours failed")
@@ -307,8 +318,9 @@ nonisolated func runFloorRows(sizes: Sizes, rounds: Int) -> [Row] {
             let s = try floorBulk(bytes: sizes.floorStreamBytes)
             pingPong.floor.append(p)
             stream.floor.append(s)
-            log("[floor] round \(round + 1)/\(rounds): ping-pong p50 \(readable(p.value)) us, "
-                + "stream \(readable(s.value)) MB/s")
+            log(
+                "[floor] round \(round + 1)/\(rounds): ping-pong p50 \(readable(p.value)) us, "
+                    + "stream \(readable(s.value)) MB/s")
         } catch {
             log("[floor] failed: \(error)")
         }
@@ -369,21 +381,26 @@ func table(_ rows: [Row], options: Options, rounds: Int) -> String {
     var widths = header.map(\.count)
     for line in body { for (i, text) in line.enumerated() { widths[i] = max(widths[i], text.count) } }
     func render(_ line: [String]) -> String {
-        "| " + line.enumerated().map { i, text in padded(text, widths[i], right: i != 0 && i != 3) }
+        "| "
+            + line.enumerated().map { i, text in padded(text, widths[i], right: i != 0 && i != 3) }
             .joined(separator: " | ") + " |"
     }
     var out: [String] = []
-    out.append("pool-bench: \(options.quick ? "quick" : "full"), medians of \(rounds) rounds, "
-               + "\(options.processes) workers"
-               + (options.workerScheduling == .batch ? " (worker scheduling batch)" : "")
-               + ", python start method \(options.pythonStartMethod)")
+    out.append(
+        "pool-bench: \(options.quick ? "quick" : "full"), medians of \(rounds) rounds, "
+            + "\(options.processes) workers"
+            + (options.workerScheduling == .batch ? " (worker scheduling batch)" : "")
+            + ", python start method \(options.pythonStartMethod)")
     out.append(render(header))
-    out.append("|" + widths.enumerated().map { i, w in
-        (i != 0 && i != 3) ? String(repeating: "-", count: w + 1) + ":" : String(repeating: "-", count: w + 2)
-    }.joined(separator: "|") + "|")
+    out.append(
+        "|"
+            + widths.enumerated().map { i, w in
+                (i != 0 && i != 3) ? String(repeating: "-", count: w + 1) + ":" : String(repeating: "-", count: w + 2)
+            }.joined(separator: "|") + "|")
     for line in body { out.append(render(line)) }
-    out.append("ratio = how many times better ours is than Python's (python/ours for ms and us, "
-               + "ours/python for rates); floor = raw socketpair between two processes, same run.")
+    out.append(
+        "ratio = how many times better ours is than Python's (python/ours for ms and us, "
+            + "ours/python for rates); floor = raw socketpair between two processes, same run.")
     out.append(contentsOf: notes(rows))
     return out.joined(separator: "\n")
 }
@@ -397,27 +414,31 @@ func notes(_ rows: [Row]) -> [String] {
     for row in rows {
         switch row.name {
         case "apply-latency":
-            lines.append("- apply-latency mean: ours \(value(row, row.ours, "mean_us", " us")), "
-                         + "python \(value(row, row.python, "mean_us", " us")), "
-                         + "floor \(value(row, row.floor, "mean_us", " us")) (p50 in the table)")
+            lines.append(
+                "- apply-latency mean: ours \(value(row, row.ours, "mean_us", " us")), "
+                    + "python \(value(row, row.python, "mean_us", " us")), "
+                    + "floor \(value(row, row.floor, "mean_us", " us")) (p50 in the table)")
         case "apply-executor":
-            lines.append("- apply-executor: the same apply loop run under withTaskExecutorPreference(pool.executor); "
-                         + "mean ours \(value(row, row.ours, "mean_us", " us")), python's column is its plain apply")
+            lines.append(
+                "- apply-executor: the same apply loop run under withTaskExecutorPreference(pool.executor); "
+                    + "mean ours \(value(row, row.ours, "mean_us", " us")), python's column is its plain apply")
         case "apply-main-actor":
-            lines.append("- apply-main-actor: the apply-latency loop called from the main actor, p50 "
-                         + "\(value(row, row.ours, "p50_us", " us")), mean \(value(row, row.ours, "mean_us", " us")); "
-                         + "the same loop nonisolated in the same rounds: p50 "
-                         + "\(value(row, row.ours, "nonisolated_p50_us", " us")), mean "
-                         + "\(value(row, row.ours, "nonisolated_mean_us", " us")); main actor / nonisolated "
-                         + "\(value(row, row.ours, "main_over_nonisolated", "x")) (target 1.5x at most); "
-                         + "python's column is its plain apply")
+            lines.append(
+                "- apply-main-actor: the apply-latency loop called from the main actor, p50 "
+                    + "\(value(row, row.ours, "p50_us", " us")), mean \(value(row, row.ours, "mean_us", " us")); "
+                    + "the same loop nonisolated in the same rounds: p50 "
+                    + "\(value(row, row.ours, "nonisolated_p50_us", " us")), mean "
+                    + "\(value(row, row.ours, "nonisolated_mean_us", " us")); main actor / nonisolated "
+                    + "\(value(row, row.ours, "main_over_nonisolated", "x")) (target 1.5x at most); "
+                    + "python's column is its plain apply")
         case "imap-main-actor":
-            lines.append("- imap-main-actor: the imap-stream loop consumed on the main actor, "
-                         + "\(value(row, row.ours, "seconds", " s")); the same loop nonisolated in the same rounds: "
-                         + "\(value(row, row.ours, "nonisolated_seconds", " s")) "
-                         + "(\(value(row, row.ours, "nonisolated_tasks_per_s", " tasks/s"))); main actor / nonisolated "
-                         + "time \(value(row, row.ours, "main_over_nonisolated", "x")) (target 1.5x at most); "
-                         + "python's column is its imap-stream")
+            lines.append(
+                "- imap-main-actor: the imap-stream loop consumed on the main actor, "
+                    + "\(value(row, row.ours, "seconds", " s")); the same loop nonisolated in the same rounds: "
+                    + "\(value(row, row.ours, "nonisolated_seconds", " s")) "
+                    + "(\(value(row, row.ours, "nonisolated_tasks_per_s", " tasks/s"))); main actor / nonisolated "
+                    + "time \(value(row, row.ours, "main_over_nonisolated", "x")) (target 1.5x at most); "
+                    + "python's column is its imap-stream")
         case "imap-stream":
             func memory(_ side: [Measurement]) -> String {
                 "RSS \(value(row, side, "rss_before_mib", "")) -> \(value(row, side, "rss_after_mib", "")) MiB, "
@@ -427,25 +448,29 @@ func notes(_ rows: [Row]) -> [String] {
             lines.append("- imap-stream parent memory, ours: \(memory(row.ours))")
             lines.append("  python: \(memory(row.python)) (compare growth: our parent also holds the Swift runtime)")
         case "payload":
-            lines.append("- payload floor: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "
-                         + "1 MiB writes \(value(row, row.floor, "write_1MiB_MBps", " MB/s")) (table: the better)")
+            lines.append(
+                "- payload floor: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "
+                    + "1 MiB writes \(value(row, row.floor, "write_1MiB_MBps", " MB/s")) (table: the better)")
         case "payload-data":
             // Against `payload` of the same run: Data should cost no more than [UInt8].
             let payload = rows.first(where: { $0.name == "payload" })?.oursMedian
             let share = row.oursMedian.flatMap { data in payload.map { fixed(data / $0, 2) + "x" } } ?? "null (run payload too)"
-            lines.append("- payload-data: ours \(row.oursMedian.map(readable) ?? "null") MB/s = \(share) payload's "
-                         + "\(payload.map(readable) ?? "null") MB/s (same run); python's column is its bytes payload again")
+            lines.append(
+                "- payload-data: ours \(row.oursMedian.map(readable) ?? "null") MB/s = \(share) payload's "
+                    + "\(payload.map(readable) ?? "null") MB/s (same run); python's column is its bytes payload again")
         case "cpu-bound":
-            lines.append("- cpu-bound ours: serial \(value(row, row.ours, "serial_s", " s")), "
-                         + "pool \(value(row, row.ours, "pool_s", " s")); in-process TaskGroup "
-                         + "\(value(row, row.ours, "taskgroup_s", " s")) = "
-                         + "\(value(row, row.ours, "taskgroup_speedup", "x")) speedup; "
-                         + "python: serial \(value(row, row.python, "serial_s", " s")), "
-                         + "pool \(value(row, row.python, "pool_s", " s")); "
-                         + "count \(value(row, row.ours, "count", "")) (expected \(primesBelow30000))")
+            lines.append(
+                "- cpu-bound ours: serial \(value(row, row.ours, "serial_s", " s")), "
+                    + "pool \(value(row, row.ours, "pool_s", " s")); in-process TaskGroup "
+                    + "\(value(row, row.ours, "taskgroup_s", " s")) = "
+                    + "\(value(row, row.ours, "taskgroup_speedup", "x")) speedup; "
+                    + "python: serial \(value(row, row.python, "serial_s", " s")), "
+                    + "pool \(value(row, row.python, "pool_s", " s")); "
+                    + "count \(value(row, row.ours, "count", "")) (expected \(primesBelow30000))")
         case "floor-stream":
-            lines.append("- floor-stream: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "
-                         + "1 MiB writes \(value(row, row.floor, "write_1MiB_MBps", " MB/s"))")
+            lines.append(
+                "- floor-stream: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "
+                    + "1 MiB writes \(value(row, row.floor, "write_1MiB_MBps", " MB/s"))")
         default:
             break
         }

@@ -23,7 +23,7 @@ struct PythonPeer: Sendable {
         let relative = "Benchmarks/python/pool_bench.py"
         var parts = sourceFile.split(separator: "/", omittingEmptySubsequences: false)
         if parts.count > 3 {
-            parts.removeLast(3)                      // Sources/PoolBench/PythonPeer.swift
+            parts.removeLast(3)  // Sources/PoolBench/PythonPeer.swift
             let candidate = parts.joined(separator: "/") + "/" + relative
             if fileIsReadable(candidate) { return candidate }
         }
@@ -33,8 +33,10 @@ struct PythonPeer: Sendable {
     /// One run of one workload: the figure and the script's `extra` numbers, or an explanation.
     func run(workload: String) -> Result<Measurement, BenchError> {
         guard fileIsReadable(script) else { return .failure(BenchError("python script not found at \(script)")) }
-        var arguments = [interpreter, script, "--workload", workload, "--start-method", startMethod,
-                         "--processes", String(processes)]
+        var arguments = [
+            interpreter, script, "--workload", workload, "--start-method", startMethod,
+            "--processes", String(processes),
+        ]
         if quick { arguments.append("--quick") }
         switch runProcess(arguments, timeoutSeconds: timeoutSeconds) {
         case .failure(let error): return .failure(error)
@@ -120,7 +122,10 @@ func runProcess(_ arguments: [String], timeoutSeconds: Double) -> Result<Process
     var timedOut = false
     while !open.isEmpty {
         let now = monotonicNanos()
-        if now >= deadline { timedOut = true; break }
+        if now >= deadline {
+            timedOut = true
+            break
+        }
         var polls = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         let waitMilliseconds = Int32(min(1_000, (deadline - now) / 1_000_000 + 1))
         let ready = poll(&polls, nfds_t(polls.count), waitMilliseconds)

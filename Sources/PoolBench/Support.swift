@@ -58,7 +58,10 @@ func log(_ text: String) {
     var offset = 0
     while offset < bytes.count {
         let written = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-        if written <= 0 { if written < 0 && errno == EINTR { continue }; return }
+        if written <= 0 {
+            if written < 0 && errno == EINTR { continue }
+            return
+        }
         offset += written
     }
 }
@@ -66,7 +69,7 @@ func log(_ text: String) {
 /// A line on stdout, flushed at once so that a pipe reader sees each result as it comes.
 func emit(_ line: String) {
     print(line)
-    fflush(nil)   // all output streams (stdout is not concurrency-safe to name in Swift 6)
+    fflush(nil)  // all output streams (stdout is not concurrency-safe to name in Swift 6)
 }
 
 // MARK: - Number formatting (no String(format:) without Foundation)
@@ -126,7 +129,10 @@ func readWholeFile(_ path: String) -> [UInt8]? {
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
         let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 { if errno == EINTR { continue }; return nil }
+        if count < 0 {
+            if errno == EINTR { continue }
+            return nil
+        }
         if count == 0 { return result }
         result.append(contentsOf: buffer[0..<count])
     }
@@ -233,7 +239,10 @@ private struct JSONParser {
             index += 1
             var members: [(String, JSONValue)] = []
             skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            }
             while true {
                 skipSpace()
                 let key = try string()
@@ -242,7 +251,10 @@ private struct JSONParser {
                 members.append((key, try value()))
                 skipSpace()
                 guard index < bytes.count else { throw BenchError("unterminated JSON object") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
                 try expect("}")
                 return .object(members)
             }
@@ -250,22 +262,38 @@ private struct JSONParser {
             index += 1
             var elements: [JSONValue] = []
             skipSpace()
-            if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(elements)
+            }
             while true {
                 elements.append(try value())
                 skipSpace()
                 guard index < bytes.count else { throw BenchError("unterminated JSON array") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
                 try expect("]")
                 return .array(elements)
             }
         case UInt8(ascii: "\""):
             return .string(try string())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
-        case UInt8(ascii: "N"): try expect("NaN"); return .number(.nan)          // Python's json.dumps
-        case UInt8(ascii: "I"): try expect("Infinity"); return .number(.infinity)
+        case UInt8(ascii: "t"):
+            try expect("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expect("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expect("null")
+            return .null
+        case UInt8(ascii: "N"):
+            try expect("NaN")
+            return .number(.nan)  // Python's json.dumps
+        case UInt8(ascii: "I"):
+            try expect("Infinity")
+            return .number(.infinity)
         default:
             let start = index
             while index < bytes.count, "+-.eE0123456789".utf8.contains(bytes[index]) { index += 1 }
@@ -284,13 +312,22 @@ private struct JSONParser {
         var scalars = String.UnicodeScalarView()
         var raw: [UInt8] = []
         func flush() {
-            if !raw.isEmpty { scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars); raw = [] }
+            if !raw.isEmpty {
+                scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
+                raw = []
+            }
         }
         while index < bytes.count {
             let byte = bytes[index]
             index += 1
-            if byte == UInt8(ascii: "\"") { flush(); return String(scalars) }
-            if byte != UInt8(ascii: "\\") { raw.append(byte); continue }
+            if byte == UInt8(ascii: "\"") {
+                flush()
+                return String(scalars)
+            }
+            if byte != UInt8(ascii: "\\") {
+                raw.append(byte)
+                continue
+            }
             guard index < bytes.count else { break }
             let escape = bytes[index]
             index += 1
@@ -302,12 +339,12 @@ private struct JSONParser {
             case UInt8(ascii: "f"): raw.append(0x0C)
             case UInt8(ascii: "u"):
                 guard index + 4 <= bytes.count,
-                      let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+                    let code = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
                 else { throw BenchError("bad JSON \\u escape") }
                 index += 4
                 flush()
                 scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
-            default: raw.append(escape)   // \" \\ \/
+            default: raw.append(escape)  // \" \\ \/
             }
         }
         throw BenchError("unterminated JSON string")

@@ -77,7 +77,7 @@ struct BenchDataError: Error, CustomStringConvertible {
 @main
 struct PoolBenchData {
     static func main() async {
-        try? Multiprocessing.bootstrap()   // a pool worker never returns from here
+        try? Multiprocessing.bootstrap()  // a pool worker never returns from here
         do {
             let arguments = try Arguments(Array(CommandLine.arguments.dropFirst()))
             if !arguments.serve {
@@ -101,11 +101,15 @@ struct PoolBenchData {
         let count = arguments.buffers
         let size = arguments.bytes
         let buffers = (0..<count).map { i in Data(repeating: UInt8(truncatingIfNeeded: i &* 37 &+ 1), count: size) }
-        let (out, elapsed) = try await ProcessPool.with(processes: arguments.processes,
-                                                        workerScheduling: arguments.workerScheduling) { pool in
+        let (out, elapsed) = try await ProcessPool.with(
+            processes: arguments.processes,
+            workerScheduling: arguments.workerScheduling
+        ) { pool in
             // As pool-bench's warm(): every worker up and the task types looked up.
             let items = Array(0..<(pool.processes * 8))
-            guard try await pool.map(Identity(), items, chunksize: 1) == items else { throw BenchDataError("warm-up map returned wrong values") }
+            guard try await pool.map(Identity(), items, chunksize: 1) == items else {
+                throw BenchDataError("warm-up map returned wrong values")
+            }
             for i in 0..<5 {
                 guard try await pool.apply(Identity(), i) == i else { throw BenchDataError("warm-up apply returned a wrong value") }
             }

@@ -26,8 +26,9 @@ struct WhereCoded: Codable, Sendable, Equatable {
 // Serialized: the tests that read `WhereCoded.places` must not see each other's values.
 @Suite("calls awaited on an actor stay on it", .serialized, .timeLimit(.minutes(2)))
 struct ActorIsolationTests {
-    @Test("an imap consumed on an actor resumes it at most once per chunk, not once per item",
-          arguments: ["imap", "imapUnordered", "results"])
+    @Test(
+        "an imap consumed on an actor resumes it at most once per chunk, not once per item",
+        arguments: ["imap", "imapUnordered", "results"])
     func imapOnActor(form: String) async throws {
         try await withDeadline { () async throws in
             let executor = CountingExecutor()

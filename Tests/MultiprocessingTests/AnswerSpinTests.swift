@@ -1,6 +1,7 @@
-@testable import Multiprocessing
 import CMultiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 @Suite("AnswerSpin: the short busy-wait of apply", .timeLimit(.minutes(1)))
 struct AnswerSpinTests {

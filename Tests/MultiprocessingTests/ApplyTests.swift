@@ -1,3 +1,4 @@
+import Glibc
 import Multiprocessing
 import Testing
 
@@ -81,5 +82,4 @@ struct ApplyTests {
     }
 }
 
-import Glibc
 func getpidOfThisProcess() -> Int32 { getpid() }

@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 #if canImport(Glibc)
 import Glibc
@@ -24,8 +25,10 @@ private func withTaughtPool(_ body: @escaping @Sendable (ProcessPool) async thro
 /// Runs a call of 40 items and checks that every item comes back, in order; returns the pids
 /// of the workers that ran them.
 @discardableResult
-private func expectEveryItem(_ pool: ProcessPool, _ task: GroupProbe = GroupProbe(milliseconds: 1),
-                             sourceLocation: SourceLocation = #_sourceLocation) async throws -> [Int32] {
+private func expectEveryItem(
+    _ pool: ProcessPool, _ task: GroupProbe = GroupProbe(milliseconds: 1),
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> [Int32] {
     let out = try await pool.map(task, Array(0..<40))
     #expect(out.map { $0[0] } == (0..<40).map(Int32.init), sourceLocation: sourceLocation)
     return out.map { $0[1] }
@@ -102,7 +105,10 @@ struct ChunkGroupTests {
     func cancelInAGroup() async throws {
         let gate = Gate.make()
         let beacon = Beacon.make()
-        defer { gate.remove(); beacon.remove() }
+        defer {
+            gate.remove()
+            beacon.remove()
+        }
         try await withTaughtPool { pool in
             let task = GroupProbe(milliseconds: 1, holdOn: 0, gate: gate, beacon: beacon)
             let call = Task { try await pool.map(task, Array(0..<40)) }
@@ -121,7 +127,10 @@ struct ChunkGroupTests {
     func terminateDuringAGroup() async throws {
         let gate = Gate.make()
         let beacon = Beacon.make()
-        defer { gate.remove(); beacon.remove() }
+        defer {
+            gate.remove()
+            beacon.remove()
+        }
         try await withDeadline(60) { () async throws in
             let pool = try ProcessPool(processes: 2)
             _ = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<8))
@@ -151,8 +160,9 @@ struct ChunkGroupClaimTests {
     private func chunks(_ count: Int, firstID: UInt64) -> [ChunkWork] {
         let sink = NullSink()
         return (0..<count).map { index in
-            ChunkWork(chunkID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [WireBytes([0])], frameBytes: 1,
-                      index: index, firstItem: index, itemCount: 1, timeLimit: nil, sink: sink)
+            ChunkWork(
+                chunkID: firstID + UInt64(index), taskType: ObjectIdentifier(NullSink.self), frame: [WireBytes([0])], frameBytes: 1,
+                index: index, firstItem: index, itemCount: 1, timeLimit: nil, sink: sink)
         }
     }
 

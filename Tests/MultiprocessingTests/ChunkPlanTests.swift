@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 @Suite("ChunkPlan: how map cuts its items")
 struct ChunkPlanTests {
@@ -33,8 +34,9 @@ struct ChunkPlanTests {
         #expect(ChunkPlan(itemCount: 1, processes: 4).ranges == [0..<1])
     }
 
-    @Test("default chunks shrink, end small, and number at most about twice Python's",
-          arguments: [1, 2, 3, 8], [1, 2, 7, 64, 1000, 100_000])
+    @Test(
+        "default chunks shrink, end small, and number at most about twice Python's",
+        arguments: [1, 2, 3, 8], [1, 2, 7, 64, 1000, 100_000])
     func factoringBounds(processes: Int, count: Int) {
         let plan = ChunkPlan(itemCount: count, processes: processes)
         expectCovers(plan, count)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 // Foundation's `Data` takes the paths `[UInt8]` takes: in the coder its bytes are written with one
 // copy, and in a batch of `Data` items a large one travels as an attachment. The library does not

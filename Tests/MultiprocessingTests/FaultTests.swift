@@ -69,7 +69,10 @@ struct FaultTests {
         try await withDeadline(60) { () async throws in
             let gate = Gate.make()
             let beacon = Beacon.make()
-            defer { gate.remove(); beacon.remove() }
+            defer {
+                gate.remove()
+                beacon.remove()
+            }
             try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
                 let other = try pool.applyAsync(GatedPID(gate: gate, gated: [0], beacon: beacon), 0)
                 await beacon.awaitAnnouncement()
@@ -93,7 +96,10 @@ struct FaultTests {
         try await withDeadline(60) { () async throws in
             let gate = Gate.make()
             let beacon = Beacon.make()
-            defer { gate.remove(); beacon.remove() }
+            defer {
+                gate.remove()
+                beacon.remove()
+            }
             try await ProcessPool.with(processes: 1, cancellation: .letRunningTasksFinish) { (pool: ProcessPool) async throws in
                 let before = try await pool.apply(WhoAmI(), 0).pid
                 let cancelled = Task {
@@ -247,7 +253,10 @@ struct FaultTests {
         try await withDeadline(60) { () async throws in
             var template = Array("/tmp/mp-orphan-XXXXXX".utf8CString)
             let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-            defer { unlink(directory + "/pids"); rmdir(directory) }
+            defer {
+                unlink(directory + "/pids")
+                rmdir(directory)
+            }
             let probe = try ProbeProcess.start(["orphan-parent", directory + "/pids"])
             let line = await offCooperativePool { probe.readLine() ?? "" }
             let workers = line.split(separator: " ").dropFirst().compactMap { Int32($0) }

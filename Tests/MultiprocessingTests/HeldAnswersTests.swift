@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 @Suite("held answers")
 struct HeldAnswersTests {

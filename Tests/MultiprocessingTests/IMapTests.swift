@@ -150,8 +150,9 @@ struct IMapTests {
         }
     }
 
-    @Test("an imap dropped after its first item withdraws its chunks that have not started",
-          arguments: [ProcessPool.CancellationPolicy.killRunningTasks, .letRunningTasksFinish])
+    @Test(
+        "an imap dropped after its first item withdraws its chunks that have not started",
+        arguments: [ProcessPool.CancellationPolicy.killRunningTasks, .letRunningTasksFinish])
     func droppedImapWithdrawsWaitingChunks(cancellation: ProcessPool.CancellationPolicy) async throws {
         try await withDeadline { () async throws in
             let gate = Gate.make()

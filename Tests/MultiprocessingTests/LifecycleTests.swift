@@ -169,8 +169,9 @@ struct LifecycleTests {
         }
     }
 
-    @Test("a worker that dies mid-task fails that item; the pool replaces it and goes on",
-          arguments: [DieOn.Way.exit, .kill, .trap])
+    @Test(
+        "a worker that dies mid-task fails that item; the pool replaces it and goes on",
+        arguments: [DieOn.Way.exit, .kill, .trap])
     func workerDeath(way: DieOn.Way) async throws {
         try await withDeadline { () async throws in
             try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in

@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 @Suite("MapProgress: when a map call is done, and with what")
 struct MapProgressTests {

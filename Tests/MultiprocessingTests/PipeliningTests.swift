@@ -1,12 +1,14 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 /// The chunks the scheduler has handed to the pool's only worker, read from its state line
 /// ("SpawnPoolWorker-3[ready: true, inFlight: [41, 42], sent: 9]").
 private func chunksHeld(_ pool: ProcessPool) throws -> Int {
     let state = pool.core.stateDescription
-    let list = try #require(state.split(separator: "inFlight: [").dropFirst().first?.split(separator: "]").first,
-                            "no inFlight list in \(state)")
+    let list = try #require(
+        state.split(separator: "inFlight: [").dropFirst().first?.split(separator: "]").first,
+        "no inFlight list in \(state)")
     return list.split(separator: ",").count
 }
 
@@ -17,7 +19,10 @@ struct PipeliningTests {
         try await withDeadline(60) { () async throws in
             let gate = Gate.make()
             let beacon = Beacon.make()
-            defer { gate.remove(); beacon.remove() }
+            defer {
+                gate.remove()
+                beacon.remove()
+            }
             try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
                 let task = GatedByteCount(gate: gate, beacon: beacon)
                 // Quick items first: the scheduler learns that this task is short, and would queue

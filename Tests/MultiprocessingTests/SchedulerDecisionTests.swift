@@ -1,6 +1,7 @@
-@testable import Multiprocessing
 import Synchronization
 import Testing
+
+@testable import Multiprocessing
 
 /// A worker that only records what the scheduler does with it.
 private final class FakeWorker: PoolWorker {
@@ -30,10 +31,13 @@ private final class FakeSink: ChunkSink {
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {}
 }
 
-private func chunk(_ id: UInt64, items: Int = 1, frameBytes: Int = 100, timeLimit: Duration? = nil,
-                   sink: any ChunkSink = FakeSink()) -> ChunkWork {
-    ChunkWork(chunkID: id, taskType: ObjectIdentifier(Int.self), frame: [], frameBytes: frameBytes, index: Int(id),
-              firstItem: Int(id) * items, itemCount: items, timeLimit: timeLimit, sink: sink)
+private func chunk(
+    _ id: UInt64, items: Int = 1, frameBytes: Int = 100, timeLimit: Duration? = nil,
+    sink: any ChunkSink = FakeSink()
+) -> ChunkWork {
+    ChunkWork(
+        chunkID: id, taskType: ObjectIdentifier(Int.self), frame: [], frameBytes: frameBytes, index: Int(id),
+        firstItem: Int(id) * items, itemCount: items, timeLimit: timeLimit, sink: sink)
 }
 
 /// The scheduler's decisions, taken without processes: how deep to pipeline, where chunks go,
@@ -54,7 +58,9 @@ struct SchedulerDecisionTests {
     @Test("schedule: least-loaded workers first, up to capacity times depth; none to a worker being ended")
     func schedule() {
         var state = SchedulerState()
-        let a = FakeWorker(key: 0), b = FakeWorker(key: 1, capacity: 3), c = FakeWorker(key: 2)
+        let a = FakeWorker(key: 0)
+        let b = FakeWorker(key: 1, capacity: 3)
+        let c = FakeWorker(key: 2)
         for worker in [a, b, c] {
             let slot = TrackedWorker(worker: worker)
             slot.isReady = true
@@ -79,7 +85,7 @@ struct SchedulerDecisionTests {
         let slot = TrackedWorker(worker: FakeWorker(key: 0))
         slot.isReady = true
         state.workers[0] = slot
-        state.itemNanoseconds[ObjectIdentifier(Int.self)] = 1_000   // short: depth 16
+        state.itemNanoseconds[ObjectIdentifier(Int.self)] = 1_000  // short: depth 16
         state.pending.append(chunk(1, sink: FakeSink(finished: true)))
         state.pending.append(contentsOf: (2...6).map { chunk(UInt64($0)) })
         _ = state.schedule(maxTasksPerChild: 3)
@@ -93,10 +99,12 @@ struct SchedulerDecisionTests {
         let start = ContinuousClock.now
         let starting = TrackedWorker(worker: FakeWorker(key: 0), spawnedAt: start)
         #expect(limits.step(for: starting, now: start + .seconds(4)) == TimeLimits.Step(action: .none, nextCheck: .seconds(6)))
-        #expect(limits.step(for: starting, now: start + .seconds(10)).action
+        #expect(
+            limits.step(for: starting, now: start + .seconds(10)).action
                 == .terminate(.startTimedOut(.seconds(10), inInitializer: false), chunkID: nil))
         starting.initializingSince = start + .seconds(1)
-        #expect(limits.step(for: starting, now: start + .seconds(3)).action
+        #expect(
+            limits.step(for: starting, now: start + .seconds(3)).action
                 == .terminate(.startTimedOut(.seconds(2), inInitializer: true), chunkID: nil))
 
         let running = TrackedWorker(worker: FakeWorker(key: 1), spawnedAt: start)
@@ -104,7 +112,8 @@ struct SchedulerDecisionTests {
         running.inFlight = [chunk(7, items: 2, timeLimit: .seconds(2))]
         running.headStarted = start
         #expect(limits.step(for: running, now: start + .seconds(1)) == TimeLimits.Step(action: .none, nextCheck: .seconds(1)))
-        #expect(limits.step(for: running, now: start + .seconds(2))
+        #expect(
+            limits.step(for: running, now: start + .seconds(2))
                 == TimeLimits.Step(action: .terminate(.timedOut(.seconds(2)), chunkID: 7), nextCheck: .milliseconds(500)))
         running.killReason = .timedOut(.seconds(2))
         running.terminateSentAt = start + .seconds(2)
@@ -142,7 +151,7 @@ struct SchedulerDecisionTests {
         let slot = TrackedWorker(worker: FakeWorker(key: 0))
         slot.isReady = true
         slot.inFlight = [chunk(3), chunk(4), chunk(5)]
-        slot.sentChunks = 5   // two answered
+        slot.sentChunks = 5  // two answered
         let label = slot.worker.label
         let idle = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), chunksTaken: 2), label: label)
         #expect(idle.failed == nil)
@@ -155,8 +164,9 @@ struct SchedulerDecisionTests {
         #expect(busy.requeued.map(\.chunkID) == [4, 5])
         // Without a count the first chunk is taken to have started.
         #expect(DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9)), label: label).failed?.chunk.chunkID == 3)
-        let violated = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), violation: "garbage", chunksTaken: 2),
-                                          label: label)
+        let violated = DeadWorkerDecision(
+            slot: slot, end: WorkerEnd(status: .signaled(9), violation: "garbage", chunksTaken: 2),
+            label: label)
         #expect(violated.failed?.error.code == .protocolViolation)
         slot.killReason = .timedOut(.seconds(1))
         slot.killedChunkID = 3
@@ -172,10 +182,14 @@ struct SchedulerDecisionTests {
         #expect(!PoolCore.isGroupable(chunks, perItemNanoseconds: nil))
         #expect(!PoolCore.isGroupable(chunks, perItemNanoseconds: 100_000))
         #expect(!PoolCore.isGroupable([chunks[0]], perItemNanoseconds: 300_000))
-        #expect(!PoolCore.isGroupable(chunks.map { chunk($0.chunkID, items: 2, timeLimit: .seconds(1), sink: sink) },
-                                      perItemNanoseconds: 300_000))
-        #expect(!PoolCore.isGroupable(chunks.map { chunk($0.chunkID, items: 2, frameBytes: 100_000, sink: sink) },
-                                      perItemNanoseconds: 300_000))
+        #expect(
+            !PoolCore.isGroupable(
+                chunks.map { chunk($0.chunkID, items: 2, timeLimit: .seconds(1), sink: sink) },
+                perItemNanoseconds: 300_000))
+        #expect(
+            !PoolCore.isGroupable(
+                chunks.map { chunk($0.chunkID, items: 2, frameBytes: 100_000, sink: sink) },
+                perItemNanoseconds: 300_000))
         #expect(!PoolCore.isGroupable(chunks + [chunk(5, items: 2)], perItemNanoseconds: 300_000))
     }
 }

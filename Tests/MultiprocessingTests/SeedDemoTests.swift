@@ -11,8 +11,9 @@ struct SeedDemoTests {
     /// Runs the demo with `arguments`; returns its standard error lines (the log).
     private func runDemo(_ arguments: [String]) async throws -> [String] {
         try await withDeadline(60) { () async throws in
-            let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/multiprocessing-demo",
-                                               arguments, capturing: STDERR_FILENO)
+            let probe = try ProbeProcess.start(
+                executable: ProbeProcess.directory + "/multiprocessing-demo",
+                arguments, capturing: STDERR_FILENO)
             let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
             #expect(status == 0)
             return lines
@@ -49,8 +50,11 @@ struct SeedDemoTests {
         let lines = try await runDemo(["imap", "--seconds", "0.3", "--show-iterator"])
         #expect(lines.count == 8, "\(lines)")
         let main = lines.filter { $0.hasPrefix("MainProcess: ") }
-        #expect(main == ["MainProcess: executed", "MainProcess: IMapSequence<Int>(ordered, chunksize: 1)",
-                         "MainProcess: 100", "MainProcess: 50"])
+        #expect(
+            main == [
+                "MainProcess: executed", "MainProcess: IMapSequence<Int>(ordered, chunksize: 1)",
+                "MainProcess: 100", "MainProcess: 50",
+            ])
         #expect(lines.firstIndex(of: "MainProcess: executed")! < lines.firstIndex { $0.hasSuffix(": end") }!)
         // 100 is logged after some worker ended, and 50 only after both did.
         let index100 = lines.firstIndex(of: "MainProcess: 100")!

@@ -1,6 +1,7 @@
-@testable import Multiprocessing
 import CMultiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 @Suite("SpinBudget and the worker's idle wait", .timeLimit(.minutes(1)))
 struct SpinBudgetTests {

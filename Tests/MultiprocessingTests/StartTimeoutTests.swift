@@ -40,8 +40,9 @@ struct StartTimeoutTests {
     @Test("a worker stuck before it serves (in main's top-level code) fails the pool naming the start-up limit")
     func stuckBeforeServing() async throws {
         let lines = try await withDeadline(30) { () async throws in
-            let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/MainSwiftProbe", ["stuck-start"],
-                                               capturing: STDOUT_FILENO)
+            let probe = try ProbeProcess.start(
+                executable: ProbeProcess.directory + "/MainSwiftProbe", ["stuck-start"],
+                capturing: STDOUT_FILENO)
             return await offCooperativePool { probe.linesUntilExit() }.lines
         }
         #expect(lines.count == 1, "\(lines)")

@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 #if canImport(Glibc)
 import Glibc
@@ -33,8 +34,9 @@ private func workersAsleep(_ pool: ProcessPool, _ count: Int) async throws {
 
 @Suite("the wake board idle workers sleep on", .timeLimit(.minutes(2)))
 struct WakeBoardTests {
-    @Test("every kind of send wakes a worker asleep on the board, none by its timeout",
-          .enabled(if: WakeBoard.make() != nil, "this system cannot make a wake board (memfd, mmap); workers wait in poll"))
+    @Test(
+        "every kind of send wakes a worker asleep on the board, none by its timeout",
+        .enabled(if: WakeBoard.make() != nil, "this system cannot make a wake board (memfd, mmap); workers wait in poll"))
     func everySendWakes() async throws {
         try await withDeadline(60) { () async throws in
             let pool = try ProcessPool(processes: 2)
@@ -60,8 +62,9 @@ struct WakeBoardTests {
         }
     }
 
-    @Test("the writer thread rings for each part it sends to a worker asleep on the board",
-          .enabled(if: WakeBoard.make() != nil, "this system cannot make a wake board (memfd, mmap); workers wait in poll"))
+    @Test(
+        "the writer thread rings for each part it sends to a worker asleep on the board",
+        .enabled(if: WakeBoard.make() != nil, "this system cannot make a wake board (memfd, mmap); workers wait in poll"))
     func writerThreadRings() async throws {
         let board = try #require(WakeBoard.make())
         let target = try #require(board.takeSlot())
@@ -86,8 +89,9 @@ struct WakeBoardTests {
             // came in between ends its sleep before it waits, with no ring needed (one full run
             // in ten here). A side that did wait must have been rung, not ended by its timeout
             // (which counts from before the send: half of it is the bound).
-            #expect(board.ringCount(target) > 0 || waited < .milliseconds(Int(WorkerWakeBoard.timeoutMilliseconds) / 2),
-                    "the sleep ended by its timeout after \(waited): the writer thread did not ring")
+            #expect(
+                board.ringCount(target) > 0 || waited < .milliseconds(Int(WorkerWakeBoard.timeoutMilliseconds) / 2),
+                "the sleep ended by its timeout after \(waited): the writer thread did not ring")
         }
         channel.stop()
         close(sending)

@@ -1,7 +1,8 @@
-import Foundation
-@testable import Multiprocessing
 import CMultiprocessing
+import Foundation
 import Testing
+
+@testable import Multiprocessing
 
 #if canImport(Glibc)
 import Glibc
@@ -21,9 +22,11 @@ struct WireMessageTests {
     @Test("parent messages round-trip")
     func parentMessages() throws {
         let messages: [ParentMessage] = [
-            .configure(WorkerConfiguration(workerName: "SpawnPoolWorker-7", logLevel: "debug",
-                                           initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
-                                           maxTasksPerChild: 3, maxMessageBytes: 1 << 20)),
+            .configure(
+                WorkerConfiguration(
+                    workerName: "SpawnPoolWorker-7", logLevel: "debug",
+                    initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
+                    maxTasksPerChild: 3, maxMessageBytes: 1 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maxTasksPerChild: 0, maxMessageBytes: 4096)),
             .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
@@ -57,7 +60,9 @@ struct WireMessageTests {
             #expect(throws: (any Error).self) { try WorkerMessage.decode(body[0..<cut]) }
         }
         #expect(throws: (any Error).self) { try WorkerMessage.decode([99][...]) }
-        #expect(throws: (any Error).self) { try ParentMessage.decode([2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F][...]) }
+        #expect(throws: (any Error).self) {
+            try ParentMessage.decode([2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F][...])
+        }
         // A group larger than the board's claim words could never be claimed.
         for (first, count) in [(0, WakeBoard.claimCapacity + 1), (WakeBoard.claimCapacity - 4, 5), (Int(Int32.max), 1)] {
             let tooLarge = ParentMessage.group(id: 1, firstClaim: first, count: count).encodeFrame()
@@ -89,9 +94,10 @@ struct EncodedBatchTests {
             let large = buffers.filter { $0.count >= Self.big }
             #expect(batch.attachments.map(\.array) == large)
             // Attached, not copied: the same storage as the caller's arrays.
-            #expect(zip(batch.attachments, large).allSatisfy { pair in
-                pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
-            })
+            #expect(
+                zip(batch.attachments, large).allSatisfy { pair in
+                    pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
+                })
             // What stays in the encoding: the small buffers and a few bytes per element.
             let small = buffers.filter { $0.count < Self.big }.reduce(0) { $0 + $1.count }
             #expect(batch.bytes.count <= 8 + small + 3 * buffers.count)
@@ -101,7 +107,9 @@ struct EncodedBatchTests {
 
     @Test("without a large buffer the batch is exactly BinaryEncoder's encoding")
     func plain() throws {
-        #expect(try EncodedBatch.encode([[1, 2], [3]] as [[UInt8]]) == EncodedBatch(bytes: try BinaryEncoder().encode([[1, 2], [3]] as [[UInt8]])[...]))
+        #expect(
+            try EncodedBatch.encode([[1, 2], [3]] as [[UInt8]])
+                == EncodedBatch(bytes: try BinaryEncoder().encode([[1, 2], [3]] as [[UInt8]])[...]))
         #expect(try EncodedBatch.encode([5, 6]) == EncodedBatch(bytes: try BinaryEncoder().encode([5, 6])[...]))
         #expect(try EncodedBatch.encode([5, 6]).decode([Int].self) == [5, 6])
     }
@@ -112,9 +120,10 @@ struct EncodedBatchTests {
         let batch = try EncodedBatch.encode(items)
         try #require(batch.attachments.count == 2)
         // Attached, not copied: the bytes are the caller's Data's own.
-        #expect(zip(batch.attachments, items.dropFirst()).allSatisfy { pair in
-            pair.0.box != nil && pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
-        })
+        #expect(
+            zip(batch.attachments, items.dropFirst()).allSatisfy { pair in
+                pair.0.box != nil && pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
+            })
         // Attachments of the other kind (as a process without Foundation would read them) are copied.
         let asArrays = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments.map { WireBytes($0.bytes) })
         #expect(try asArrays.decode([Data].self) == items)
@@ -167,7 +176,8 @@ struct FrameReaderTests {
         let messages = try (0..<3).map { _ in
             try #require(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) })
         }
-        #expect(messages == [.run(chunkID: 1, task: task, inputs: first), .cancel(chunkIDs: [4]), .run(chunkID: 2, task: task, inputs: second)])
+        #expect(
+            messages == [.run(chunkID: 1, task: task, inputs: first), .cancel(chunkIDs: [4]), .run(chunkID: 2, task: task, inputs: second)])
         guard case .run(_, _, let inputs) = messages[0] else { return }
         #expect(try inputs.decode([[UInt8]].self) == EncodedBatchTests.cases[2])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
@@ -187,7 +197,10 @@ struct FrameReaderTests {
         defer { close(fd) }
         var reader = FrameReader(descriptor: fd, maximumFrameSize: 1 << 20, bufferSize: bufferSize)
         let message = try #require(try reader.withNextFrame { try WorkerMessage.decode($0, attachments: $1) })
-        guard case .result(5, 2, .allSucceeded(let outputs)) = message else { Issue.record("not the result sent"); return }
+        guard case .result(5, 2, .allSucceeded(let outputs)) = message else {
+            Issue.record("not the result sent")
+            return
+        }
         #expect(outputs.attachments.allSatisfy { $0.box != nil })
         #expect(try outputs.decode([Data].self) == items)
         #expect(try reader.withNextFrame { try ParentMessage.decode($0, attachments: $1) } == .cancel(chunkIDs: [1]))
@@ -232,14 +245,26 @@ struct FrameReaderTests {
         let read = { (reader: inout FrameReader) throws -> FrameReader.Available<ParentMessage> in
             try reader.withAvailableFrame(read: true, waitForAttachments: false) { try ParentMessage.decode($0, attachments: $1) }
         }
-        guard case .notYet = try read(&reader) else { Issue.record("a frame from an empty socket"); return }
+        guard case .notYet = try read(&reader) else {
+            Issue.record("a frame from an empty socket")
+            return
+        }
         send(frame.prefix(3), to: fds[1])
-        guard case .notYet = try read(&reader) else { Issue.record("a frame from 3 bytes"); return }
+        guard case .notYet = try read(&reader) else {
+            Issue.record("a frame from 3 bytes")
+            return
+        }
         send(frame.dropFirst(3), to: fds[1])
-        guard case .frame(let message) = try read(&reader) else { Issue.record("no frame once it was all sent"); return }
+        guard case .frame(let message) = try read(&reader) else {
+            Issue.record("no frame once it was all sent")
+            return
+        }
         #expect(message == .cancel(chunkIDs: [7, 8]))
         close(fds[1])
-        guard case .ended = try read(&reader) else { Issue.record("no end after the peer closed"); return }
+        guard case .ended = try read(&reader) else {
+            Issue.record("no end after the peer closed")
+            return
+        }
     }
 
     @Test("a reader that does not wait leaves a frame whose attachments are still coming to one that does")
@@ -256,14 +281,20 @@ struct FrameReaderTests {
         send(frame.prefix(frame.count - 1000), to: fds[1])
         for _ in 0..<3 {
             let available = try reader.withAvailableFrame(read: true, waitForAttachments: false) { _, _ in 0 }
-            guard case .notYet = available else { Issue.record("a frame with its attachments incomplete"); return }
+            guard case .notYet = available else {
+                Issue.record("a frame with its attachments incomplete")
+                return
+            }
         }
         send(frame.suffix(1000), to: fds[1])
         close(fds[1])
         let available = try reader.withAvailableFrame(read: true, waitForAttachments: true) { bytes, attachments in
             try WorkerMessage.decode(bytes, attachments: attachments)
         }
-        guard case .frame(.result(3, 1, .allSucceeded(let outputs))) = available else { Issue.record("no whole frame"); return }
+        guard case .frame(.result(3, 1, .allSucceeded(let outputs))) = available else {
+            Issue.record("no whole frame")
+            return
+        }
         #expect(try outputs.decode([[UInt8]].self) == EncodedBatchTests.cases[0])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }

@@ -13,8 +13,9 @@ struct WorkerStartTests {
     /// Runs the probe's `scenario`; returns its standard output lines.
     private func runProbe(_ scenario: String, input: String? = nil) async throws -> [String] {
         try await withDeadline(60) { () async throws in
-            let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/MainSwiftProbe", [scenario],
-                                               capturing: STDOUT_FILENO, input: input)
+            let probe = try ProbeProcess.start(
+                executable: ProbeProcess.directory + "/MainSwiftProbe", [scenario],
+                capturing: STDOUT_FILENO, input: input)
             let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
             #expect(status == 0)
             return lines
@@ -37,8 +38,9 @@ struct WorkerStartTests {
     @Test("a worker still in main's top-level code dies with its parent, even SIGKILLed")
     func orphanBeforeServing() async throws {
         try await withDeadline(60) { () async throws in
-            let probe = try ProbeProcess.start(executable: ProbeProcess.directory + "/MainSwiftProbe", ["orphan-in-main"],
-                                               capturing: STDOUT_FILENO)
+            let probe = try ProbeProcess.start(
+                executable: ProbeProcess.directory + "/MainSwiftProbe", ["orphan-in-main"],
+                capturing: STDOUT_FILENO)
             let workers: [pid_t] = await offCooperativePool {
                 (0..<2).compactMap { _ in probe.readLine().flatMap { Int32($0.dropFirst("worker ".count)) } }
             }

@@ -115,7 +115,9 @@ final class BinaryDecoderImpl: Decoder {
     }
 
     /// The top decoder of a value whose `init(from:)` reads `userInfo`.
-    static func make(_ region: ArraySlice<UInt8>, depth: Int, userInfo: [CodingUserInfoKey: any Sendable]) throws(BinaryCodingError) -> BinaryDecoderImpl {
+    static func make(_ region: ArraySlice<UInt8>, depth: Int, userInfo: [CodingUserInfoKey: any Sendable]) throws(BinaryCodingError)
+        -> BinaryDecoderImpl
+    {
         guard depth < maxDepth else {
             throw .unsupported("nesting deeper than \(maxDepth) levels")
         }

@@ -24,8 +24,10 @@ final class LocalWorker: PoolWorker {
     /// How long it may take to exit once its channel closed, before SIGKILL.
     let exitGraceMilliseconds: Int32
 
-    private init(key: Int, name: String, launched: LaunchedWorker, wake: WakeTarget?, maxMessageBytes: Int,
-                 exitGraceMilliseconds: Int32) {
+    private init(
+        key: Int, name: String, launched: LaunchedWorker, wake: WakeTarget?, maxMessageBytes: Int,
+        exitGraceMilliseconds: Int32
+    ) {
         self.key = key
         self.name = name
         self.process = launched.process
@@ -46,8 +48,9 @@ final class LocalWorker: PoolWorker {
             throw error
         }
         let name = WorkerNumbering.nextName()
-        return LocalWorker(key: key, name: name, launched: launched, wake: wake, maxMessageBytes: settings.maxMessageBytes,
-                           exitGraceMilliseconds: settings.exitGraceMilliseconds)
+        return LocalWorker(
+            key: key, name: name, launched: launched, wake: wake, maxMessageBytes: settings.maxMessageBytes,
+            exitGraceMilliseconds: settings.exitGraceMilliseconds)
     }
 
     var label: WorkerLabel { WorkerLabel(name: name, pid: process.pid) }

@@ -34,10 +34,12 @@ extension LocalWorker {
             // Not waiting for the lock: a caller that holds it is reading this very input, and
             // waiting would make its unlock a system call to wake this thread. Whatever it leaves
             // unread keeps the descriptor readable, so the next poll returns at once.
-            guard let ended = inbound.withStateIfFree({ input in
-                handleAvailableFrames(&input, core: core, waitForAttachments: true, sendLater: &toSend)
-                return input.end
-            }) else { continue }
+            guard
+                let ended = inbound.withStateIfFree({ input in
+                    handleAvailableFrames(&input, core: core, waitForAttachments: true, sendLater: &toSend)
+                    return input.end
+                })
+            else { continue }
             end = ended
             core.send(to: toSend)
             toSend.removeAll(keepingCapacity: true)
@@ -54,8 +56,10 @@ extension LocalWorker {
     /// announcement, a caller of `apply` included: the worker is sending it, and left for the
     /// reader thread it could wait unseen (the pipe, which the reader thread waits on, may
     /// have nothing more to say).
-    func handleAvailableFrames(_ input: inout InboundChannel.State, core: PoolCore, waitForAttachments: Bool,
-                               sendLater: inout [any PoolWorker]) {
+    func handleAvailableFrames(
+        _ input: inout InboundChannel.State, core: PoolCore, waitForAttachments: Bool,
+        sendLater: inout [any PoolWorker]
+    ) {
         guard input.end == nil, !input.closed else { return }
         var read = true
         do {
@@ -69,7 +73,8 @@ extension LocalWorker {
                     input.framesOnSocket -= 1
                     continue
                 }
-                let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) { bytes, attachments -> Bool in
+                let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) {
+                    bytes, attachments -> Bool in
                     let message = try WorkerMessage.decode(bytes, attachments: attachments)
                     if case .followsOnSocket = message { return true }
                     try core.received(message, from: self, flushLater: &sendLater)

@@ -23,12 +23,14 @@ enum NativeThread {
     static func detach(name: String, _ body: @escaping @Sendable () -> Void) throws(PoolError) {
         let box = Unmanaged.passRetained(Box(name: name, body)).toOpaque()
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            cmp_set_thread_name(box.name)
-            box.body()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                cmp_set_thread_name(box.name)
+                box.body()
+                return nil
+            }, box)
         guard rc == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw PoolError(.systemCallFailed, "pthread_create failed: \(systemErrorText(rc))")

@@ -85,8 +85,10 @@ enum WorkerLauncher {
                 return .failure(PoolError(.spawnFailed, "posix_spawn of /proc/self/exe failed: \(systemErrorText(spawnRC))"))
             }
             let pidfd = cmp_pidfd_open(pid)
-            return .success(LaunchedWorker(process: ChildProcess(pid: pid, pidfd: max(pidfd, -1)),
-                                           requests: sockets[0], answers: pipe[0]))
+            return .success(
+                LaunchedWorker(
+                    process: ChildProcess(pid: pid, pidfd: max(pidfd, -1)),
+                    requests: sockets[0], answers: pipe[0]))
         }
         return try result.get()
     }
@@ -107,9 +109,11 @@ enum WorkerLauncher {
         while let entry = cursor.pointee {
             let text = String(cString: entry)
             cursor += 1
-            if [WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling, WorkerEnvironment.wakeSlot,
-                WorkerEnvironment.start]
-                .contains(where: { text.hasPrefix($0 + "=") }) {
+            if [
+                WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling, WorkerEnvironment.wakeSlot,
+                WorkerEnvironment.start,
+            ]
+            .contains(where: { text.hasPrefix($0 + "=") }) {
                 continue
             }
             if text.hasPrefix("SWIFT_BACKTRACE=") { sawBacktrace = true }

@@ -82,8 +82,9 @@ extension ProcessPool {
                 throw PoolError(.invalidArgument, "startTimeout must be positive, got \(startTimeout)")
             }
             guard maxMessageBytes >= 1024 && maxMessageBytes <= Int(UInt32.max) - 64 else {
-                throw PoolError(.invalidArgument,
-                                "maxMessageBytes must be between 1024 and \(Int(UInt32.max) - 64), got \(maxMessageBytes)")
+                throw PoolError(
+                    .invalidArgument,
+                    "maxMessageBytes must be between 1024 and \(Int(UInt32.max) - 64), got \(maxMessageBytes)")
             }
         }
     }

@@ -75,8 +75,10 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
     /// one (an argument a worker could not decode, a result it could not encode).
     public let itemIndex: Int?
 
-    internal init(_ code: Code, _ message: String, workerName: String? = nil, workerPID: Int32? = nil,
-                  exitStatus: ExitStatus? = nil, itemIndex: Int? = nil) {
+    internal init(
+        _ code: Code, _ message: String, workerName: String? = nil, workerPID: Int32? = nil,
+        exitStatus: ExitStatus? = nil, itemIndex: Int? = nil
+    ) {
         self.code = code
         self.message = message
         self.workerName = workerName

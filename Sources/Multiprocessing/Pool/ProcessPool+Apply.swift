@@ -18,12 +18,15 @@ extension ProcessPool {
     ///   task was cancelled (the worker running the item is then killed, per the pool's
     ///   ``CancellationPolicy``).
     @inlinable
-    public func apply<T: PoolTask>(_ task: T, _ input: T.Input, timeout: Duration? = nil,
-                                   isolation: isolated (any Actor)? = #isolation) async throws -> T.Output {
+    public func apply<T: PoolTask>(
+        _ task: T, _ input: T.Input, timeout: Duration? = nil,
+        isolation: isolated (any Actor)? = #isolation
+    ) async throws -> T.Output {
         // Inlinable so that encoding and decoding run specialised for T in the caller's module;
         // the round trip itself is non-generic.
-        let answer = try await applyEncoded(task: encodeTask(task), taskType: ObjectIdentifier(T.self),
-                                            input: encodeInputs([input]), timeout: timeout, isolation: isolation)
+        let answer = try await applyEncoded(
+            task: encodeTask(task), taskType: ObjectIdentifier(T.self),
+            input: encodeInputs([input]), timeout: timeout, isolation: isolation)
         return try answer.decode([T.Output].self)
     }
 
@@ -31,12 +34,15 @@ extension ProcessPool {
     /// on `actor`, the caller's: a nonisolated function would leave the caller's actor at the
     /// call and come back at the return, two executor switches per call.
     @usableFromInline
-    func applyEncoded(task: EncodedValue, taskType: ObjectIdentifier, input: EncodedBatch,
-                      timeout: Duration?, isolation actor: isolated (any Actor)?) async throws -> SingleAnswer {
+    func applyEncoded(
+        task: EncodedValue, taskType: ObjectIdentifier, input: EncodedBatch,
+        timeout: Duration?, isolation actor: isolated (any Actor)?
+    ) async throws -> SingleAnswer {
         let timeLimit = try effectiveTimeLimit(timeout)
         let call = ApplyCall()
-        let chunk = try makeChunk(task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
-                                  timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call)
+        let chunk = try makeChunk(
+            task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
+            timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call)
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
@@ -101,9 +107,10 @@ extension ProcessPool {
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
         let job = ApplyJob(result: AsyncResult<T.Output>(onSuccess: onSuccess, onError: onError))
-        let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
-                                  firstItem: 0, timeLimit: timeLimit,
-                                  maxMessageBytes: core.settings.maxMessageBytes, sink: job)
+        let chunk = try makeChunk(
+            task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
+            firstItem: 0, timeLimit: timeLimit,
+            maxMessageBytes: core.settings.maxMessageBytes, sink: job)
         try core.submit([chunk])
         return job
     }

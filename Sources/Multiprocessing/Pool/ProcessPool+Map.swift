@@ -25,8 +25,10 @@ extension ProcessPool {
         _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil,
         isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] {
-        let job = try submitMap(task, Array(items), chunksize: chunksize, timeout: timeout,
-                                  onSuccess: nil, onError: nil) { $0 }
+        let job = try submitMap(
+            task, Array(items), chunksize: chunksize, timeout: timeout,
+            onSuccess: nil, onError: nil
+        ) { $0 }
         return try await awaitCancellable(job, isolation: isolation)
     }
 
@@ -51,8 +53,10 @@ extension ProcessPool {
         onSuccess: AsyncResult<[T.Output]>.SuccessCallback? = nil,
         onError: AsyncResult<[T.Output]>.ErrorCallback? = nil
     ) throws(PoolError) -> AsyncResult<[T.Output]> {
-        try submitMap(task, Array(items), chunksize: chunksize, timeout: timeout,
-                        onSuccess: onSuccess, onError: onError) { $0 }.result
+        try submitMap(
+            task, Array(items), chunksize: chunksize, timeout: timeout,
+            onSuccess: onSuccess, onError: onError
+        ) { $0 }.result
     }
 
     /// Waits for a blocking call's result on `actor`, the caller's; cancelling the waiting task
@@ -83,7 +87,8 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
-        let plan = chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
+        let plan =
+            chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
             ?? ChunkPlan(itemCount: items.count, processes: processes)
         let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
@@ -96,9 +101,10 @@ extension ProcessPool {
         var portionLimit = 64
         do {
             for (index, range) in plan.ranges.enumerated() {
-                let chunk = try makeChunk(task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
-                                          firstItem: range.lowerBound, timeLimit: timeLimit,
-                                          maxMessageBytes: core.settings.maxMessageBytes, sink: job)
+                let chunk = try makeChunk(
+                    task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
+                    firstItem: range.lowerBound, timeLimit: timeLimit,
+                    maxMessageBytes: core.settings.maxMessageBytes, sink: job)
                 portion.append(chunk)
                 portionBytes += chunk.frameBytes
                 if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {

@@ -1,6 +1,6 @@
-import Synchronization
 import CMultiprocessing
 import Logging
+import Synchronization
 
 /// A pool of worker processes: Python's `multiprocessing.Pool`, with async/await.
 ///
@@ -50,8 +50,10 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         }
         self.configuration = configuration
         self.processes = configuration.resolvedProcesses
-        self.core = PoolCore(settings: SchedulerSettings(configuration, initializer: encodedInitializer,
-                                                         logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue))
+        self.core = PoolCore(
+            settings: SchedulerSettings(
+                configuration, initializer: encodedInitializer,
+                logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue))
         try core.start()
     }
 
@@ -68,9 +70,11 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         workerScheduling: WorkerScheduling = .inherit,
         startTimeout: Duration = .seconds(120)
     ) throws(PoolError) {
-        try self.init(Configuration(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                                    taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
-                                    cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout))
+        try self.init(
+            Configuration(
+                processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
+                cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout))
     }
 
     deinit {
@@ -116,17 +120,18 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
-        try await with(Configuration(processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                                     taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
-                                     cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout),
-                       isolation: isolation, body)
+        try await with(
+            Configuration(
+                processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
+                cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout),
+            isolation: isolation, body)
     }
 
     /// An executor that runs code resumed by this pool's answers on the thread that read them:
     /// prefer it (`withTaskExecutorPreference(pool.executor) { ... }`) around a loop of short
     /// calls that each wait for the last. See ``PoolExecutor``.
     public var executor: PoolExecutor { core.executor }
-
 
     /// The scheduler's state in one line (workers, chunks in flight, what waits): a debugging
     /// aid whose format may change.

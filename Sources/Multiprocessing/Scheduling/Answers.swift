@@ -57,7 +57,8 @@ extension PoolCore {
     /// otherwise respawn workers forever.
     func initializerFailed(_ failure: RemoteFailure, in worker: any PoolWorker) {
         let label = worker.label
-        let error = PoolError(.initializerFailed,
+        let error = PoolError(
+            .initializerFailed,
             "the pool's initializer threw in \(label.name) (pid \(label.pid)): \(failure.typeName): \(failure.description)",
             workerName: label.name, workerPID: label.pid)
         let (failed, workers): ([ChunkWork], [any PoolWorker]) = state.withLock { state in

@@ -150,8 +150,9 @@ struct SingleAnswer: Sendable {
 
     @usableFromInline
     func decodingFailed(_ error: any Error, typeName: String) -> PoolError {
-        PoolError(.decodingFailed, "the result from \(worker.name) could not be decoded as \(typeName): \(error)",
-                  workerName: worker.name, workerPID: worker.pid)
+        PoolError(
+            .decodingFailed, "the result from \(worker.name) could not be decoded as \(typeName): \(error)",
+            workerName: worker.name, workerPID: worker.pid)
     }
 }
 

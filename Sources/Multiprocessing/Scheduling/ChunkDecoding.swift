@@ -23,12 +23,14 @@ enum DecodedChunk<Output: Sendable>: Sendable {
             } catch {
                 // A result that cannot be decoded fails alone, when they can be told apart.
                 if let each = batch.decodeEach(Output.self), each.count == chunk.itemCount {
-                    self = .items(each.enumerated().map { offset, result in
-                        result.mapError { Self.undecodable($0, item: chunk.firstItem + offset, from: worker) }
-                    })
+                    self = .items(
+                        each.enumerated().map { offset, result in
+                            result.mapError { Self.undecodable($0, item: chunk.firstItem + offset, from: worker) }
+                        })
                     return
                 }
-                let failure = PoolError(.decodingFailed,
+                let failure = PoolError(
+                    .decodingFailed,
                     "results of items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount) from \(worker.name) could not be decoded as [\(Output.self)]: \(error)",
                     workerName: worker.name, workerPID: worker.pid)
                 self = .items(Array(repeating: .failure(failure), count: chunk.itemCount))
@@ -60,9 +62,10 @@ enum DecodedChunk<Output: Sendable>: Sendable {
 extension DecodedChunk {
     /// The error of a result that came back and could not be decoded.
     static func undecodable(_ error: any Error, item index: Int, from worker: WorkerLabel) -> any Error {
-        PoolError(.decodingFailed,
-                  "the result of item \(index) from \(worker.name) could not be decoded as \(Output.self): \(error)",
-                  workerName: worker.name, workerPID: worker.pid, itemIndex: index)
+        PoolError(
+            .decodingFailed,
+            "the result of item \(index) from \(worker.name) could not be decoded as \(Output.self): \(error)",
+            workerName: worker.name, workerPID: worker.pid, itemIndex: index)
     }
 }
 
@@ -72,8 +75,10 @@ enum ChunkErrors {
     /// machinery refused it, else the task's error as a ``TaskError``).
     static func rejected(_ failure: RemoteFailure, chunk: ChunkWork, worker: WorkerLabel) -> any Error {
         if let code = failure.poolErrorCode {
-            return PoolError(code, "\(worker.name) (pid \(worker.pid)), items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount): \(failure.description)",
-                             workerName: worker.name, workerPID: worker.pid)
+            return PoolError(
+                code,
+                "\(worker.name) (pid \(worker.pid)), items \(chunk.firstItem)..<\(chunk.firstItem + chunk.itemCount): \(failure.description)",
+                workerName: worker.name, workerPID: worker.pid)
         }
         return taskError(failure, worker: worker, itemIndex: chunk.firstItem)
     }
@@ -82,8 +87,9 @@ enum ChunkErrors {
     /// (a ``PoolError``: an argument it could not decode, a result it could not encode).
     static func itemFailed(_ failure: RemoteFailure, worker: WorkerLabel, itemIndex: Int) -> any Error {
         if let code = failure.poolErrorCode {
-            return PoolError(code, "\(worker.name) (pid \(worker.pid)), item \(itemIndex): \(failure.description)",
-                             workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
+            return PoolError(
+                code, "\(worker.name) (pid \(worker.pid)), item \(itemIndex): \(failure.description)",
+                workerName: worker.name, workerPID: worker.pid, itemIndex: itemIndex)
         }
         return taskError(failure, worker: worker, itemIndex: itemIndex)
     }

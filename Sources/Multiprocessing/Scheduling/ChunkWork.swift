@@ -54,13 +54,16 @@ extension ChunkCompletion {
     func detachedFromReadBuffer() -> ChunkCompletion {
         switch self {
         case .answered(.allSucceeded(let batch), let worker):
-            return .answered(.allSucceeded(outputs: EncodedBatch(bytes: Array(batch.bytes)[...], attachments: batch.attachments)),
-                             by: worker)
+            return .answered(
+                .allSucceeded(outputs: EncodedBatch(bytes: Array(batch.bytes)[...], attachments: batch.attachments)),
+                by: worker)
         case .answered(.mixed(let items), let worker):
-            return .answered(.mixed(items.map { item in
-                if case .success(let bytes) = item { return .success(Array(bytes)[...]) }
-                return item
-            }), by: worker)
+            return .answered(
+                .mixed(
+                    items.map { item in
+                        if case .success(let bytes) = item { return .success(Array(bytes)[...]) }
+                        return item
+                    }), by: worker)
         case .answered(.rejected, _), .failed:
             return self
         }

@@ -6,12 +6,15 @@ extension PoolCore {
         state.withLock { state in
             let workers = state.workers.keys.sorted().map { key -> String in
                 let slot = state.workers[key]!
-                return "\(slot.worker.label.name)[ready: \(slot.isReady), inFlight: \(slot.inFlight.map(\.chunkID)), sent: \(slot.sentChunks)]"
+                return
+                    "\(slot.worker.label.name)[ready: \(slot.isReady), inFlight: \(slot.inFlight.map(\.chunkID)), sent: \(slot.sentChunks)]"
             }
-            let group = state.group.map {
-                " group: \($0.id) of \($0.chunks.count)\($0.isDrained ? " (drained)" : ""), members \($0.members.sorted())"
-            } ?? ""
-            return "phase: \(state.phase), pending: \(state.pending.first.map { "\($0.chunkID)…" } ?? "none"), workers: \(workers.joined(separator: " "))\(group)"
+            let group =
+                state.group.map {
+                    " group: \($0.id) of \($0.chunks.count)\($0.isDrained ? " (drained)" : ""), members \($0.members.sorted())"
+                } ?? ""
+            return
+                "phase: \(state.phase), pending: \(state.pending.first.map { "\($0.chunkID)…" } ?? "none"), workers: \(workers.joined(separator: " "))\(group)"
         }
     }
 

@@ -11,8 +11,8 @@ extension PoolCore {
     /// enough, of one task type measured to take long enough per chunk, without time limits.
     static func isGroupable(_ chunks: [ChunkWork], perItemNanoseconds: Double?) -> Bool {
         guard chunks.count >= 2, chunks.count <= ChunkGroup.capacity, let first = chunks.first,
-              let perItemNanoseconds,
-              chunks.allSatisfy({ $0.timeLimit == nil && $0.taskType == first.taskType && $0.sink === first.sink })
+            let perItemNanoseconds,
+            chunks.allSatisfy({ $0.timeLimit == nil && $0.taskType == first.taskType && $0.sink === first.sink })
         else { return false }
         let items = chunks.reduce(0) { $0 + $1.itemCount }
         return perItemNanoseconds * Double(items) / Double(chunks.count) >= groupChunkNanoseconds
@@ -26,12 +26,14 @@ extension PoolCore {
         // other half of the claim words, which the one before that has left.
         if let current = state.group, !current.isDrained || state.drainedGroup != nil { return nil }
         guard let board = wakeBoard, state.pending.isEmpty, state.phase == .running, settings.maxTasksPerChild == nil,
-              Self.isGroupable(chunks, perItemNanoseconds: chunks.first.flatMap { state.itemNanoseconds[$0.taskType] })
+            Self.isGroupable(chunks, perItemNanoseconds: chunks.first.flatMap { state.itemNanoseconds[$0.taskType] })
         else { return nil }
         let members = Array(state.workers.values)
-        guard members.count >= 2, members.allSatisfy({
-            $0.isReady && $0.inFlight.isEmpty && $0.killReason == nil && $0.worker.groupClaimant != nil
-        }) else { return nil }
+        guard members.count >= 2,
+            members.allSatisfy({
+                $0.isReady && $0.inFlight.isEmpty && $0.killReason == nil && $0.worker.groupClaimant != nil
+            })
+        else { return nil }
         state.nextGroupID += 1
         let group = ChunkGroup(id: state.nextGroupID, chunks: chunks, members: Set(members.map(\.worker.key)), board: board)
         state.drainedGroup = state.group
@@ -47,10 +49,13 @@ extension PoolCore {
     /// An answer to a chunk of the group, from the worker that claimed it. The answer that
     /// settles the last chunk, after every member's `.groupDone`, ends the group, before the
     /// call learns it is complete: the caller's next call finds the workers free.
-    func groupAnswer(_ chunkID: UInt64, nanoseconds: UInt64, from worker: any PoolWorker,
-                     _ state: inout SchedulerState) -> AnswerMatch {
+    func groupAnswer(
+        _ chunkID: UInt64, nanoseconds: UInt64, from worker: any PoolWorker,
+        _ state: inout SchedulerState
+    ) -> AnswerMatch {
         guard let group = state.group, let position = group.position(of: chunkID), let claimant = worker.groupClaimant,
-              group.isClaimed(position, by: claimant) else {
+            group.isClaimed(position, by: claimant)
+        else {
             // After terminate() every chunk has failed already and the workers are dying.
             return state.phase == .terminating ? .ignored : .unknown
         }

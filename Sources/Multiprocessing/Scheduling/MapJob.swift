@@ -48,7 +48,8 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     /// decodes straight into a box; anything else goes through ``DecodedChunk``.
     private static func values(of chunk: ChunkWork, _ completion: ChunkCompletion) -> ChunkValues {
         if case .answered(.allSucceeded(let batch), _) = completion,
-           let outputs = try? batch.decode([Output].self), outputs.count == chunk.itemCount {
+            let outputs = try? batch.decode([Output].self), outputs.count == chunk.itemCount
+        {
             return .outputs(OutputsBox(outputs))
         }
         return slowValues(of: chunk, completion)

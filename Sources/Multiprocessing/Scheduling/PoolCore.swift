@@ -47,9 +47,14 @@ final class PoolCore: Sendable {
             return state.nextKey
         }
         let worker = try LocalWorker.spawn(key: key, board: wakeBoard, settings: settings)
-        worker.enqueue([WireBytes(ParentMessage.configure(WorkerConfiguration(
-            workerName: worker.label.name, logLevel: settings.logLevel, initializer: settings.initializer,
-            maxTasksPerChild: settings.maxTasksPerChild ?? 0, maxMessageBytes: settings.maxMessageBytes)).encodeFrame())])
+        worker.enqueue([
+            WireBytes(
+                ParentMessage.configure(
+                    WorkerConfiguration(
+                        workerName: worker.label.name, logLevel: settings.logLevel, initializer: settings.initializer,
+                        maxTasksPerChild: settings.maxTasksPerChild ?? 0, maxMessageBytes: settings.maxMessageBytes)
+                ).encodeFrame())
+        ])
         let (toSend, isDoomed, toShutDown): ([any PoolWorker], Bool, [any PoolWorker]) = state.withLock { state in
             state.workers[worker.key] = TrackedWorker(worker: worker)
             if state.phase == .terminating { return ([], true, []) }

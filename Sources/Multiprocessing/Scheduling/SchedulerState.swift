@@ -103,7 +103,8 @@ struct SchedulerState {
     mutating func shutdownIfIdle() -> [any PoolWorker] {
         // Members of a drained group only pass chunks others ran: they read the shutdown after.
         guard phase == .closing, !shutdownSent, pending.isEmpty, openStreams.isEmpty,
-              group?.isDrained ?? true, workers.values.allSatisfy({ $0.inFlight.isEmpty }) else { return [] }
+            group?.isDrained ?? true, workers.values.allSatisfy({ $0.inFlight.isEmpty })
+        else { return [] }
         shutdownSent = true
         return workers.values.map(\.worker)
     }
@@ -117,8 +118,9 @@ struct SchedulerState {
         var touched: [any PoolWorker] = []
         var timed = false
         while let next = pending.first {
-            let depth = PipelineDepth.chunks(perItemNanoseconds: itemNanoseconds[next.taskType],
-                                             itemCount: next.itemCount, frameBytes: next.frameBytes)
+            let depth = PipelineDepth.chunks(
+                perItemNanoseconds: itemNanoseconds[next.taskType],
+                itemCount: next.itemCount, frameBytes: next.frameBytes)
             // The slot itself, not its key: each lookup by key hashes, and this runs under the
             // lock every reader thread takes for every answer.
             var best: TrackedWorker?
@@ -127,7 +129,8 @@ struct SchedulerState {
             // signal can still free a place in its queue, and a chunk put there would die with it.
             for slot in workers.values
             where slot.inFlight.count < depth * slot.worker.capacity && slot.sentChunks < limit && slot.killReason == nil
-                && !isInGroup(slot.worker.key) {
+                && !isInGroup(slot.worker.key)
+            {
                 if slot.inFlight.count < bestLoad || (slot.inFlight.count == bestLoad && slot.worker.key < best!.worker.key) {
                     best = slot
                     bestLoad = slot.inFlight.count
@@ -163,12 +166,13 @@ enum PipelineDepth {
     /// than ``queuedBytesPerWorker`` of large ones.
     static func chunks(perItemNanoseconds: Double?, itemCount: Int, frameBytes: Int) -> Int {
         guard let perItemNanoseconds else { return 1 }
-        let byTime = switch perItemNanoseconds * Double(itemCount) {
-        case ..<50_000: 16
-        case ..<500_000: 4
-        case ..<5_000_000: 2
-        default: 1
-        }
+        let byTime =
+            switch perItemNanoseconds * Double(itemCount) {
+            case ..<50_000: 16
+            case ..<500_000: 4
+            case ..<5_000_000: 2
+            default: 1
+            }
         return min(byTime, max(1, queuedBytesPerWorker / max(1, frameBytes)))
     }
 }

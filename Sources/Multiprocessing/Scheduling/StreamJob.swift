@@ -59,7 +59,11 @@ private struct StreamState {
 }
 
 /// The consumer's next step.
-private enum StreamStep { case chunk(any ChunkOutputs), end, wait, cancelled, failed(PoolError) }
+private enum StreamStep {
+    case chunk(any ChunkOutputs)
+    case end, wait, cancelled
+    case failed(PoolError)
+}
 
 /// Drives one `imap` or `imapUnordered` call: pulls input lazily, keeps a bounded window of
 /// chunks submitted but not yet consumed, and hands results to the one consumer as they arrive
@@ -97,8 +101,11 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     /// Whether the scheduler was told that this stream submits nothing more.
     private let reportedClosed = Atomic<Bool>(false)
 
-    init(core: PoolCore, task: EncodedValue, taskType: ObjectIdentifier, pull: sending @escaping (inout [Input], Int) -> Void, chunkSize: Int, ordered: Bool,
-         window: Int, timeLimit: Duration?) {
+    init(
+        core: PoolCore, task: EncodedValue, taskType: ObjectIdentifier, pull: sending @escaping (inout [Input], Int) -> Void,
+        chunkSize: Int, ordered: Bool,
+        window: Int, timeLimit: Duration?
+    ) {
         self.core = core
         self.task = task
         self.taskType = taskType
@@ -139,9 +146,11 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 producer.pull(&items, producer.chunkSize)
                 if items.count < producer.chunkSize { producer.exhausted = true }
                 guard !items.isEmpty else { break }
-                chunks.append(try makeChunk(task: task, taskType: taskType, items: items, index: producer.nextChunk,
-                                            firstItem: producer.nextItem, timeLimit: timeLimit,
-                                            maxMessageBytes: core.settings.maxMessageBytes, sink: self))
+                chunks.append(
+                    try makeChunk(
+                        task: task, taskType: taskType, items: items, index: producer.nextChunk,
+                        firstItem: producer.nextItem, timeLimit: timeLimit,
+                        maxMessageBytes: core.settings.maxMessageBytes, sink: self))
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
@@ -296,31 +305,38 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 }
 
 /// Encodes a chunk's items into a run frame. `timeLimit` is per item.
-func makeChunk<Input: Encodable>(task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
-                                 timeLimit: Duration?, maxMessageBytes: Int,
-                                 sink: any ChunkSink) throws(PoolError) -> ChunkWork {
+func makeChunk<Input: Encodable>(
+    task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
+    timeLimit: Duration?, maxMessageBytes: Int,
+    sink: any ChunkSink
+) throws(PoolError) -> ChunkWork {
     let inputs: EncodedBatch
     do {
         inputs = try EncodedBatch.encode(items)
     } catch {
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }
-    return try makeChunk(task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
-                         firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink)
+    return try makeChunk(
+        task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
+        firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink)
 }
 
 /// Builds the run frame of a chunk whose `itemCount` items are already encoded.
-func makeChunk(task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
-               timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink) throws(PoolError) -> ChunkWork {
+func makeChunk(
+    task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
+    timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink
+) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
     let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maxMessageBytes else {
-        throw PoolError(.messageTooLarge,
+        throw PoolError(
+            .messageTooLarge,
             "items \(firstItem)..<\(firstItem + itemCount) encode to \(size) bytes, over the pool's maxMessageBytes (\(maxMessageBytes))")
     }
-    return ChunkWork(chunkID: chunkID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
-                     itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
+    return ChunkWork(
+        chunkID: chunkID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
+        itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
 }
 
 /// Chunk ids, unique in the process, so a stray answer can never match another call's chunk.

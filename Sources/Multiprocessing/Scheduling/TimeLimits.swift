@@ -11,8 +11,9 @@ extension PoolCore {
     /// grace period later. Returns the time to the next deadline.
     func enforceTimeLimits() -> Duration? {
         let now = ContinuousClock.now
-        let limits = TimeLimits(killGrace: settings.killGrace, startTimeout: settings.startTimeout,
-                                initializerTimeout: settings.initializerTimeout)
+        let limits = TimeLimits(
+            killGrace: settings.killGrace, startTimeout: settings.startTimeout,
+            initializerTimeout: settings.initializerTimeout)
         var next: Duration?
         let (toTerminate, toKill): ([any PoolWorker], [any PoolWorker]) = state.withLock { state in
             var toTerminate: [any PoolWorker] = []
@@ -80,7 +81,8 @@ struct TimeLimits: Sendable {
             return Step(action: .terminate(.startTimedOut(limit, inInitializer: inInitializer), chunkID: nil), nextCheck: killGrace)
         }
         guard !slot.worker.enforcesTimeLimits, let head = slot.inFlight.first, let limit = head.timeLimit,
-              let started = slot.headStarted else {
+            let started = slot.headStarted
+        else {
             return Step(action: .none)
         }
         guard now >= started + limit else { return Step(action: .none, nextCheck: started + limit - now) }

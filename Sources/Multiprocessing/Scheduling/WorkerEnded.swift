@@ -31,8 +31,9 @@ extension PoolCore {
             if let startFailure = decision.startFailure, state.phase != .terminating {
                 state.startFailuresInARow += 1
                 if state.startFailuresInARow >= settings.maxStartFailures && state.fatal == nil {
-                    state.fatal = WorkerFailures.startFailure(count: state.startFailuresInARow, label: label, status: end.status,
-                                                              timedOut: startFailure.timedOut, initializer: settings.initializerName)
+                    state.fatal = WorkerFailures.startFailure(
+                        count: state.startFailuresInARow, label: label, status: end.status,
+                        timedOut: startFailure.timedOut, initializer: settings.initializerName)
                     state.phase = .terminating
                     abandoned = state.takeUnfinishedWork()
                 }
@@ -109,8 +110,12 @@ struct DeadWorkerDecision {
             requeued = slot.inFlight
         } else if let running = slot.inFlight.first {
             let reason = slot.killedChunkID == running.chunkID ? slot.killReason : nil
-            failed = (running, WorkerFailures.runningChunk(running, label: label, status: end.status, reason: reason,
-                                                           violation: end.violation))
+            failed = (
+                running,
+                WorkerFailures.runningChunk(
+                    running, label: label, status: end.status, reason: reason,
+                    violation: end.violation)
+            )
             requeued = Array(slot.inFlight.dropFirst())
         }
     }

@@ -9,27 +9,35 @@ enum WorkerFailures {
     /// The error of the chunk `running` that the worker `label` was running when it ended with
     /// `status`: over its time limit or cancelled (`reason`, when the pool ended it for this
     /// chunk), after a malformed message (`violation`), or on its own.
-    static func runningChunk(_ running: ChunkWork, label: WorkerLabel, status: ExitStatus, reason: KillReason?,
-                             violation: String?) -> PoolError {
+    static func runningChunk(
+        _ running: ChunkWork, label: WorkerLabel, status: ExitStatus, reason: KillReason?,
+        violation: String?
+    ) -> PoolError {
         let who = "\(label.name) (pid \(label.pid))"
         switch (reason, violation) {
         case (.timedOut(let limit)?, _):
-            return PoolError(.taskTimedOut,
+            return PoolError(
+                .taskTimedOut,
                 "item \(range(of: running)) ran longer than its time limit of \(limit) in \(who); the worker was killed (\(status)) and replaced",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (.cancelled?, _):
-            return PoolError(.cancelled, "the call was cancelled; \(who) running item \(running.firstItem) was killed",
-                             workerName: label.name, workerPID: label.pid, exitStatus: status)
+            return PoolError(
+                .cancelled, "the call was cancelled; \(who) running item \(running.firstItem) was killed",
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (.startTimedOut(let limit, _)?, _):
             // It said it was ready just as the pool gave up waiting for it.
-            return PoolError(.workerDied, "\(who) was killed for not starting within \(limit) while it ran item \(running.firstItem)",
-                             workerName: label.name, workerPID: label.pid, exitStatus: status)
+            return PoolError(
+                .workerDied, "\(who) was killed for not starting within \(limit) while it ran item \(running.firstItem)",
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (nil, let violation?):
-            return PoolError(.protocolViolation, "\(who) sent a malformed message and was replaced: \(violation)",
-                             workerName: label.name, workerPID: label.pid, exitStatus: status)
+            return PoolError(
+                .protocolViolation, "\(who) sent a malformed message and was replaced: \(violation)",
+                workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (nil, nil):
-            return PoolError(.workerDied,
-                "\(who) died while running item \(range(of: running)): \(status)" + (WorkerExitCode.runFailure(status).map { ": \($0)" } ?? ""),
+            return PoolError(
+                .workerDied,
+                "\(who) died while running item \(range(of: running)): \(status)"
+                    + (WorkerExitCode.runFailure(status).map { ": \($0)" } ?? ""),
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         }
     }
@@ -40,31 +48,38 @@ enum WorkerFailures {
         let items = chunks.sorted { $0.firstItem < $1.firstItem }.map(range(of:)).joined(separator: ", ")
         let noun = chunks.count == 1 && chunks[0].itemCount == 1 ? "item" : "items"
         if cancelled {
-            return PoolError(.cancelled,
+            return PoolError(
+                .cancelled,
                 "the call was cancelled; \(label.name) (pid \(label.pid)) holding \(noun) \(items) was killed",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         }
-        return PoolError(.workerDied,
+        return PoolError(
+            .workerDied,
             "\(label.name) (pid \(label.pid)) died before sending the results of \(noun) \(items): \(status)",
             workerName: label.name, workerPID: label.pid, exitStatus: status)
     }
 
     /// The pool's error once `count` workers in a row died before they were ready, the last
     /// one `label`: killed over its start-up or initializer time limit, or dead on its own.
-    static func startFailure(count: Int, label: WorkerLabel, status: ExitStatus,
-                             timedOut: (limit: Duration, inInitializer: Bool)?, initializer: String?) -> PoolError {
+    static func startFailure(
+        count: Int, label: WorkerLabel, status: ExitStatus,
+        timedOut: (limit: Duration, inInitializer: Bool)?, initializer: String?
+    ) -> PoolError {
         switch timedOut {
         case (let limit, true)?:
-            return PoolError(.initializerFailed,
+            return PoolError(
+                .initializerFailed,
                 "the pool's initializer \(initializer ?? "")"
                     + " ran longer than its time limit of \(limit) in \(count) workers in a row; the last, \(label.name) (pid \(label.pid)), was killed (\(status))",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (let limit, false)?:
-            return PoolError(.spawnFailed,
+            return PoolError(
+                .spawnFailed,
                 "\(count) workers in a row did not start serving within the start-up limit of \(limit); the last, \(label.name) (pid \(label.pid)), was killed (\(status))",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         case nil:
-            return PoolError(.spawnFailed,
+            return PoolError(
+                .spawnFailed,
                 "\(count) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)"
                     + (WorkerExitCode.startFailure(status).map { ": \($0)" } ?? ""),
                 workerName: label.name, workerPID: label.pid, exitStatus: status)

@@ -33,11 +33,13 @@ struct EncodedBatch: Sendable, Equatable {
     @usableFromInline
     static func encode<Values: Encodable>(_ values: Values) throws -> EncodedBatch {
         if Values.self == [[UInt8]].self,
-           let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self), as: ArrayBuffers.self) {
+            let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self), as: ArrayBuffers.self)
+        {
             return batch
         }
         if let data = FoundationData.attachments, ObjectIdentifier(Values.self) == data.arrayTypeID,
-           let batch = data.attachingLargeBuffers(values) {
+            let batch = data.attachingLargeBuffers(values)
+        {
             return batch
         }
         return EncodedBatch(bytes: try BinaryEncoder().encode(values)[...])

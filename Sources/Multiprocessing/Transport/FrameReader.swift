@@ -1,4 +1,5 @@
 import CMultiprocessing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -89,8 +90,10 @@ struct FrameReader: ~Copyable {
     /// once (when `read` is true or the last read filled its room) and calls `body` for a frame
     /// that is then here. Once a frame's head is here, its attachments are read to their end
     /// (waiting for them) if `waitForAttachments`; otherwise the frame is left for such a reader.
-    mutating func withAvailableFrame<R>(read: Bool, waitForAttachments: Bool,
-                                        _ body: (ArraySlice<UInt8>, [WireBytes]) throws -> R) throws -> Available<R> {
+    mutating func withAvailableFrame<R>(
+        read: Bool, waitForAttachments: Bool,
+        _ body: (ArraySlice<UInt8>, [WireBytes]) throws -> R
+    ) throws -> Available<R> {
         if try frameIsReady(waitForAttachments: waitForAttachments) { return try nextFrame(waiting: false, body) }
         guard read || lastReadFilled, try !headIsBuffered() else { return .notYet }
         switch try fill(waiting: false) {
@@ -142,14 +145,22 @@ struct FrameReader: ~Copyable {
                     attachments.reserveCapacity(count)
                     for index in 0..<count {
                         let entry = readUInt64(at: frameStart + 12 + 8 * index)
-                        attachments.append(try readAttachment(size: Int(entry & ~Self.collectionFlag),
-                                                              isCollection: entry & Self.collectionFlag != 0))
+                        attachments.append(
+                            try readAttachment(
+                                size: Int(entry & ~Self.collectionFlag),
+                                isCollection: entry & Self.collectionFlag != 0))
                     }
                     let messageStart = frameStart + 12 + 8 * count
-                    if start == end { start = 0; end = 0 }
+                    if start == end {
+                        start = 0
+                        end = 0
+                    }
                     return .frame(try body(buffer[messageStart..<(messageStart + messageLength)], attachments))
                 }
-                if start == end { start = 0; end = 0 }
+                if start == end {
+                    start = 0
+                    end = 0
+                }
                 return .frame(try body(buffer[(frameStart + 4)..<(frameStart + head)], []))
             case .complete(let head, _):
                 makeRoom(forFrameOf: head)
@@ -174,8 +185,9 @@ struct FrameReader: ~Copyable {
             let likelyReady: Int32 = lastReadFilled || end > start ? 1 : 0
             let room = buffer.count - end
             let count = buffer.withUnsafeMutableBytes { raw in
-                waiting ? cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady, isSocket)
-                        : cmp_read_available(descriptor, raw.baseAddress! + end, room, isSocket)
+                waiting
+                    ? cmp_read_waiting_for_input(descriptor, raw.baseAddress! + end, room, likelyReady, isSocket)
+                    : cmp_read_available(descriptor, raw.baseAddress! + end, room, isSocket)
             }
             if count > 0 {
                 lastReadFilled = count == room
@@ -240,10 +252,11 @@ struct FrameReader: ~Copyable {
         if isCollection, let data = FoundationData.attachments {
             return try data.receive(count: size) { target in try fillAttachment(target) }
         }
-        return WireBytes(try [UInt8](unsafeUninitializedCapacity: size) { target, initialized in
-            try fillAttachment(UnsafeMutableRawBufferPointer(target))
-            initialized = size
-        })
+        return WireBytes(
+            try [UInt8](unsafeUninitializedCapacity: size) { target, initialized in
+                try fillAttachment(UnsafeMutableRawBufferPointer(target))
+                initialized = size
+            })
     }
 
     /// Fills `target` with the attachment's next bytes: the part already buffered, then the rest

@@ -48,8 +48,10 @@ final class InboundChannel: Sendable {
     /// The channel of a worker whose messages are at most `maxMessageBytes` (the pool's setting).
     init(answers: Int32, socket: Int32, maxMessageBytes: Int) {
         self.descriptor = answers
-        self.state = Mutex(State(reader: FrameReader(descriptor: answers, maximumFrameSize: maxMessageBytes),
-                                 socketReader: FrameReader(descriptor: socket, maximumFrameSize: maxMessageBytes)))
+        self.state = Mutex(
+            State(
+                reader: FrameReader(descriptor: answers, maximumFrameSize: maxMessageBytes),
+                socketReader: FrameReader(descriptor: socket, maximumFrameSize: maxMessageBytes)))
     }
 
     /// Runs `body` with the channel unless another thread is reading it.

@@ -91,9 +91,10 @@ enum ParentMessage: Sendable, Equatable {
             let initializer = try reader.readByte() == 1 ? try EncodedValue.read(from: &reader) : nil
             let maxTasksPerChild = Int(clamping: try reader.readVarint())
             let maxMessageBytes = Int(clamping: try reader.readVarint())
-            return .configure(WorkerConfiguration(
-                workerName: name, logLevel: level, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                maxMessageBytes: maxMessageBytes))
+            return .configure(
+                WorkerConfiguration(
+                    workerName: name, logLevel: level, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
+                    maxMessageBytes: maxMessageBytes))
         case .run:
             let chunkID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)
@@ -112,7 +113,8 @@ enum ParentMessage: Sendable, Equatable {
             let firstClaim = Int(clamping: try reader.readVarint())
             let count = Int(clamping: try reader.readVarint())
             guard firstClaim <= WakeBoard.claimCapacity && count <= WakeBoard.claimCapacity - firstClaim else {
-                throw BinaryCodingError.invalidData("claim words \(firstClaim)..<\(firstClaim)+\(count) exceed the board's \(WakeBoard.claimCapacity)")
+                throw BinaryCodingError.invalidData(
+                    "claim words \(firstClaim)..<\(firstClaim)+\(count) exceed the board's \(WakeBoard.claimCapacity)")
             }
             return .group(id: id, firstClaim: firstClaim, count: count)
         case nil:

@@ -59,8 +59,11 @@ enum WorkerMessage: Sendable, Equatable {
                 writer.writeVarint(id)
             }
         case .result(let chunkID, let nanoseconds, .allSucceeded(let outputs)):
-            return Array(WorkerMessage.encodeSuccessFrame(chunkID: chunkID, runNanoseconds: nanoseconds,
-                                                          outputs: outputs).joined())
+            return Array(
+                WorkerMessage.encodeSuccessFrame(
+                    chunkID: chunkID, runNanoseconds: nanoseconds,
+                    outputs: outputs
+                ).joined())
         case .result(let chunkID, let nanoseconds, let outcome):
             return makeFrame(capacity: 32 + outcome.approximateSize) { writer in
                 writer.writeByte(Kind.result.rawValue)
@@ -137,8 +140,9 @@ enum WorkerMessage: Sendable, Equatable {
                 }
                 return .result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .mixed(items))
             case .rejected:
-                return .result(chunkID: chunkID, runNanoseconds: nanoseconds,
-                               outcome: .rejected(try RemoteFailure.read(from: &reader)))
+                return .result(
+                    chunkID: chunkID, runNanoseconds: nanoseconds,
+                    outcome: .rejected(try RemoteFailure.read(from: &reader)))
             case nil:
                 throw BinaryCodingError.invalidData("unknown chunk outcome kind")
             }

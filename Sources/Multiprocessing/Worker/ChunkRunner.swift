@@ -17,8 +17,11 @@ struct ChunkRunner {
             return await Self.runChunk(last.task, inputs: run.inputs)
         }
         guard let type = taskTypes[task.typeName] ?? Self.resolveTaskType(task.typeName) else {
-            return .other(.rejected(RemoteFailure(poolError: .unsupportedTaskType,
-                "the worker cannot find a PoolTask type named \(task.typeName)")))
+            return .other(
+                .rejected(
+                    RemoteFailure(
+                        poolError: .unsupportedTaskType,
+                        "the worker cannot find a PoolTask type named \(task.typeName)")))
         }
         taskTypes[task.typeName] = type
         let value: any PoolTask
@@ -47,8 +50,11 @@ struct ChunkRunner {
             items = try inputs.decode([T.Input].self)
         } catch {
             guard let each = inputs.decodeEach(T.Input.self) else {
-                return .other(.rejected(RemoteFailure(poolError: .decodingFailed,
-                    "the items could not be decoded as [\(T.Input.self)]: \(error)")))
+                return .other(
+                    .rejected(
+                        RemoteFailure(
+                            poolError: .decodingFailed,
+                            "the items could not be decoded as [\(T.Input.self)]: \(error)")))
             }
             return .other(.mixed(await runEach(task, each)))
         }
@@ -85,8 +91,11 @@ struct ChunkRunner {
                     results.append(.failure(RemoteFailure(error)))
                 }
             case .failure(let error):
-                results.append(.failure(RemoteFailure(poolError: .decodingFailed,
-                    "the item could not be decoded as \(T.Input.self): \(error)")))
+                results.append(
+                    .failure(
+                        RemoteFailure(
+                            poolError: .decodingFailed,
+                            "the item could not be decoded as \(T.Input.self): \(error)")))
             }
         }
         return results

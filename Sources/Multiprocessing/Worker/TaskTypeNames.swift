@@ -12,8 +12,10 @@ enum TaskTypeNames {
         let key = ObjectIdentifier(type)
         if let known = checked.withLock({ $0[key] }) { return known }
         guard let name = _mangledTypeName(type), _typeByName(name) != nil else {
-            throw PoolError(.unsupportedTaskType,
-                "\(String(reflecting: type)) cannot be found by name in a worker process: a task or initializer type must not be private, fileprivate or declared inside a function")
+            throw PoolError(
+                .unsupportedTaskType,
+                "\(String(reflecting: type)) cannot be found by name in a worker process: a task or initializer type must not be private, fileprivate or declared inside a function"
+            )
         }
         checked.withLock { $0[key] = name }
         return name

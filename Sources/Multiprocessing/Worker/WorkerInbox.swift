@@ -36,7 +36,9 @@ struct WorkerInbox: ~Copyable {
             // A copy: the closure below changes the reader and the queue, parts of `self`.
             let idle = self.idle
             try idle.spin(startedAt: waitStarted) {
-                switch try reader.withAvailableFrame(read: true, waitForAttachments: true, { try ParentMessage.decode($0, attachments: $1) }) {
+                switch try reader.withAvailableFrame(
+                    read: true, waitForAttachments: true, { try ParentMessage.decode($0, attachments: $1) })
+                {
                 case .frame(let message):
                     queue.receive(message)
                     return true

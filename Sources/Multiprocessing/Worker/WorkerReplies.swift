@@ -48,8 +48,10 @@ struct WorkerReplies {
 
     /// The result frame of chunk `chunkID`, as pieces; a report that it is too large instead,
     /// when the parent would not accept it.
-    private static func resultFrame(_ chunkID: UInt64, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64,
-                                    maxMessageBytes: Int) -> [WireBytes] {
+    private static func resultFrame(
+        _ chunkID: UInt64, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64,
+        maxMessageBytes: Int
+    ) -> [WireBytes] {
         let pieces: [WireBytes]
         switch outcome {
         case .encoded(let outputs):
@@ -60,10 +62,17 @@ struct WorkerReplies {
         let size = pieces.byteCount - 4
         guard size > maxMessageBytes else { return pieces }
         // Too big for the parent to accept: report it rather than send it.
-        return [WireBytes(WorkerMessage.result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .rejected(RemoteFailure(
-            poolError: .messageTooLarge,
-            "the results are \(size) bytes, over the pool's maxMessageBytes (\(maxMessageBytes))"
-        ))).encodeFrame())]
+        return [
+            WireBytes(
+                WorkerMessage.result(
+                    chunkID: chunkID, runNanoseconds: nanoseconds,
+                    outcome: .rejected(
+                        RemoteFailure(
+                            poolError: .messageTooLarge,
+                            "the results are \(size) bytes, over the pool's maxMessageBytes (\(maxMessageBytes))"
+                        ))
+                ).encodeFrame())
+        ]
     }
 
     /// Sends one of the worker's own messages.
@@ -119,7 +128,8 @@ struct WorkerReplies {
         frame.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let sent = descriptor == requests
+                let sent =
+                    descriptor == requests
                     ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
                     : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if sent < 0 {

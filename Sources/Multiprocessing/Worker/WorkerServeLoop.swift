@@ -29,8 +29,9 @@ struct WorkerServeLoop {
             guard let first = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return .finished }
             guard case .configure(let configuration) = first else { return .unexpectedFirstMessage }
             configure(configuration)
-            let replies = WorkerReplies(requests: requests, answers: answers,
-                                        maxMessageBytes: configuration.maxMessageBytes)
+            let replies = WorkerReplies(
+                requests: requests, answers: answers,
+                maxMessageBytes: configuration.maxMessageBytes)
             if let initializer = configuration.initializer {
                 replies.send(.initializing)
                 do {
@@ -41,8 +42,9 @@ struct WorkerServeLoop {
                 }
             }
             replies.send(.ready(pid: getpid()))
-            var state = ServeLoopState(inbox: WorkerInbox(reader: reader, wakeBoard: wakeBoard), replies: replies,
-                                       maxTasksPerChild: configuration.maxTasksPerChild)
+            var state = ServeLoopState(
+                inbox: WorkerInbox(reader: reader, wakeBoard: wakeBoard), replies: replies,
+                maxTasksPerChild: configuration.maxTasksPerChild)
             return try await serveChunks(&state)
         } catch FrameReader.Failure.readFailed(let error) where error == EBADF || error == ENOTSOCK {
             return .channelClosed

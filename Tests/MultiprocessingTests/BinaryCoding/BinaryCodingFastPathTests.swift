@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 /// Bytes a varint of `v` takes.
 func varintSize(_ v: Int) -> Int {

@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 /// Decodes `bytes` as several unrelated types; each attempt must either throw or return,
 /// never trap. Returns how many attempts succeeded (unused, but keeps the work observable).

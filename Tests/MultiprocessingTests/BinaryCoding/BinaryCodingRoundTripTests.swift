@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 @Suite("Round trips")
 struct RoundTripTests {
@@ -228,7 +229,10 @@ struct RoundTripTests {
             try BinaryDecoder().decode(Small.self, from: bytes)
         }
         // decodeIfPresent of a missing key is nil, and reading a subset of keys is fine.
-        struct Partial: Codable, Equatable { var id: Int; var extra: String? }
+        struct Partial: Codable, Equatable {
+            var id: Int
+            var extra: String?
+        }
         let partial = try BinaryDecoder().decode(
             Partial.self, from: try BinaryEncoder().encode(Small(id: 5, name: "n", score: 0, values: [])))
         #expect(partial == Partial(id: 5, extra: nil))

@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 /// Encodes then decodes `value` as `T` and returns the result.
 func roundTrip<T: Codable>(_ value: T, as type: T.Type = T.self) throws -> T {
@@ -93,7 +94,8 @@ enum Color: String, Codable, Equatable, CodingKeyRepresentable {
 }
 
 enum Level: Int, Codable, Equatable {
-    case low = 1, high = 10
+    case low = 1
+    case high = 10
 }
 
 /// Not CodingKeyRepresentable, so Dictionary encodes it as an unkeyed key/value list.

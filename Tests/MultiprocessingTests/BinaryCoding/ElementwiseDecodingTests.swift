@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Testing
+
+@testable import Multiprocessing
 
 /// `BinaryDecoder.decodeElements`: the elements of an encoded array one by one, so one that
 /// cannot be decoded fails alone.

@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Synchronization
+
+@testable import Multiprocessing
 
 #if canImport(Glibc)
 import Glibc

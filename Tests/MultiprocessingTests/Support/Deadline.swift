@@ -1,7 +1,8 @@
 import CMultiprocessing
-@testable import Multiprocessing
 import Synchronization
 import Testing
+
+@testable import Multiprocessing
 
 #if canImport(Glibc)
 import Glibc
@@ -22,10 +23,12 @@ private final class FirstOutcome<R: Sendable>: Sendable {
     func install(_ c: CheckedContinuation<R, any Error>) { continuation.withLock { $0 = c } }
     @discardableResult
     func resume(_ result: Result<R, any Error>) -> Bool {
-        guard let c = continuation.withLock({ c -> CheckedContinuation<R, any Error>? in
-            defer { c = nil }
-            return c
-        }) else { return false }
+        guard
+            let c = continuation.withLock({ c -> CheckedContinuation<R, any Error>? in
+                defer { c = nil }
+                return c
+            })
+        else { return false }
         c.resume(with: result)
         return true
     }
@@ -128,7 +131,8 @@ final class HangGuard: Sendable {
             let id = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard id.first?.isNumber == true else { continue }
             let name = readProcFile("/proc/self/task/\(id)/comm")
-            let state = readProcFile("/proc/self/task/\(id)/stat").split(separator: ")").last?
+            let state =
+                readProcFile("/proc/self/task/\(id)/stat").split(separator: ")").last?
                 .split(separator: " ").first.map(String.init) ?? "?"
             let channel = readProcFile("/proc/self/task/\(id)/wchan")
             lines.append("  \(id) \(name) \(state) \(channel)")

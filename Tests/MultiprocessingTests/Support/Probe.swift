@@ -32,8 +32,10 @@ struct ProbeProcess {
     /// Starts `executable` (a program of this package) with `arguments`; its descriptor
     /// `stream` (standard output or error) comes through `output`. `input`, if given, is its
     /// standard input (small: it is written before the program starts reading).
-    static func start(executable: String, _ arguments: [String], capturing stream: Int32,
-                      input: String? = nil) throws -> ProbeProcess {
+    static func start(
+        executable: String, _ arguments: [String], capturing stream: Int32,
+        input: String? = nil
+    ) throws -> ProbeProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
         var actions = posix_spawn_file_actions_t()

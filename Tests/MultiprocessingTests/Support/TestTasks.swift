@@ -1,5 +1,6 @@
-@testable import Multiprocessing
 import Synchronization
+
+@testable import Multiprocessing
 
 #if canImport(Glibc)
 import Glibc
@@ -264,7 +265,8 @@ struct InheritedState: PoolTask {
         }
         var input = stat()
         var null = stat()
-        let isNull = fstat(0, &input) == 0 && stat("/dev/null", &null) == 0 && input.st_rdev == null.st_rdev
+        let isNull =
+            fstat(0, &input) == 0 && stat("/dev/null", &null) == 0 && input.st_rdev == null.st_rdev
             && (input.st_mode & S_IFMT) == S_IFCHR
         return Answer(descriptors: descriptors, stdinIsDevNull: isNull)
     }
