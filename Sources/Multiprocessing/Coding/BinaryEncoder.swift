@@ -140,7 +140,7 @@ final class BinaryEncodingState {
     static let maxDepth = 512
 
     // `@exclusivity(unchecked)`: these class properties are touched on every write, and
-    // dynamic exclusivity checks cost ~25% of encoding time. Skipping them is safe because
+    // dynamic exclusivity checks were a large part of encoding time. Skipping them is safe because
     // every access is a short, non-reentrant access inside this file: no access to `out` or
     // `frames` is ever open while user code (an `encode(to:)`) runs or while another access
     // to the same property is made.

@@ -2,9 +2,8 @@
 ///
 /// Every answer written to the pipe wakes the parent's reader thread. With every CPU busy
 /// running workers, the kernel runs that thread on the answering worker's CPU (a pipe's wake-up
-/// is the "sync" kind) before the worker's `write` returns: in a trace of `pool-bench`'s
-/// cpu-bound workload each chunk boundary cost its worker 100 µs (median) that way, 12 of them
-/// per call. A group's chunks need no answer to be handed out (workers claim them on the
+/// is the "sync" kind) before the worker's `write` returns, so every chunk boundary costs the
+/// worker that wake-up. A group's chunks need no answer to be handed out (workers claim them on the
 /// board), so their answers can wait: a worker sends them when it has passed the whole group,
 /// before it waits for anything, or when the oldest has waited ``maximumHoldNanoseconds``. The
 /// answer of a chunk that ran that long itself is not held: a wake-up is nothing next to it,

@@ -39,8 +39,8 @@ enum WorkerProcess {
         // Writing to a parent that is gone must end the worker quietly.
         signal(SIGPIPE, SIG_IGN)
         // A worker allocates and frees a buffer per large argument and result: without this,
-        // each 1 MiB payload is a fresh mmap, 256 page faults and zeroing (measured: payload
-        // throughput +30-50%). The parent, the user's own process, is left as it is.
+        // each large payload is a fresh mmap, page faults and zeroing. The parent, the user's own
+        // process, is left as it is.
         cmp_tune_malloc_for_large_payloads()
 
         // The channel moves out of the way of the task's own descriptors: a task that closes
