@@ -66,7 +66,7 @@ struct DataCodingTests {
 
 @Suite("Data sent as attachments")
 struct DataBatchTests {
-    static let big = EncodedBatch.attachmentThreshold
+    static let big = EncodedItems.attachmentThreshold
 
     @Test("large Data items become attachments and decode back")
     func attachments() throws {
@@ -76,7 +76,7 @@ struct DataBatchTests {
             [Data([9]), randomData(count: 300_000, seed: 3), randomData(count: Self.big - 1, seed: 4), Data()],
         ]
         for items in cases {
-            let batch = try EncodedBatch.encode(items)
+            let batch = try EncodedItems.encode(items)
             #expect(batch.attachments.count == items.filter { $0.count >= Self.big }.count)
             let small = items.filter { $0.count < Self.big }.reduce(0) { $0 + $1.count }
             #expect(batch.bytes.count <= 8 + small + 3 * items.count)
@@ -87,8 +87,8 @@ struct DataBatchTests {
     @Test("without a large item the batch is exactly BinaryEncoder's encoding")
     func plain() throws {
         let items = [Data([1, 2]), Data()]
-        #expect(try EncodedBatch.encode(items) == EncodedBatch(bytes: try BinaryEncoder().encode(items)[...]))
-        #expect(try EncodedBatch.encode(items).decode([Data].self) == items)
+        #expect(try EncodedItems.encode(items) == EncodedItems(bytes: try BinaryEncoder().encode(items)[...]))
+        #expect(try EncodedItems.encode(items).decode([Data].self) == items)
     }
 }
 
@@ -96,7 +96,7 @@ struct DataBatchTests {
 struct DataPoolTests {
     @Test("Data inputs and results of every size come back bit for bit")
     func sizes() async throws {
-        let sizes = [0, 1, 14, 15, 1000, EncodedBatch.attachmentThreshold - 1, EncodedBatch.attachmentThreshold, (1 << 20) + 3]
+        let sizes = [0, 1, 14, 15, 1000, EncodedItems.attachmentThreshold - 1, EncodedItems.attachmentThreshold, (1 << 20) + 3]
         let inputs = sizes.enumerated().map { randomData(count: $0.element, seed: UInt64($0.offset)) }
         try await withDeadline { () async throws in
             try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in

@@ -28,7 +28,7 @@ struct WireMessageTests {
                     initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
                     maxTasksPerChild: 3, maxMessageBytes: 1 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maxTasksPerChild: 0, maxMessageBytes: 4096)),
-            .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedBatch(bytes: [9, 8, 7])),
+            .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedItems(bytes: [9, 8, 7])),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
         ]
         for message in messages {
@@ -43,7 +43,7 @@ struct WireMessageTests {
             .ready(pid: 4242),
             .initializerFailed(failure),
             .groupDone(id: 77),
-            .result(chunkID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedBatch(bytes: [1, 2, 3]))),
+            .result(chunkID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedItems(bytes: [1, 2, 3]))),
             .result(chunkID: 10, runNanoseconds: 0, outcome: .mixed([.success([5][...]), .failure(failure), .success([][...])])),
             .result(chunkID: 11, runNanoseconds: 7, outcome: .rejected(failure)),
         ]
@@ -78,8 +78,8 @@ struct WireMessageTests {
 }
 
 @Suite("byte buffers sent as attachments")
-struct EncodedBatchTests {
-    static let big = EncodedBatch.attachmentThreshold
+struct EncodedItemsTests {
+    static let big = EncodedItems.attachmentThreshold
     static let cases: [[[UInt8]]] = [
         [[UInt8](repeating: 7, count: big)],
         [[], [UInt8](repeating: 1, count: big + 1), [1, 2, 3]],
@@ -90,7 +90,7 @@ struct EncodedBatchTests {
     @Test("large buffers become attachments, sharing storage, and decode back")
     func attachments() throws {
         for buffers in Self.cases {
-            let batch = try EncodedBatch.encode(buffers)
+            let batch = try EncodedItems.encode(buffers)
             let large = buffers.filter { $0.count >= Self.big }
             #expect(batch.attachments.map(\.array) == large)
             // Attached, not copied: the same storage as the caller's arrays.
@@ -108,16 +108,16 @@ struct EncodedBatchTests {
     @Test("without a large buffer the batch is exactly BinaryEncoder's encoding")
     func plain() throws {
         #expect(
-            try EncodedBatch.encode([[1, 2], [3]] as [[UInt8]])
-                == EncodedBatch(bytes: try BinaryEncoder().encode([[1, 2], [3]] as [[UInt8]])[...]))
-        #expect(try EncodedBatch.encode([5, 6]) == EncodedBatch(bytes: try BinaryEncoder().encode([5, 6])[...]))
-        #expect(try EncodedBatch.encode([5, 6]).decode([Int].self) == [5, 6])
+            try EncodedItems.encode([[1, 2], [3]] as [[UInt8]])
+                == EncodedItems(bytes: try BinaryEncoder().encode([[1, 2], [3]] as [[UInt8]])[...]))
+        #expect(try EncodedItems.encode([5, 6]) == EncodedItems(bytes: try BinaryEncoder().encode([5, 6])[...]))
+        #expect(try EncodedItems.encode([5, 6]).decode([Int].self) == [5, 6])
     }
 
     @Test("a large Data is attached from its own storage, and either kind of attachment decodes as either type")
     func dataAttachments() throws {
         let items = [Data([1]), randomData(count: Self.big, seed: 5), randomData(count: 100_000, seed: 6)]
-        let batch = try EncodedBatch.encode(items)
+        let batch = try EncodedItems.encode(items)
         try #require(batch.attachments.count == 2)
         // Attached, not copied: the bytes are the caller's Data's own.
         #expect(
@@ -125,16 +125,16 @@ struct EncodedBatchTests {
                 pair.0.box != nil && pair.0.withUnsafeBytes { $0.baseAddress } == pair.1.withUnsafeBytes { $0.baseAddress }
             })
         // Attachments of the other kind (as a process without Foundation would read them) are copied.
-        let asArrays = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments.map { WireBytes($0.bytes) })
+        let asArrays = EncodedItems(bytes: batch.bytes, attachments: batch.attachments.map { WireBytes($0.bytes) })
         #expect(try asArrays.decode([Data].self) == items)
         #expect(try batch.decode([[UInt8]].self) == items.map { [UInt8]($0) })
     }
 
     @Test("attachments that do not match their marks are rejected")
     func mismatched() throws {
-        var batch = try EncodedBatch.encode(Self.cases[1])
+        var batch = try EncodedItems.encode(Self.cases[1])
         #expect(throws: BinaryCodingError.self) { try batch.decode([Int].self) }
-        let extra = EncodedBatch(bytes: batch.bytes, attachments: batch.attachments + [WireBytes([1])])
+        let extra = EncodedItems(bytes: batch.bytes, attachments: batch.attachments + [WireBytes([1])])
         #expect(throws: BinaryCodingError.self) { try extra.decode([[UInt8]].self) }
         batch.attachments.removeAll()
         #expect(throws: (any Error).self) { try batch.decode([[UInt8]].self) }
@@ -164,8 +164,8 @@ struct FrameReaderTests {
     @Test("frames with and without attachments arrive whole, whatever the buffer size", arguments: [16, 100, 64 * 1024])
     func attachmentFrames(bufferSize: Int) throws {
         let task = EncodedValue(typeName: "4Demo4EchoV", payload: [1])
-        let first = try EncodedBatch.encode(EncodedBatchTests.cases[2])
-        let second = try EncodedBatch.encode([1, 2, 3])
+        let first = try EncodedItems.encode(EncodedItemsTests.cases[2])
+        let second = try EncodedItems.encode([1, 2, 3])
         var stream: [UInt8] = []
         stream += ParentMessage.encodeRunFrame(chunkID: 1, task: task, inputs: first).joined()
         stream += ParentMessage.cancel(chunkIDs: [4]).encodeFrame()
@@ -179,20 +179,20 @@ struct FrameReaderTests {
         #expect(
             messages == [.run(chunkID: 1, task: task, inputs: first), .cancel(chunkIDs: [4]), .run(chunkID: 2, task: task, inputs: second)])
         guard case .run(_, _, let inputs) = messages[0] else { return }
-        #expect(try inputs.decode([[UInt8]].self) == EncodedBatchTests.cases[2])
+        #expect(try inputs.decode([[UInt8]].self) == EncodedItemsTests.cases[2])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }
 
     @Test("Data attachments are flagged in the frame and read into Data, whatever the buffer size", arguments: [16, 100, 64 * 1024])
     func dataAttachmentFrames(bufferSize: Int) throws {
-        let items = [randomData(count: 200_000, seed: 7), Data([4, 5]), randomData(count: EncodedBatch.attachmentThreshold, seed: 8)]
-        let batch = try EncodedBatch.encode(items)
+        let items = [randomData(count: 200_000, seed: 7), Data([4, 5]), randomData(count: EncodedItems.attachmentThreshold, seed: 8)]
+        let batch = try EncodedItems.encode(items)
         let frame = Array(WorkerMessage.encodeSuccessFrame(chunkID: 5, runNanoseconds: 2, outputs: batch).joined())
         // The attachment table, after marker, message length and count: sizes with the top bit set.
         let sizes = (0..<2).map { index in
             (0..<8).reduce(UInt64(0)) { $0 | UInt64(frame[12 + 8 * index + $1]) << (8 * $1) }
         }
-        #expect(sizes == [200_000, UInt64(EncodedBatch.attachmentThreshold)].map { $0 | FrameReader.collectionFlag })
+        #expect(sizes == [200_000, UInt64(EncodedItems.attachmentThreshold)].map { $0 | FrameReader.collectionFlag })
         let fd = try descriptor(reading: frame + ParentMessage.cancel(chunkIDs: [1]).encodeFrame())
         defer { close(fd) }
         var reader = FrameReader(descriptor: fd, maximumFrameSize: 1 << 20, bufferSize: bufferSize)
@@ -208,7 +208,7 @@ struct FrameReaderTests {
 
     @Test("a stream that ends inside an attachment is truncated; attachments over the limit are refused")
     func truncatedAndTooLarge() throws {
-        let batch = try EncodedBatch.encode(EncodedBatchTests.cases[0])
+        let batch = try EncodedItems.encode(EncodedItemsTests.cases[0])
         let frame = Array(WorkerMessage.encodeSuccessFrame(chunkID: 3, runNanoseconds: 1, outputs: batch).joined())
         let cut = try descriptor(reading: Array(frame.dropLast(10)))
         defer { close(cut) }
@@ -217,7 +217,7 @@ struct FrameReaderTests {
 
         let whole = try descriptor(reading: frame)
         defer { close(whole) }
-        var small = FrameReader(descriptor: whole, maximumFrameSize: EncodedBatch.attachmentThreshold)
+        var small = FrameReader(descriptor: whole, maximumFrameSize: EncodedItems.attachmentThreshold)
         let buffered = small.hasBufferedFrame
         #expect(!buffered)
         #expect(throws: FrameReader.Failure.self) { try small.withNextFrame { _, _ in 0 } }
@@ -274,7 +274,7 @@ struct FrameReaderTests {
         defer { close(fds[0]) }
         // One 64 KiB attachment: the whole frame fits in the socket's buffer, so this thread can
         // write it all before reading.
-        let batch = try EncodedBatch.encode(EncodedBatchTests.cases[0])
+        let batch = try EncodedItems.encode(EncodedItemsTests.cases[0])
         try #require(!batch.attachments.isEmpty)
         let frame = Array(WorkerMessage.encodeSuccessFrame(chunkID: 3, runNanoseconds: 1, outputs: batch).joined())
         var reader = FrameReader(descriptor: fds[0], maximumFrameSize: 1 << 24)
@@ -295,7 +295,7 @@ struct FrameReaderTests {
             Issue.record("no whole frame")
             return
         }
-        #expect(try outputs.decode([[UInt8]].self) == EncodedBatchTests.cases[0])
+        #expect(try outputs.decode([[UInt8]].self) == EncodedItemsTests.cases[0])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }
 }

@@ -1,7 +1,7 @@
 import CMultiprocessing
 
 // Foundation's `Data` takes the paths `[UInt8]` takes (one copy of its bytes in the coder, an
-// attachment for a large batch item) without this library importing Foundation: a program that
+// attachment for a large item of a chunk) without this library importing Foundation: a program that
 // links FoundationEssentials starts each worker measurably slower, and a pool's start-up is
 // mostly its workers'. The type is found at run time instead, once per process, and handled
 // through the standard library's collection protocols. The coder's handling is here; the

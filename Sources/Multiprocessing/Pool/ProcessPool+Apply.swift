@@ -35,7 +35,7 @@ extension ProcessPool {
     /// call and come back at the return, two executor switches per call.
     @usableFromInline
     func applyEncoded(
-        task: EncodedValue, taskType: ObjectIdentifier, input: EncodedBatch,
+        task: EncodedValue, taskType: ObjectIdentifier, input: EncodedItems,
         timeout: Duration?, isolation actor: isolated (any Actor)?
     ) async throws -> SingleAnswer {
         let timeLimit = try effectiveTimeLimit(timeout)
@@ -68,9 +68,9 @@ extension ProcessPool {
     /// The items of a call, encoded; `Items` is an array of the task's `Input`, passed as the
     /// caller's concrete type.
     @usableFromInline
-    func encodeInputs<Items: Encodable & Collection>(_ items: Items) throws(PoolError) -> EncodedBatch {
+    func encodeInputs<Items: Encodable & Collection>(_ items: Items) throws(PoolError) -> EncodedItems {
         do {
-            return try EncodedBatch.encode(items)
+            return try EncodedItems.encode(items)
         } catch {
             throw PoolError(.encodingFailed, "items 0..<\(items.count) could not be encoded: \(error)")
         }

@@ -111,7 +111,7 @@ struct SingleAnswer: Sendable {
     @usableFromInline
     enum Encoding: Sendable {
         /// An encoded one-element `[Output]` (a worker's all-succeeded outcome).
-        case batch(EncodedBatch)
+        case items(EncodedItems)
         /// An encoded `Output` (one success item of a mixed outcome).
         case value(ArraySlice<UInt8>)
     }
@@ -126,8 +126,8 @@ struct SingleAnswer: Sendable {
     where Outputs.Element: Decodable {
         do {
             switch encoding {
-            case .batch(let batch):
-                let outputs = try batch.decode(Outputs.self)
+            case .items(let items):
+                let outputs = try items.decode(Outputs.self)
                 if outputs.count == 1, let output = outputs.first { return output }
                 throw Self.wrongCount(outputs.count)
             case .value(let bytes):
@@ -164,8 +164,8 @@ extension SingleAnswer {
             throw error
         case .answered(.rejected(let failure), let worker):
             throw ChunkErrors.rejected(failure, chunk: chunk, worker: worker)
-        case .answered(.allSucceeded(let batch), let worker):
-            self.init(encoding: .batch(batch), worker: worker)
+        case .answered(.allSucceeded(let items), let worker):
+            self.init(encoding: .items(items), worker: worker)
         case .answered(.mixed(let items), let worker):
             switch items.first {
             case .success(let bytes)?: self.init(encoding: .value(bytes), worker: worker)

@@ -13,16 +13,16 @@ enum DecodedChunk<Output: Sendable>: Sendable {
         case .answered(.rejected(let failure), let worker):
             let error = ChunkErrors.rejected(failure, chunk: chunk, worker: worker)
             self = .items(Array(repeating: .failure(error), count: chunk.itemCount))
-        case .answered(.allSucceeded(let batch), let worker):
+        case .answered(.allSucceeded(let items), let worker):
             do {
-                let outputs = try batch.decode([Output].self)
+                let outputs = try items.decode([Output].self)
                 guard outputs.count == chunk.itemCount else {
                     throw BinaryCodingError.invalidData("\(outputs.count) results for \(chunk.itemCount) items")
                 }
                 self = .outputs(outputs)
             } catch {
                 // A result that cannot be decoded fails alone, when they can be told apart.
-                if let each = batch.decodeEach(Output.self), each.count == chunk.itemCount {
+                if let each = items.decodeEach(Output.self), each.count == chunk.itemCount {
                     self = .items(
                         each.enumerated().map { offset, result in
                             result.mapError { Self.undecodable($0, item: chunk.firstItem + offset, from: worker) }

@@ -53,9 +53,9 @@ extension ChunkCompletion {
     /// answer, where the answer itself is a few bytes.
     func detachedFromReadBuffer() -> ChunkCompletion {
         switch self {
-        case .answered(.allSucceeded(let batch), let worker):
+        case .answered(.allSucceeded(let items), let worker):
             return .answered(
-                .allSucceeded(outputs: EncodedBatch(bytes: Array(batch.bytes)[...], attachments: batch.attachments)),
+                .allSucceeded(outputs: EncodedItems(bytes: Array(items.bytes)[...], attachments: items.attachments)),
                 by: worker)
         case .answered(.mixed(let items), let worker):
             return .answered(

@@ -47,8 +47,8 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     /// A chunk's outputs, or its first failed item. The common case, every item succeeded,
     /// decodes straight into a box; anything else goes through ``DecodedChunk``.
     private static func values(of chunk: ChunkWork, _ completion: ChunkCompletion) -> ChunkValues {
-        if case .answered(.allSucceeded(let batch), _) = completion,
-            let outputs = try? batch.decode([Output].self), outputs.count == chunk.itemCount
+        if case .answered(.allSucceeded(let items), _) = completion,
+            let outputs = try? items.decode([Output].self), outputs.count == chunk.itemCount
         {
             return .outputs(OutputsBox(outputs))
         }

@@ -310,9 +310,9 @@ func makeChunk<Input: Encodable>(
     timeLimit: Duration?, maxMessageBytes: Int,
     sink: any ChunkSink
 ) throws(PoolError) -> ChunkWork {
-    let inputs: EncodedBatch
+    let inputs: EncodedItems
     do {
-        inputs = try EncodedBatch.encode(items)
+        inputs = try EncodedItems.encode(items)
     } catch {
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
     }
@@ -323,7 +323,7 @@ func makeChunk<Input: Encodable>(
 
 /// Builds the run frame of a chunk whose `itemCount` items are already encoded.
 func makeChunk(
-    task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedBatch, itemCount: Int, index: Int, firstItem: Int,
+    task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedItems, itemCount: Int, index: Int, firstItem: Int,
     timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink
 ) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()

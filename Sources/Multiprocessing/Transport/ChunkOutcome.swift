@@ -1,7 +1,7 @@
 /// How one chunk went in the worker.
 enum ChunkOutcome: Sendable, Equatable {
     /// Every item succeeded: `outputs` is an encoded `[Output]` in item order.
-    case allSucceeded(outputs: EncodedBatch)
+    case allSucceeded(outputs: EncodedItems)
     /// Some items failed: one entry per item, in order.
     case mixed([ItemOutcome])
     /// The chunk could not run at all (unknown task type, undecodable input, ...).

@@ -1,9 +1,9 @@
 // The transport's handling of Foundation's `Data` (found at run time by `FoundationData`; why
-// at run time: see FoundationData.swift): a large `Data` batch item travels as an attachment,
+// at run time: see FoundationData.swift): a large `Data` item of a chunk travels as an attachment,
 // as a large `[UInt8]` does, sent from its own storage and received straight into a new `Data`.
 
 extension FoundationData {
-    /// How the batch path and the frame reader handle `Data`, or nil in a process without
+    /// How the attachment path and the frame reader handle `Data`, or nil in a process without
     /// Foundation.
     static let attachments: (any ByteCollectionAttachments)? = type.map { attachments(for: $0) }
 
@@ -12,16 +12,16 @@ extension FoundationData {
     }
 }
 
-/// How the batch path and the frame reader handle one byte collection type known only at run
+/// How the attachment path and the frame reader handle one byte collection type known only at run
 /// time (`FoundationData`'s). A `Values` must be an array of it: callers compare type identities
 /// first.
 protocol ByteCollectionAttachments: Sendable {
     /// The identity of an array of the collection type.
     var arrayTypeID: ObjectIdentifier { get }
     /// `values` with its large elements as attachments, or nil when none is large.
-    func attachingLargeBuffers<Values>(_ values: Values) -> EncodedBatch?
-    /// The array a batch with attachments holds.
-    func decodeBatch<Values>(_ batch: EncodedBatch, as type: Values.Type) throws -> Values
+    func attachingLargeBuffers<Values>(_ values: Values) -> EncodedItems?
+    /// The array encoded items with attachments holds.
+    func decodeItems<Values>(_ items: EncodedItems, as type: Values.Type) throws -> Values
     /// A new collection of `count` bytes that `fill` writes straight into its storage: called
     /// once or twice, for consecutive parts, in order.
     func receive(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WireBytes
@@ -32,12 +32,12 @@ protocol ByteCollectionAttachments: Sendable {
 struct CollectionAttachments<C: RangeReplaceableCollection<UInt8>>: ByteCollectionAttachments {
     let arrayTypeID = ObjectIdentifier([C].self)
 
-    func attachingLargeBuffers<Values>(_ values: Values) -> EncodedBatch? {
-        EncodedBatch.attachingLargeBuffers(identityCast(values, to: [C].self), as: CollectionBuffers<C>.self)
+    func attachingLargeBuffers<Values>(_ values: Values) -> EncodedItems? {
+        EncodedItems.attachingLargeBuffers(identityCast(values, to: [C].self), as: CollectionBuffers<C>.self)
     }
 
-    func decodeBatch<Values>(_ batch: EncodedBatch, as _: Values.Type) throws -> Values {
-        identityCast(try batch.decodeByteBuffers(as: CollectionBuffers<C>.self), to: Values.self)
+    func decodeItems<Values>(_ items: EncodedItems, as _: Values.Type) throws -> Values {
+        identityCast(try items.decodeByteBuffers(as: CollectionBuffers<C>.self), to: Values.self)
     }
 
     func receive(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws -> WireBytes {
@@ -73,7 +73,7 @@ final class CollectionBox<C: RangeReplaceableCollection<UInt8>>: ByteCollectionB
     }
 }
 
-/// The batch path's handling of a collection type's buffers.
+/// The attachment path's handling of a collection type's buffers.
 enum CollectionBuffers<C: RangeReplaceableCollection<UInt8>>: ByteBufferKind {
     static func count(of buffer: C) -> Int { buffer.count }
 

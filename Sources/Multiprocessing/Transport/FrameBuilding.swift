@@ -14,7 +14,7 @@ func makeFrame(capacity: Int = 64, _ body: (inout ByteWriter) throws -> Void) re
 /// in one array (with the tail inline when it is small), then a large tail and the attachments
 /// as pieces of their own, so a large payload is never copied again. With attachments the frame
 /// takes `FrameReader`'s attachment layout.
-func framePieces(headerCapacity: Int, tail: EncodedBatch, _ header: (inout ByteWriter) -> Void) -> [WireBytes] {
+func framePieces(headerCapacity: Int, tail: EncodedItems, _ header: (inout ByteWriter) -> Void) -> [WireBytes] {
     let tailCount = tail.bytes.count
     let inline = tailCount <= 16 * 1024
     var writer = ByteWriter(capacity: headerCapacity + 28 + 8 * tail.attachments.count + (inline ? tailCount : 0))

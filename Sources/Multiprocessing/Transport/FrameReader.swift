@@ -10,7 +10,7 @@ import Musl
 /// frames cost one system call.
 ///
 /// A frame is a little-endian `UInt32` byte count, then the message. A frame with attachments
-/// (large byte buffers, see `EncodedBatch`) starts with the count `attachmentMarker` instead:
+/// (large byte buffers, see `EncodedItems`) starts with the count `attachmentMarker` instead:
 /// `u32 marker`, `u32` message length, `u32` attachment count, a `u64` per attachment (its size,
 /// with `collectionFlag` set for a Foundation `Data`), the message, then the attachments' bytes.
 /// Attachments are read from the socket straight into buffers of their own (an array, or a new

@@ -21,7 +21,7 @@ enum ParentMessage: Sendable, Equatable {
     /// The first message a worker reads: who it is and what it runs first.
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
-    case run(chunkID: UInt64, task: EncodedValue, inputs: EncodedBatch)
+    case run(chunkID: UInt64, task: EncodedValue, inputs: EncodedItems)
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
     case cancel(chunkIDs: [UInt64])
@@ -69,7 +69,7 @@ enum ParentMessage: Sendable, Equatable {
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
     /// the pieces to send in order: large inputs go as pieces of their own, not copied.
-    static func encodeRunFrame(chunkID: UInt64, task: EncodedValue, inputs: EncodedBatch) -> [WireBytes] {
+    static func encodeRunFrame(chunkID: UInt64, task: EncodedValue, inputs: EncodedItems) -> [WireBytes] {
         framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
             writer.writeByte(Kind.run.rawValue)
             writer.writeVarint(chunkID)
@@ -99,7 +99,7 @@ enum ParentMessage: Sendable, Equatable {
             let chunkID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)
             let inputs = try reader.readLengthPrefixed()
-            return .run(chunkID: chunkID, task: task, inputs: EncodedBatch(bytes: inputs, attachments: attachments))
+            return .run(chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments))
         case .cancel:
             let count = Int(clamping: try reader.readVarint())
             guard count <= reader.remaining else {

@@ -1,4 +1,4 @@
-/// Bytes that go on the wire as one piece: a frame's head, or an attachment (see `EncodedBatch`).
+/// Bytes that go on the wire as one piece: a frame's head, or an attachment (see `EncodedItems`).
 ///
 /// Usually an array. A large Foundation `Data` stays a `Data` (boxed, see `FoundationData`): it
 /// is written from its own storage and received straight into a new one, so it is copied once

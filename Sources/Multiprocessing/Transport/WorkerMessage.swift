@@ -27,7 +27,7 @@ enum WorkerMessage: Sendable, Equatable {
 
     /// A successful result frame as pieces to send in order; large outputs are not copied into
     /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
-    static func encodeSuccessFrame(chunkID: UInt64, runNanoseconds: UInt64, outputs: EncodedBatch) -> [WireBytes] {
+    static func encodeSuccessFrame(chunkID: UInt64, runNanoseconds: UInt64, outputs: EncodedItems) -> [WireBytes] {
         framePieces(headerCapacity: 32, tail: outputs) { writer in
             writer.writeByte(Kind.result.rawValue)
             writer.writeVarint(chunkID)
@@ -122,7 +122,7 @@ enum WorkerMessage: Sendable, Equatable {
             }
             switch outcomeKind {
             case .allSucceeded:
-                let outputs = EncodedBatch(bytes: try reader.readLengthPrefixed(), attachments: attachments)
+                let outputs = EncodedItems(bytes: try reader.readLengthPrefixed(), attachments: attachments)
                 return .result(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: .allSucceeded(outputs: outputs))
             case .mixed:
                 let count = Int(clamping: try reader.readVarint())

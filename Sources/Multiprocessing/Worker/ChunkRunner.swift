@@ -44,7 +44,7 @@ struct ChunkRunner {
 
     /// Runs every item of a chunk; an item's error does not stop the others, nor does an
     /// input that cannot be decoded or an output that cannot be encoded.
-    static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedBatch) async -> WorkerChunkOutcome {
+    static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedItems) async -> WorkerChunkOutcome {
         let items: [T.Input]
         do {
             items = try inputs.decode([T.Input].self)
@@ -63,7 +63,7 @@ struct ChunkRunner {
         let encoder = BinaryEncoder()
         guard let failure = run.failure else {
             do {
-                return .encoded(try EncodedBatch.encode(outputs))
+                return .encoded(try EncodedItems.encode(outputs))
             } catch {
                 return .other(.mixed(outputs.map { Self.encodeItem($0, encoder) }))
             }
@@ -113,7 +113,7 @@ struct ChunkRunner {
 /// A chunk's outcome in the worker: the common case keeps its encoded outputs as they are.
 enum WorkerChunkOutcome {
     /// Every item succeeded: an encoded `[Output]`.
-    case encoded(EncodedBatch)
+    case encoded(EncodedItems)
     /// Any other outcome, as it goes on the wire.
     case other(ChunkOutcome)
 }

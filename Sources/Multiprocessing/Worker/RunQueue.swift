@@ -5,7 +5,7 @@ struct QueuedRun {
     /// The task to run, as it came.
     let task: EncodedValue
     /// The chunk's items, encoded.
-    let inputs: EncodedBatch
+    let inputs: EncodedItems
     /// The parent asked to skip it (its call was cancelled).
     var skip = false
     /// In a ``ChunkGroup``: the claim word to take before running it.

@@ -10,7 +10,7 @@
 /// is that layout (`u32` value length, `u32` element count, then per element a tag) with one
 /// more element tag: 1 = inline body (varint byte count + the bytes), 3 = the next attachment.
 @usableFromInline
-struct EncodedBatch: Sendable, Equatable {
+struct EncodedItems: Sendable, Equatable {
     /// The encoding, attachments marked rather than included.
     var bytes: ArraySlice<UInt8>
     /// The large buffers, in the order their marks appear in `bytes`.
@@ -31,22 +31,22 @@ struct EncodedBatch: Sendable, Equatable {
     /// anything else by `BinaryEncoder`. Generic over the array type rather than its element, so
     /// a caller that knows the concrete type spares the runtime a metadata lookup for `[Value]`.
     @usableFromInline
-    static func encode<Values: Encodable>(_ values: Values) throws -> EncodedBatch {
+    static func encode<Values: Encodable>(_ values: Values) throws -> EncodedItems {
         if Values.self == [[UInt8]].self,
-            let batch = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self), as: ArrayBuffers.self)
+            let items = attachingLargeBuffers(unsafeBitCast(values, to: [[UInt8]].self), as: ArrayBuffers.self)
         {
-            return batch
+            return items
         }
         if let data = FoundationData.attachments, ObjectIdentifier(Values.self) == data.arrayTypeID,
-            let batch = data.attachingLargeBuffers(values)
+            let items = data.attachingLargeBuffers(values)
         {
-            return batch
+            return items
         }
-        return EncodedBatch(bytes: try BinaryEncoder().encode(values)[...])
+        return EncodedItems(bytes: try BinaryEncoder().encode(values)[...])
     }
 
     /// Byte buffers encoded with the large ones as attachments, or nil when none is large.
-    static func attachingLargeBuffers<Kind: ByteBufferKind>(_ buffers: [Kind.Buffer], as _: Kind.Type) -> EncodedBatch? {
+    static func attachingLargeBuffers<Kind: ByteBufferKind>(_ buffers: [Kind.Buffer], as _: Kind.Type) -> EncodedItems? {
         guard buffers.contains(where: { Kind.count(of: $0) >= attachmentThreshold }), buffers.count <= Int(UInt32.max) else { return nil }
         var attachments: [WireBytes] = []
         var writer = ByteWriter(capacity: 64)
@@ -65,7 +65,7 @@ struct EncodedBatch: Sendable, Equatable {
         }
         guard writer.count - 4 <= Int(UInt32.max) else { return nil }
         writer.patchFixed32(at: lengthOffset, UInt32(writer.count - 4))
-        return EncodedBatch(bytes: writer.takeBytes()[...], attachments: attachments)
+        return EncodedItems(bytes: writer.takeBytes()[...], attachments: attachments)
     }
 
     /// Decodes the values (`Values` is the array type); the attachments become the large
@@ -79,7 +79,7 @@ struct EncodedBatch: Sendable, Equatable {
             return unsafeBitCast(try decodeByteBuffers(as: ArrayBuffers.self), to: Values.self)
         }
         if let data = FoundationData.attachments, ObjectIdentifier(Values.self) == data.arrayTypeID {
-            return try data.decodeBatch(self, as: Values.self)
+            return try data.decodeItems(self, as: Values.self)
         }
         throw BinaryCodingError.invalidData("attachments sent for a \(Values.self), which cannot hold them")
     }
@@ -92,7 +92,7 @@ struct EncodedBatch: Sendable, Equatable {
         return BinaryDecoder().decodeElements(Element.self, from: bytes)
     }
 
-    /// The buffers of a batch with attachments.
+    /// The buffers of encoded items with attachments.
     func decodeByteBuffers<Kind: ByteBufferKind>(as _: Kind.Type) throws -> [Kind.Buffer] {
         var reader = ByteReader(bytes)
         let length = Int(try reader.readFixed(UInt32.self))
@@ -117,7 +117,7 @@ struct EncodedBatch: Sendable, Equatable {
                 buffers.append(Kind.make(attachment: attachments[nextAttachment]))
                 nextAttachment += 1
             case let tag:
-                throw BinaryCodingError.invalidData("element tag \(tag) in a batch of byte buffers")
+                throw BinaryCodingError.invalidData("element tag \(tag) in encoded byte buffers")
             }
         }
         guard reader.isAtEnd, nextAttachment == attachments.count else {
@@ -127,7 +127,7 @@ struct EncodedBatch: Sendable, Equatable {
     }
 }
 
-/// How the batch path reads and makes one type of byte buffer.
+/// How the attachment path reads and makes one type of byte buffer.
 protocol ByteBufferKind {
     associatedtype Buffer
     /// The buffer's size in bytes.
@@ -142,7 +142,7 @@ protocol ByteBufferKind {
     static func make(attachment: WireBytes) -> Buffer
 }
 
-/// The batch path's handling of `[UInt8]` buffers.
+/// The attachment path's handling of `[UInt8]` buffers.
 enum ArrayBuffers: ByteBufferKind {
     static func count(of buffer: [UInt8]) -> Int { buffer.count }
 
