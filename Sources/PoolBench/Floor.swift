@@ -162,14 +162,7 @@ func floorPingPong(count: Int) throws -> Measurement {
         samples.append(seconds(since: start))
         try check(echo == message, "ping-pong echo mismatch")
     }
-    let p50 = median(samples)! * 1e6
-    return Measurement(
-        value: p50,
-        details: [
-            .init(name: "p50_us", value: p50),
-            .init(name: "mean_us", value: mean(samples)! * 1e6),
-            .init(name: "n", value: Double(count)),
-        ])
+    return latencyMeasurement(samples)
 }
 
 /// `bytes` to the child and `bytes` back, in `writeSize` writes: MB/s in + out (1 MB = 1e6 B).

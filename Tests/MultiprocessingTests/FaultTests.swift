@@ -262,12 +262,7 @@ struct FaultTests {
             let workers = line.split(separator: " ").dropFirst().compactMap { Int32($0) }
             #expect(line.hasPrefix("ready"), "probe said: \(line)")
             #expect(workers.count == 3)
-            kill(probe.pid, SIGKILL)
-            _ = await offCooperativePool { probe.wait() }
-            for worker in workers {
-                let exited = await offCooperativePool { waitForExit(of: worker, milliseconds: 1000) }
-                #expect(exited, "worker \(worker) outlived its parent by 1 s")
-            }
+            await expectWorkersDie(workers, withParent: probe, milliseconds: 1_000)
         }
     }
 

@@ -45,14 +45,7 @@ struct WorkerStartTests {
                 (0..<2).compactMap { _ in probe.readLine().flatMap { Int32($0.dropFirst("worker ".count)) } }
             }
             #expect(workers.count == 2)
-            kill(probe.pid, SIGKILL)
-            _ = await offCooperativePool { probe.wait() }
-            for worker in workers {
-                let exited = await offCooperativePool { waitForExit(of: worker, milliseconds: 2_000) }
-                #expect(exited, "worker \(worker) outlived its parent")
-                // A survivor would hold the test runner's output open and stall the whole run.
-                if !exited { kill(worker, SIGKILL) }
-            }
+            await expectWorkersDie(workers, withParent: probe, milliseconds: 2_000)
         }
     }
 

@@ -1,4 +1,5 @@
 import CMultiprocessing
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -104,4 +105,20 @@ func waitForExit(of pid: pid_t, milliseconds: Int32) -> Bool {
     if fd < 0 { return true }  // ESRCH: already gone
     defer { close(fd) }
     return cmp_poll_readable(fd, milliseconds) > 0
+}
+
+/// SIGKILLs the probe, then expects each of its `workers` to exit within `milliseconds`. A
+/// survivor is killed after the expectation fails: it would hold the test runner's output open
+/// and stall the whole run.
+func expectWorkersDie(
+    _ workers: [pid_t], withParent probe: ProbeProcess, milliseconds: Int32,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async {
+    kill(probe.pid, SIGKILL)
+    _ = await offCooperativePool { probe.wait() }
+    for worker in workers {
+        let exited = await offCooperativePool { waitForExit(of: worker, milliseconds: milliseconds) }
+        #expect(exited, "worker \(worker) outlived its parent by \(milliseconds) ms", sourceLocation: sourceLocation)
+        if !exited { kill(worker, SIGKILL) }
+    }
 }
