@@ -7,17 +7,19 @@ import Testing
 private final class FakeWorker: PoolWorker {
     let key: Int
     let capacity: Int
-    let enforcesTimeLimits: Bool
+    let managesItsChunks: Bool
     private let frames = Mutex(0)
-    init(key: Int, capacity: Int = 1, enforcesTimeLimits: Bool = false) {
+    init(key: Int, capacity: Int = 1, managesItsChunks: Bool = false) {
         self.key = key
         self.capacity = capacity
-        self.enforcesTimeLimits = enforcesTimeLimits
+        self.managesItsChunks = managesItsChunks
     }
     var label: WorkerLabel { WorkerLabel(name: "FakeWorker-\(key)", pid: Int32(1000 + key)) }
     var groupClaimant: UInt32? { nil }
     var framesQueued: Int { frames.withLock { $0 } }
     func enqueue(_ frame: [WireBytes]) { frames.withLock { $0 += 1 } }
+    func enqueue(_ chunk: ChunkWork) { frames.withLock { $0 += 1 } }
+    func enqueueSkip(_ chunkIDs: [UInt64]) { frames.withLock { $0 += 1 } }
     func sendQueued() -> Int32? { nil }
     func shutdownAfterQueued() {}
     func terminate() {}
@@ -123,7 +125,7 @@ struct SchedulerDecisionTests {
         #expect(limits.step(for: running, now: start + .seconds(9)) == TimeLimits.Step(action: .none))
 
         // A worker that enforces its chunks' limits itself is not ended for them.
-        let host = TrackedWorker(worker: FakeWorker(key: 2, capacity: 4, enforcesTimeLimits: true), spawnedAt: start)
+        let host = TrackedWorker(worker: FakeWorker(key: 2, capacity: 4, managesItsChunks: true), spawnedAt: start)
         host.isReady = true
         host.inFlight = [chunk(8, timeLimit: .seconds(1))]
         host.headStarted = start
@@ -137,7 +139,7 @@ struct SchedulerDecisionTests {
         slot.sentChunks = 2
         let label = slot.worker.label
         let crashed = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .exited(70)), label: label)
-        #expect(crashed.failed == nil)
+        #expect(crashed.failed.isEmpty)
         #expect(crashed.requeued.map(\.chunkID) == [1, 2])
         #expect(crashed.startFailure != nil && crashed.startFailure?.timedOut == nil)
         #expect(DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .exited(0)), label: label).startFailure == nil)
@@ -154,24 +156,39 @@ struct SchedulerDecisionTests {
         slot.sentChunks = 5  // two answered
         let label = slot.worker.label
         let idle = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), chunksTaken: 2), label: label)
-        #expect(idle.failed == nil)
+        #expect(idle.failed.isEmpty)
         #expect(idle.requeued.map(\.chunkID) == [3, 4, 5])
         #expect(idle.startFailure == nil)
         let busy = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), chunksTaken: 3), label: label)
-        #expect(busy.failed?.chunk.chunkID == 3)
-        #expect(busy.failed?.error.code == .workerDied)
-        #expect(busy.failed?.error.message.contains("died while running item 3: signal 9 (SIGKILL)") == true)
+        #expect(busy.failed.first?.chunk.chunkID == 3)
+        #expect(busy.failed.first?.error.code == .workerDied)
+        #expect(busy.failed.first?.error.message.contains("died while running item 3: signal 9 (SIGKILL)") == true)
         #expect(busy.requeued.map(\.chunkID) == [4, 5])
         // Without a count the first chunk is taken to have started.
-        #expect(DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9)), label: label).failed?.chunk.chunkID == 3)
+        #expect(DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9)), label: label).failed.first?.chunk.chunkID == 3)
         let violated = DeadWorkerDecision(
             slot: slot, end: WorkerEnd(status: .signaled(9), violation: "garbage", chunksTaken: 2),
             label: label)
-        #expect(violated.failed?.error.code == .protocolViolation)
+        #expect(violated.failed.first?.error.code == .protocolViolation)
         slot.killReason = .timedOut(.seconds(1))
         slot.killedChunkID = 3
         let timedOut = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(15), chunksTaken: 3), label: label)
-        #expect(timedOut.failed?.error.code == .taskTimedOut)
+        #expect(timedOut.failed.first?.error.code == .taskTimedOut)
+    }
+
+    @Test("a lost host of capacity 2 fails the two chunks it may have been running; the rest run elsewhere")
+    func lostHost() {
+        let slot = TrackedWorker(worker: FakeWorker(key: 0, capacity: 2, managesItsChunks: true))
+        slot.isReady = true
+        slot.inFlight = [chunk(1), chunk(2), chunk(3), chunk(4)]
+        slot.sentChunks = 4
+        let decision = DeadWorkerDecision(
+            slot: slot, end: WorkerEnd(status: nil, lost: "no message from it for 1.5 seconds"), label: slot.worker.label)
+        #expect(decision.failed.map(\.chunk.chunkID) == [1, 2])
+        #expect(decision.failed.first?.error.code == .workerDied)
+        #expect(decision.failed.first?.error.message.contains("was lost while running item 1: no message from it for 1.5 seconds") == true)
+        #expect(decision.requeued.map(\.chunkID) == [3, 4])
+        #expect(decision.startFailure == nil)
     }
 
     @Test("a call runs as a group only with enough long, small, untimed chunks of one task")

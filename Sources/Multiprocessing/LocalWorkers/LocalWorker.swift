@@ -56,10 +56,18 @@ final class LocalWorker: PoolWorker {
     var label: WorkerLabel { WorkerLabel(name: name, pid: process.pid) }
     var capacity: Int { 1 }
     var groupClaimant: UInt32? { wake?.claimant }
-    var enforcesTimeLimits: Bool { false }
+    var managesItsChunks: Bool { false }
 
     func enqueue(_ frame: [WireBytes]) {
         for piece in frame { outbound.enqueue(piece) }
+    }
+
+    func enqueue(_ chunk: ChunkWork) {
+        enqueue(chunk.frame)
+    }
+
+    func enqueueSkip(_ chunkIDs: [UInt64]) {
+        outbound.enqueue(ParentMessage.cancel(chunkIDs: chunkIDs).encodeFrame())
     }
 
     func sendQueued() -> Int32? {

@@ -22,10 +22,20 @@ extension PoolCore {
                 }
             }
             for slot in state.workers.values {
+                if slot.worker.managesItsChunks {
+                    // It stops them itself, running or not, per its own pool's policy, and
+                    // answers each one as failed.
+                    let held = slot.inFlight.filter { $0.sink === sink }.map(\.chunkID)
+                    if !held.isEmpty {
+                        slot.worker.enqueueSkip(held)
+                        toSend.append(slot.worker)
+                    }
+                    continue
+                }
                 // Chunks sent but not started: ask the worker to skip them.
                 let queued = slot.inFlight.dropFirst().filter { $0.sink === sink }.map(\.chunkID)
                 if !queued.isEmpty {
-                    slot.worker.enqueue([WireBytes(ParentMessage.cancel(chunkIDs: queued).encodeFrame())])
+                    slot.worker.enqueueSkip(queued)
                     toSend.append(slot.worker)
                 }
                 guard killRunning, let head = slot.inFlight.first, head.sink === sink, slot.killReason == nil else { continue }

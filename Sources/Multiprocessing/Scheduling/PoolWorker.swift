@@ -16,12 +16,17 @@ protocol PoolWorker: AnyObject, Sendable {
     /// What it writes in a ``ChunkGroup``'s claim words when it takes a chunk; nil for a worker
     /// that cannot take part in groups (no wake-board slot).
     var groupClaimant: UInt32? { get }
-    /// Whether it enforces its chunks' time limits itself (a host running a pool of its own
-    /// reports an item over its limit as a failed item); otherwise the scheduler ends a worker
-    /// whose running chunk is over its limit.
-    var enforcesTimeLimits: Bool { get }
+    /// Whether it runs its chunks under a pool of its own (a host of a cluster), which enforces
+    /// their time limits and cancellation and reports them as failed items. Otherwise the
+    /// scheduler ends a worker whose running chunk is over its limit or cancelled.
+    var managesItsChunks: Bool { get }
 
-    /// Queues a message to send; cheap, so the scheduler calls it under its lock.
+    /// Queues a chunk to send; cheap, so the scheduler calls it under its lock.
+    func enqueue(_ chunk: ChunkWork)
+    /// Queues a request to skip these chunks it holds (their call was cancelled): a worker
+    /// that manages its chunks stops them even when they run.
+    func enqueueSkip(_ chunkIDs: [UInt64])
+    /// Queues the frames of a message only a worker that takes part in groups receives.
     func enqueue(_ frame: [WireBytes])
     /// Sends what is queued without waking the worker; returns the wake-board slot to ring if it
     /// sleeps on one (the scheduler rings every such worker of a burst with one system call).
@@ -36,8 +41,10 @@ protocol PoolWorker: AnyObject, Sendable {
 
 /// How a worker ended, as its implementation reports it.
 struct WorkerEnd: Sendable {
-    /// Its exit status.
-    var status: ExitStatus
+    /// Its exit status; nil when it is not known (a host that stopped answering).
+    var status: ExitStatus?
+    /// How it ended, in words, when there is no exit status to say it.
+    var lost: String?
     /// What it sent that broke the protocol, if that is why it was ended.
     var violation: String?
     /// How many chunks (of groups excepted) it had taken to run, when it can tell: the chunks in

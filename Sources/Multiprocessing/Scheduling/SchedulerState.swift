@@ -147,7 +147,7 @@ struct SchedulerState {
             slot.sentChunks += 1
             let worker = slot.worker
             chunk.sink.dispatched(to: worker)
-            worker.enqueue(chunk.frame)
+            worker.enqueue(chunk)
             if !touched.contains(where: { $0 === worker }) { touched.append(worker) }
         }
         return (touched, timed)

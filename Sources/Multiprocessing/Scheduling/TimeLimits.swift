@@ -80,7 +80,7 @@ struct TimeLimits: Sendable {
             guard now >= deadline else { return Step(action: .none, nextCheck: deadline - now) }
             return Step(action: .terminate(.startTimedOut(limit, inInitializer: inInitializer), chunkID: nil), nextCheck: killGrace)
         }
-        guard !slot.worker.enforcesTimeLimits, let head = slot.inFlight.first, let limit = head.timeLimit,
+        guard !slot.worker.managesItsChunks, let head = slot.inFlight.first, let limit = head.timeLimit,
             let started = slot.headStarted
         else {
             return Step(action: .none)

@@ -5,7 +5,7 @@ extension PoolCore {
     /// has work for it.
     func workerEnded(_ worker: any PoolWorker, _ end: WorkerEnd) {
         let label = worker.label
-        var failed: (chunk: ChunkWork, error: PoolError)?
+        var failed: [(chunk: ChunkWork, error: PoolError)] = []
         var abandoned: [ChunkWork] = []
         var replace = false
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -32,7 +32,7 @@ extension PoolCore {
                 state.startFailuresInARow += 1
                 if state.startFailuresInARow >= settings.maxStartFailures && state.fatal == nil {
                     state.fatal = WorkerFailures.startFailure(
-                        count: state.startFailuresInARow, label: label, status: end.status,
+                        count: state.startFailuresInARow, label: label, end: end,
                         timedOut: startFailure.timedOut, initializer: settings.initializerName)
                     state.phase = .terminating
                     abandoned = state.takeUnfinishedWork()
@@ -41,27 +41,40 @@ extension PoolCore {
             // Scheduling first hands the requeued chunks to the other workers and drops those of
             // calls that want no more results (a cancelled imap's), so what is left is real work.
             toSend = schedule(&state)
+            // Only the pool's own processes are replaced; a host of a cluster that is gone is.
+            let replaceable = worker is LocalWorker
             switch state.phase {
             case .running:
-                replace = true
+                replace = replaceable
             case .closing:
                 // Requeued work, or an open imap's input yet to come, still needs a worker;
                 // otherwise the pool is winding down.
-                replace = !state.pending.isEmpty || !state.openStreams.isEmpty
+                replace = replaceable && (!state.pending.isEmpty || !state.openStreams.isEmpty)
                 toShutDown = state.shutdownIfIdle()
             case .terminating:
                 replace = false
-                if let chunk = failed?.chunk {
-                    abandoned.append(chunk)
-                    failed = nil
-                }
+                abandoned += failed.map(\.chunk)
+                failed = []
                 abandoned += state.pending.removeAll()
             }
-            if state.workers.isEmpty && !replace { waiters = lastWorkerGone(&state) }
+            if state.workers.isEmpty && !replace {
+                if state.phase != .terminating {
+                    // Nothing is left to run what waits, nor to be replaced.
+                    state.fatal =
+                        state.fatal
+                        ?? PoolError(
+                            .workerDied,
+                            "every worker of the pool is gone; the last, \(label.name) (pid \(label.pid)), ended: \(WorkerFailures.ending(end))",
+                            workerName: label.name, workerPID: label.pid, exitStatus: end.status)
+                    state.phase = .terminating
+                    abandoned += state.takeUnfinishedWork()
+                }
+                waiters = lastWorkerGone(&state)
+            }
         }
-        if let failed { failed.chunk.sink.chunkFinished(failed.chunk, .failed(failed.error)) }
+        for (chunk, error) in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
         if !lostInGroup.isEmpty {
-            let failure = WorkerFailures.groupLoss(lostInGroup, label: label, status: end.status, cancelled: killedForCancel)
+            let failure = WorkerFailures.groupLoss(lostInGroup, label: label, end: end, cancelled: killedForCancel)
             for chunk in lostInGroup { chunk.sink.chunkFinished(chunk, .failed(failure)) }
         }
         groupEnd?.carryOut(self)
@@ -85,8 +98,8 @@ extension PoolCore {
 /// What a worker's end means for the chunks it held outside groups: a pure decision from what
 /// the scheduler knew of it and how it ended, so that it can be tested without processes.
 struct DeadWorkerDecision {
-    /// The chunk it was running, and the error that chunk fails with.
-    var failed: (chunk: ChunkWork, error: PoolError)?
+    /// The chunks it was running, and the error each fails with.
+    var failed: [(chunk: ChunkWork, error: PoolError)] = []
     /// Chunks it never started, in order: they go back to the front of the queue.
     var requeued: [ChunkWork] = []
     /// Set when it died before it was ready: it counts towards the pool's crash-loop limit.
@@ -105,25 +118,24 @@ struct DeadWorkerDecision {
             // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
             requeued = slot.inFlight
             if end.status != .exited(0) { startFailure = StartFailure(timedOut: timedOut) }
-        } else if slot.killReason == nil && end.violation == nil && Self.startedChunks(of: slot, taken: end.chunksTaken) == 0 {
-            // It died before it took any of them (killed while idle, say): none failed.
-            requeued = slot.inFlight
-        } else if let running = slot.inFlight.first {
-            let reason = slot.killedChunkID == running.chunkID ? slot.killReason : nil
-            failed = (
-                running,
-                WorkerFailures.runningChunk(
-                    running, label: label, status: end.status, reason: reason,
-                    violation: end.violation)
-            )
-            requeued = Array(slot.inFlight.dropFirst())
+            return
         }
+        var started = Self.startedChunks(of: slot, taken: end.chunksTaken)
+        // A chunk the pool ended the worker for, or the one running when it broke the
+        // protocol, was running whatever the count says.
+        if slot.killReason != nil || end.violation != nil { started = max(started, min(1, slot.inFlight.count)) }
+        for running in slot.inFlight.prefix(started) {
+            let reason = slot.killedChunkID == running.chunkID ? slot.killReason : nil
+            failed.append((running, WorkerFailures.runningChunk(running, label: label, end: end, reason: reason)))
+        }
+        requeued = Array(slot.inFlight.dropFirst(started))
     }
 
     /// How many of a dead worker's chunks in flight it had taken to run: those before the
-    /// others, in send order. Without a count, the first is taken to have started.
+    /// others, in send order. Without a count, those it could have been running (its capacity)
+    /// are taken to have started.
     static func startedChunks(of slot: TrackedWorker, taken: UInt32?) -> Int {
-        guard let taken else { return min(1, slot.inFlight.count) }
+        guard let taken else { return min(slot.worker.capacity, slot.inFlight.count) }
         let answered = slot.sentChunks - slot.inFlight.count
         return min(max(0, Int(taken) - answered), slot.inFlight.count)
     }

@@ -6,19 +6,23 @@ enum WorkerFailures {
         chunk.itemCount > 1 ? "\(chunk.firstItem)–\(chunk.firstItem + chunk.itemCount - 1)" : "\(chunk.firstItem)"
     }
 
-    /// The error of the chunk `running` that the worker `label` was running when it ended with
-    /// `status`: over its time limit or cancelled (`reason`, when the pool ended it for this
-    /// chunk), after a malformed message (`violation`), or on its own.
-    static func runningChunk(
-        _ running: ChunkWork, label: WorkerLabel, status: ExitStatus, reason: KillReason?,
-        violation: String?
-    ) -> PoolError {
+    /// How a worker ended, as errors say it: its exit status, or how it was lost.
+    static func ending(_ end: WorkerEnd) -> String {
+        end.status.map { "\($0)" } ?? end.lost ?? "lost"
+    }
+
+    /// The error of the chunk `running` that the worker `label` was running when it ended
+    /// (`end`): over its time limit or cancelled (`reason`, when the pool ended it for this
+    /// chunk), after a malformed message, or on its own.
+    static func runningChunk(_ running: ChunkWork, label: WorkerLabel, end: WorkerEnd, reason: KillReason?) -> PoolError {
         let who = "\(label.name) (pid \(label.pid))"
-        switch (reason, violation) {
+        let status = end.status
+        let ended = ending(end)
+        switch (reason, end.violation) {
         case (.timedOut(let limit)?, _):
             return PoolError(
                 .taskTimedOut,
-                "item \(range(of: running)) ran longer than its time limit of \(limit) in \(who); the worker was killed (\(status)) and replaced",
+                "item \(range(of: running)) ran longer than its time limit of \(limit) in \(who); the worker was killed (\(ended)) and replaced",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (.cancelled?, _):
             return PoolError(
@@ -36,15 +40,16 @@ enum WorkerFailures {
         case (nil, nil):
             return PoolError(
                 .workerDied,
-                "\(who) died while running item \(range(of: running)): \(status)"
-                    + (WorkerExitCode.runFailure(status).map { ": \($0)" } ?? ""),
+                "\(who) \(status == nil ? "was lost" : "died") while running item \(range(of: running)): \(ended)"
+                    + (status.flatMap(WorkerExitCode.runFailure).map { ": \($0)" } ?? ""),
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         }
     }
 
     /// The error for the chunks of a group a worker claimed and died without answering: it may
     /// have run some of them; their results died with it.
-    static func groupLoss(_ chunks: [ChunkWork], label: WorkerLabel, status: ExitStatus, cancelled: Bool) -> PoolError {
+    static func groupLoss(_ chunks: [ChunkWork], label: WorkerLabel, end: WorkerEnd, cancelled: Bool) -> PoolError {
+        let status = end.status
         let items = chunks.sorted { $0.firstItem < $1.firstItem }.map(range(of:)).joined(separator: ", ")
         let noun = chunks.count == 1 && chunks[0].itemCount == 1 ? "item" : "items"
         if cancelled {
@@ -55,33 +60,35 @@ enum WorkerFailures {
         }
         return PoolError(
             .workerDied,
-            "\(label.name) (pid \(label.pid)) died before sending the results of \(noun) \(items): \(status)",
+            "\(label.name) (pid \(label.pid)) died before sending the results of \(noun) \(items): \(ending(end))",
             workerName: label.name, workerPID: label.pid, exitStatus: status)
     }
 
     /// The pool's error once `count` workers in a row died before they were ready, the last
     /// one `label`: killed over its start-up or initializer time limit, or dead on its own.
     static func startFailure(
-        count: Int, label: WorkerLabel, status: ExitStatus,
+        count: Int, label: WorkerLabel, end: WorkerEnd,
         timedOut: (limit: Duration, inInitializer: Bool)?, initializer: String?
     ) -> PoolError {
+        let status = end.status
+        let ended = ending(end)
         switch timedOut {
         case (let limit, true)?:
             return PoolError(
                 .initializerFailed,
                 "the pool's initializer \(initializer ?? "")"
-                    + " ran longer than its time limit of \(limit) in \(count) workers in a row; the last, \(label.name) (pid \(label.pid)), was killed (\(status))",
+                    + " ran longer than its time limit of \(limit) in \(count) workers in a row; the last, \(label.name) (pid \(label.pid)), was killed (\(ended))",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         case (let limit, false)?:
             return PoolError(
                 .spawnFailed,
-                "\(count) workers in a row did not start serving within the start-up limit of \(limit); the last, \(label.name) (pid \(label.pid)), was killed (\(status))",
+                "\(count) workers in a row did not start serving within the start-up limit of \(limit); the last, \(label.name) (pid \(label.pid)), was killed (\(ended))",
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         case nil:
             return PoolError(
                 .spawnFailed,
-                "\(count) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(status)"
-                    + (WorkerExitCode.startFailure(status).map { ": \($0)" } ?? ""),
+                "\(count) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(ended)"
+                    + (status.flatMap(WorkerExitCode.startFailure).map { ": \($0)" } ?? ""),
                 workerName: label.name, workerPID: label.pid, exitStatus: status)
         }
     }
