@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // Supported platforms: Linux with glibc (built and tested on x86-64, Swift 6.3). The library
@@ -13,6 +13,12 @@ let package = Package(
         .executable(name: "pool-bench", targets: ["PoolBench"]),
         .executable(name: "pool-bench-data", targets: ["PoolBenchData"]),
     ],
+    // The pool across machines on MPI (`ProcessPool.with(cluster: .mpi)`), opt-in: without it
+    // nothing needs MPI's headers or libraries. Built against pkg-config's `mpi` (Debian: the
+    // selected alternative, Open MPI or MPICH).
+    traits: [
+        .trait(name: "MPI", description: "The cluster backend on MPI: ranks serve chunks through pools of their own."),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // `swift package generate-documentation --target Multiprocessing` (the DocC catalog in
@@ -23,10 +29,20 @@ let package = Package(
         // Glibc's Swift module lacks pipe2/prctl/pidfd/wait-status macros; this fills the gaps and
         // holds the load-time hook that diverts worker processes before `main` runs.
         .target(name: "CMultiprocessing"),
+        // MPI's headers and library, through pkg-config; used only with the MPI trait.
+        .systemLibrary(name: "CMPI", pkgConfig: "mpi"),
+        // The MPI calls the cluster backend makes, with plain C types (MPI's handles differ
+        // between implementations and its macros do not import); stubs without the trait.
+        .target(
+            name: "CMPIShim",
+            dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))],
+            cSettings: [.define("SWIFT_MULTIPROCESSING_MPI", .when(traits: ["MPI"]))]
+        ),
         .target(
             name: "Multiprocessing",
             dependencies: [
                 "CMultiprocessing",
+                "CMPIShim",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -45,6 +61,11 @@ let package = Package(
         // A program written as top-level code (`main.swift`), for the tests of where workers start.
         .executableTarget(
             name: "MainSwiftProbe",
+            dependencies: ["Multiprocessing"]
+        ),
+        // A program the MPI tests run under mpiexec (it only says so without the MPI trait).
+        .executableTarget(
+            name: "MPIProbe",
             dependencies: ["Multiprocessing"]
         ),
         // `swift run -c release pool-bench`: our pool next to CPython's multiprocessing.Pool.

@@ -4,8 +4,11 @@ import Synchronization
 /// pool's workers get new numbers, as in Python.
 enum WorkerNumbering {
     private static let next = Atomic<Int>(1)
+    /// Appended to every name: where the worker runs, when the process serves a cluster
+    /// ("@rank1.host").
+    static let suffix = Mutex("")
 
     static func nextName() -> String {
-        "SpawnPoolWorker-\(next.wrappingAdd(1, ordering: .relaxed).oldValue)"
+        "SpawnPoolWorker-\(next.wrappingAdd(1, ordering: .relaxed).oldValue)" + suffix.withLock { $0 }
     }
 }

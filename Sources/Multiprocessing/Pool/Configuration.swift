@@ -66,12 +66,8 @@ extension ProcessPool {
         var resolvedProcesses: Int { processes ?? Int(cmp_available_cpus()) }
 
         /// Throws ``PoolError/Code-swift.struct/invalidArgument`` naming the first setting out
-        /// of range.
+        /// of range (`processes` aside, which a cluster counts its own way).
         func validate() throws(PoolError) {
-            let count = resolvedProcesses
-            guard count >= 1 else {
-                throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
-            }
             if let maxTasksPerChild, maxTasksPerChild < 1 {
                 throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1 or nil, got \(maxTasksPerChild)")
             }

@@ -41,20 +41,39 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
     ///   setting out of range, ``PoolError/Code-swift.struct/unsupportedTaskType`` for an
     ///   initializer type that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed``
     ///   if a worker cannot be started.
-    public init(_ configuration: Configuration) throws(PoolError) {
+    public convenience init(_ configuration: Configuration) throws(PoolError) {
         // A worker whose run of `main` got here first starts serving here (see `bootstrap()`).
         WorkerProcess.startIfWorker()
+        let count = configuration.resolvedProcesses
+        guard count >= 1 else {
+            throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
+        }
+        try self.init(configuration, localProcesses: count, otherCapacity: 0) { _ in [] }
+    }
+
+    /// A pool of `localProcesses` child processes and the workers `adopting` makes for its core
+    /// (hosts of a cluster), which run `otherCapacity` chunks at once between them.
+    init(
+        _ configuration: Configuration, localProcesses: Int, otherCapacity: Int,
+        adopting makeWorkers: (PoolCore) throws(PoolError) -> [any PoolWorker]
+    ) throws(PoolError) {
         try configuration.validate()
         let encodedInitializer = try configuration.initializer.map { (initializer) throws(PoolError) -> EncodedValue in
             try encodeValue(initializer, role: "initializer")
         }
         self.configuration = configuration
-        self.processes = configuration.resolvedProcesses
+        self.processes = localProcesses + otherCapacity
         self.core = PoolCore(
             settings: SchedulerSettings(
-                configuration, initializer: encodedInitializer,
+                configuration, processes: localProcesses, initializer: encodedInitializer,
                 logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue))
         try core.start()
+        do {
+            for worker in try makeWorkers(core) { core.adopt(worker) }
+        } catch {
+            core.terminate()
+            throw error
+        }
     }
 
     /// Starts `processes` workers (default: the CPUs this process may use), with the other
@@ -92,15 +111,22 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
-        let pool = try ProcessPool(configuration)
+        try await ProcessPool(configuration).run(body)
+    }
+
+    /// Runs `body` with this pool, then closes and joins it, or terminates it if `body` threw.
+    func run<R>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (ProcessPool) async throws -> sending R
+    ) async throws -> sending R {
         do {
-            let result = try await body(pool)
-            pool.close()
-            try await pool.join()
+            let result = try await body(self)
+            close()
+            try await join()
             return result
         } catch {
-            pool.terminate()
-            try? await pool.join()
+            terminate()
+            try? await join()
             throw error
         }
     }

@@ -3,7 +3,12 @@ extension PoolCore {
     /// Handles one message from `worker`. Sends it causes are added to `flushLater`, for its
     /// reader to make once the messages already read are handled: one system call per burst.
     /// Throws for a message that breaks the protocol (the worker's implementation ends it).
-    func received(_ message: WorkerMessage, from worker: any PoolWorker, flushLater: inout [any PoolWorker]) throws {
+    /// `answeredBy` names who ran the chunk when that is not `worker` itself (a process of a
+    /// host that serves through a pool of its own).
+    func received(
+        _ message: WorkerMessage, from worker: any PoolWorker, answeredBy: WorkerLabel? = nil,
+        flushLater: inout [any PoolWorker]
+    ) throws {
         switch message {
         case .ready:
             let timed = state.withLock { state -> Bool in
@@ -28,8 +33,10 @@ extension PoolCore {
             let match: AnswerMatch = state.withLock { state in
                 guard let slot = state.workers[worker.key] else { return .unknown }
                 // In send order for a worker that runs one chunk at a time; by id among those
-                // running for one that runs several.
-                guard let position = slot.inFlight.prefix(worker.capacity).firstIndex(where: { $0.chunkID == chunkID }) else {
+                // running for one that runs several, and among all it holds for one whose own
+                // pool decides the order.
+                let candidates = worker.managesItsChunks ? slot.inFlight.count : worker.capacity
+                guard let position = slot.inFlight.prefix(candidates).firstIndex(where: { $0.chunkID == chunkID }) else {
                     return groupAnswer(chunkID, nanoseconds: nanoseconds, from: worker, &state)
                 }
                 let answered = slot.inFlight.remove(at: position)
@@ -49,7 +56,7 @@ extension PoolCore {
             let chunk = answered.chunk
             for other in answered.toSend where !flushLater.contains(where: { $0 === other }) { flushLater.append(other) }
             for other in answered.toShutDown { other.shutdownAfterQueued() }
-            chunk.sink.chunkFinished(chunk, .answered(outcome, by: worker.label))
+            chunk.sink.chunkFinished(chunk, .answered(outcome, by: answeredBy ?? worker.label))
         }
     }
 

@@ -83,6 +83,25 @@ final class PoolCore: Sendable {
         for other in toShutDown { other.shutdownAfterQueued() }
     }
 
+    /// Takes on a worker made elsewhere (a host of a cluster), ready to run chunks at once.
+    func adopt(_ worker: any PoolWorker) {
+        let toSend: [any PoolWorker] = state.withLock { state in
+            let slot = TrackedWorker(worker: worker)
+            slot.isReady = true
+            state.workers[worker.key] = slot
+            return schedule(&state)
+        }
+        send(to: toSend)
+    }
+
+    /// A key for a worker made elsewhere.
+    func nextWorkerKey() -> Int {
+        state.withLock { state in
+            defer { state.nextKey += 1 }
+            return state.nextKey
+        }
+    }
+
     /// Stops taking work; workers exit once everything submitted is done. An `imap` started
     /// before counts as submitted, as in Python: its remaining input is submitted now, its
     /// results wait for the consumer.

@@ -3,7 +3,7 @@
 struct SchedulerSettings: Sendable {
     /// The pool's configuration, validated.
     let configuration: ProcessPool.Configuration
-    /// How many workers the pool keeps.
+    /// How many child processes the pool keeps (a cluster's other workers aside).
     let processes: Int
     /// The initializer as workers receive it.
     let initializer: EncodedValue?
@@ -16,9 +16,9 @@ struct SchedulerSettings: Sendable {
     /// How long a worker that closed its channel may take to exit before SIGKILL.
     let exitGraceMilliseconds: Int32
 
-    init(_ configuration: ProcessPool.Configuration, initializer: EncodedValue?, logLevel: String?) {
+    init(_ configuration: ProcessPool.Configuration, processes: Int, initializer: EncodedValue?, logLevel: String?) {
         self.configuration = configuration
-        processes = configuration.resolvedProcesses
+        self.processes = processes
         self.initializer = initializer
         initializerName = configuration.initializer.map { String(reflecting: type(of: $0)) }
         self.logLevel = logLevel

@@ -1,0 +1,45 @@
+#ifndef C_MPI_SHIM_H
+#define C_MPI_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// The few MPI calls the cluster backend makes, with plain C types: MPI's handle types and
+// constants differ between Open MPI and MPICH and do not import into Swift. Every function is
+// called from one thread, the one that called cmp_mpi_init (MPI_THREAD_FUNNELED). Functions
+// return 0 or an MPI error code unless they say otherwise. Built empty without the package's MPI
+// trait.
+
+/// Which MPI the shim was built against: 1 Open MPI, 2 MPICH, 3 another, 0 none (no trait).
+int cmp_mpi_implementation(void);
+
+/// MPI_Init_thread (FUNNELED) with errors returned, not fatal; the rank and the world's size.
+int cmp_mpi_init(int *rank, int *size);
+
+/// MPI_Get_processor_name into `name` (at most `capacity` bytes, NUL-terminated).
+void cmp_mpi_processor_name(char *name, int capacity);
+
+/// MPI_Iprobe from any rank with any tag: 1 and the message's source, tag and byte count if
+/// one is there, 0 if none, -1 on error.
+int cmp_mpi_probe_any(int *source, int *tag, int *bytes);
+
+/// MPI_Recv of a message already probed (it completes at once).
+int cmp_mpi_receive(void *buffer, int bytes, int source, int tag);
+
+/// MPI_Isend; `*request` is an opaque handle for cmp_mpi_test. The buffer must stay as it is
+/// until the send completes.
+int cmp_mpi_start_send(const void *buffer, int bytes, int destination, int tag, void **request);
+
+/// MPI_Test: 1 when the send completed (the handle is freed), 0 if not yet, -1 on error (freed).
+int cmp_mpi_test(void *request);
+
+/// Gives up on a send that may never complete (its peer is gone); the handle is freed.
+void cmp_mpi_abandon(void *request);
+
+/// MPI_Abort of the whole job.
+void cmp_mpi_abort(int code);
+
+/// MPI_Finalize.
+int cmp_mpi_finalize(void);
+
+#endif

@@ -1,0 +1,108 @@
+#include "CMPIShim.h"
+
+#ifdef SWIFT_MULTIPROCESSING_MPI
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmp_mpi_implementation(void) {
+#if defined(OPEN_MPI)
+    return 1;
+#elif defined(MPICH)
+    return 2;
+#else
+    return 3;
+#endif
+}
+
+int cmp_mpi_init(int *rank, int *size) {
+    int provided = 0;
+    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    if (rc != MPI_SUCCESS) return rc;
+    // A failed call must come back as an error, never end the process behind the pool's back.
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    rc = MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    if (rc != MPI_SUCCESS) return rc;
+    return MPI_Comm_size(MPI_COMM_WORLD, size);
+}
+
+void cmp_mpi_processor_name(char *name, int capacity) {
+    char buffer[MPI_MAX_PROCESSOR_NAME];
+    int length = 0;
+    if (capacity <= 0) return;
+    if (MPI_Get_processor_name(buffer, &length) != MPI_SUCCESS) length = 0;
+    if (length >= capacity) length = capacity - 1;
+    memcpy(name, buffer, (size_t)length);
+    name[length] = '\0';
+}
+
+int cmp_mpi_probe_any(int *source, int *tag, int *bytes) {
+    int flag = 0;
+    MPI_Status status;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &status) != MPI_SUCCESS) return -1;
+    if (!flag) return 0;
+    *source = status.MPI_SOURCE;
+    *tag = status.MPI_TAG;
+    if (MPI_Get_count(&status, MPI_BYTE, bytes) != MPI_SUCCESS) return -1;
+    return 1;
+}
+
+int cmp_mpi_receive(void *buffer, int bytes, int source, int tag) {
+    return MPI_Recv(buffer, bytes, MPI_BYTE, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+}
+
+int cmp_mpi_start_send(const void *buffer, int bytes, int destination, int tag, void **request) {
+    MPI_Request *handle = malloc(sizeof *handle);
+    if (handle == NULL) return MPI_ERR_NO_MEM;
+    int rc = MPI_Isend(buffer, bytes, MPI_BYTE, destination, tag, MPI_COMM_WORLD, handle);
+    if (rc != MPI_SUCCESS) {
+        free(handle);
+        return rc;
+    }
+    *request = handle;
+    return 0;
+}
+
+int cmp_mpi_test(void *request) {
+    MPI_Request *handle = request;
+    int flag = 0;
+    if (MPI_Test(handle, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+        free(handle);
+        return -1;
+    }
+    if (flag) free(handle);
+    return flag ? 1 : 0;
+}
+
+void cmp_mpi_abandon(void *request) {
+    MPI_Request *handle = request;
+    MPI_Request_free(handle);
+    free(handle);
+}
+
+void cmp_mpi_abort(int code) {
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+int cmp_mpi_finalize(void) {
+    return MPI_Finalize();
+}
+
+#else
+
+// Built without the MPI trait: the functions exist so that nothing else needs a condition, and
+// say there is no MPI.
+int cmp_mpi_implementation(void) { return 0; }
+int cmp_mpi_init(int *rank, int *size) { (void)rank; (void)size; return -1; }
+void cmp_mpi_processor_name(char *name, int capacity) { if (capacity > 0) name[0] = '\0'; }
+int cmp_mpi_probe_any(int *source, int *tag, int *bytes) { (void)source; (void)tag; (void)bytes; return -1; }
+int cmp_mpi_receive(void *buffer, int bytes, int source, int tag) { (void)buffer; (void)bytes; (void)source; (void)tag; return -1; }
+int cmp_mpi_start_send(const void *buffer, int bytes, int destination, int tag, void **request) {
+    (void)buffer; (void)bytes; (void)destination; (void)tag; (void)request; return -1;
+}
+int cmp_mpi_test(void *request) { (void)request; return -1; }
+void cmp_mpi_abandon(void *request) { (void)request; }
+void cmp_mpi_abort(int code) { (void)code; }
+int cmp_mpi_finalize(void) { return -1; }
+
+#endif

@@ -1,0 +1,103 @@
+#if MPI
+import CMultiprocessing
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// This process's part in the MPI job: its transport, and its role (rank 0 coordinates, every
+/// other rank serves).
+final class ClusterRuntime: Sendable {
+    private static let shared = Mutex<ClusterRuntime?>(nil)
+    static var current: ClusterRuntime? { shared.withLock { $0 } }
+
+    let transport: MPITransport
+    /// Rank 0's view of the serving ranks; nil on a serving rank.
+    let coordinator: ClusterCoordinator?
+
+    private init(transport: MPITransport, coordinator: ClusterCoordinator?) {
+        self.transport = transport
+        self.coordinator = coordinator
+    }
+
+    /// Starts MPI; on rank 0 returns, on the others serves and never returns.
+    static func start(processesPerRank: Int?) throws(PoolError) {
+        guard current == nil else { return }
+        if let processesPerRank, processesPerRank < 1 {
+            throw PoolError(.invalidArgument, "processesPerRank must be at least 1 or nil, got \(processesPerRank)")
+        }
+        // Messages may come before the role is set up: the router holds them until it is.
+        let router = ClusterRouter()
+        let transport = try MPITransport.start(
+            handler: { source, tag, bytes in router.deliver(source, tag, bytes) },
+            onSilent: { rank in router.silent(rank) })
+        if transport.rank == 0 {
+            let coordinator = ClusterCoordinator(transport: transport)
+            let runtime = ClusterRuntime(transport: transport, coordinator: coordinator)
+            shared.withLock { $0 = runtime }
+            router.attach(coordinator)
+            atexit { ClusterRuntime.current?.coordinator?.endJob() }
+            return
+        }
+        let server = try RankServer(transport: transport, processes: processesPerRank)
+        shared.withLock { $0 = ClusterRuntime(transport: transport, coordinator: nil) }
+        router.attach(server)
+        server.serveForever()
+    }
+}
+
+/// What a rank does with what the transport receives.
+protocol ClusterRole: AnyObject, Sendable {
+    func received(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>)
+    func silent(_ rank: Int32)
+}
+
+/// Hands the transport's messages to the rank's role, holding those that come before it is set.
+final class ClusterRouter: Sendable {
+    private enum Event {
+        case message(Int32, ClusterTag, ArraySlice<UInt8>)
+        case silent(Int32)
+    }
+
+    private let state = Mutex<(role: (any ClusterRole)?, held: [Event])>((nil, []))
+
+    func attach(_ role: any ClusterRole) {
+        let held = state.withLock { state in
+            state.role = role
+            defer { state.held = [] }
+            return state.held
+        }
+        for event in held {
+            switch event {
+            case .message(let source, let tag, let bytes): role.received(source, tag, bytes)
+            case .silent(let rank): role.silent(rank)
+            }
+        }
+    }
+
+    func deliver(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>) {
+        let role = state.withLock { state -> (any ClusterRole)? in
+            if state.role == nil { state.held.append(.message(source, tag, bytes)) }
+            return state.role
+        }
+        role?.received(source, tag, bytes)
+    }
+
+    func silent(_ rank: Int32) {
+        let role = state.withLock { state -> (any ClusterRole)? in
+            if state.role == nil { state.held.append(.silent(rank)) }
+            return state.role
+        }
+        role?.silent(rank)
+    }
+}
+
+/// Writes a line to standard error in one write: a rank's last words before the job ends.
+func clusterSay(_ line: String) {
+    let text = "swift-multiprocessing: " + line + "\n"
+    _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+}
+#endif

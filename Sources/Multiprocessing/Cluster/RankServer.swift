@@ -1,0 +1,183 @@
+#if MPI
+import CMultiprocessing
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A serving rank: runs the chunks rank 0 sends through a pool of its own, so that a task that
+/// crashes, runs over its time limit or is cancelled fails alone, and sends back each outcome.
+final class RankServer: ClusterRole {
+    private let transport: MPITransport
+    private let pool: ProcessPool
+    /// The chunks it runs for rank 0, by rank 0's chunk id.
+    private let relays = Mutex<[UInt64: RelaySink]>([:])
+    private let taskTypes = Mutex<[String: ObjectIdentifier]>([:])
+    private let label: WorkerLabel
+
+    init(transport: MPITransport, processes: Int?) throws(PoolError) {
+        self.transport = transport
+        let host = transport.host
+        WorkerNumbering.suffix.withLock { $0 = "@rank\(transport.rank)" + (host.isEmpty ? "" : ".\(host)") }
+        label = WorkerLabel(name: "rank \(transport.rank) on \(host)", pid: getpid())
+        pool = try ProcessPool(processes: processes)
+        transport.send(to: 0, .hello, ClusterHello(capacity: pool.processes, pid: getpid(), host: host).encode())
+    }
+
+    /// Serves until rank 0 says the job ends (or is lost); never returns.
+    func serveForever() -> Never {
+        while true { pause() }
+    }
+
+    func received(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>) {
+        guard source == 0 else { return }
+        switch tag {
+        case .chunk: run(bytes)
+        case .skip: if let skip = try? ClusterSkip.decode(bytes) { self.skip(skip) }
+        case .shutdown: finish()
+        case .hello, .result, .heartbeat: break
+        }
+    }
+
+    /// Rank 0 is gone: nothing will read the results, and nobody else would end this rank.
+    func silent(_ rank: Int32) {
+        clusterSay("\(label.name) (pid \(label.pid)): rank 0 sent nothing for \(Duration.nanoseconds(Int64(MPITransport.silenceLimit))); exiting")
+        pool.terminate()
+        _exit(1)
+    }
+
+    private func run(_ bytes: ArraySlice<UInt8>) {
+        var remoteID: UInt64?
+        do {
+            let chunk = try ClusterChunk.decode(bytes)
+            let (message, attachments) = try FrameSplitting.split(chunk.frame)
+            guard case .run(let chunkID, let task, let inputs) = try ParentMessage.decode(message, attachments: attachments) else {
+                return
+            }
+            remoteID = chunkID
+            let relay = RelaySink(remoteID: chunkID, server: self)
+            relays.withLock { $0[chunkID] = relay }
+            let perItem = chunk.timeLimitNanoseconds == 0
+                ? nil : Duration.nanoseconds(Int64(clamping: chunk.timeLimitNanoseconds / UInt64(max(1, chunk.itemCount))))
+            let local = try makeChunk(
+                task: task, taskType: taskType(named: task.typeName), inputs: inputs, itemCount: chunk.itemCount, index: 0,
+                firstItem: chunk.firstItem, timeLimit: perItem, maxMessageBytes: pool.configuration.maxMessageBytes, sink: relay)
+            try pool.core.submit([local])
+        } catch {
+            // Unreadable or refused: rank 0 learns why, for this chunk, if it can be named.
+            guard let remoteID else { return }
+            relays.withLock { $0[remoteID]?.finish(rejecting: error) } ?? ()
+        }
+    }
+
+    private func skip(_ skip: ClusterSkip) {
+        let skipped = relays.withLock { relays in skip.chunkIDs.compactMap { relays[$0] } }
+        for relay in skipped { relay.cancel(stopRunning: skip.stopRunning, in: pool) }
+    }
+
+    /// Sends a chunk's outcome to rank 0 and forgets the chunk.
+    func answer(_ relay: RelaySink, frame: [WireBytes], ranBy: WorkerLabel?) {
+        relays.withLock { _ = $0.removeValue(forKey: relay.remoteID) }
+        transport.send(to: 0, .result, ClusterResult.encode(ranBy: ranBy ?? label, frame: frame))
+    }
+
+    /// The job ends: what runs completes, then the pool's workers exit and MPI is finalized.
+    private func finish() {
+        pool.close()
+        let transport = transport
+        Task.detached { [pool] in
+            try? await pool.join()
+            _ = transport.finish(graceMilliseconds: 3_000)
+            exit(0)
+        }
+    }
+
+    private func taskType(named name: String) -> ObjectIdentifier {
+        if let known = taskTypes.withLock({ $0[name] }) { return known }
+        // An unknown name still runs: the worker reports that it cannot find the type.
+        let id = _typeByName(name).map { ObjectIdentifier($0) } ?? ObjectIdentifier(RelaySink.self)
+        taskTypes.withLock { $0[name] = id }
+        return id
+    }
+}
+
+/// One chunk a serving rank runs for rank 0: where its outcome goes, under rank 0's chunk id.
+final class RelaySink: ChunkSink {
+    let remoteID: UInt64
+    private let server: RankServer
+
+    private struct State {
+        var dispatchedAt: UInt64?
+        var finished = false
+        var cancelled = false
+    }
+
+    private let state = Mutex(State())
+
+    init(remoteID: UInt64, server: RankServer) {
+        self.remoteID = remoteID
+        self.server = server
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished || $0.cancelled } }
+
+    func dispatched(to worker: any PoolWorker) {
+        state.withLock { $0.dispatchedAt = cmp_monotonic_ns() }
+    }
+
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
+        guard let started = claimFinish() else { return }
+        let nanoseconds = cmp_monotonic_ns() &- started
+        switch completion {
+        case .answered(.allSucceeded(let outputs), let worker):
+            server.answer(
+                self, frame: WorkerMessage.encodeSuccessFrame(chunkID: remoteID, runNanoseconds: nanoseconds, outputs: outputs),
+                ranBy: worker)
+        case .answered(let outcome, let worker):
+            let frame = WorkerMessage.result(chunkID: remoteID, runNanoseconds: nanoseconds, outcome: outcome).encodeFrame()
+            server.answer(self, frame: [WireBytes(frame)], ranBy: worker)
+        case .failed(let error):
+            reject(error)
+        }
+    }
+
+    /// Stops the chunk: dropped if it has not reached a worker (and answered as cancelled at
+    /// once); if it runs, stopped when `stopRunning`, else left to finish (rank 0 drops its result).
+    func cancel(stopRunning: Bool, in pool: ProcessPool) {
+        let dispatched = state.withLock { state in
+            state.cancelled = true
+            return state.dispatchedAt != nil
+        }
+        if dispatched {
+            if stopRunning { pool.core.cancel(self) }
+        } else {
+            pool.core.cancel(self)
+            finish(rejecting: PoolError(.cancelled, "the call was cancelled before this chunk ran"))
+        }
+    }
+
+    /// Answers with an error, once.
+    func finish(rejecting error: any Error) {
+        guard claimFinish() != nil else { return }
+        reject(error)
+    }
+
+    private func reject(_ error: any Error) {
+        let failure = (error as? PoolError).map { RemoteFailure(poolError: $0.code, $0.message) } ?? RemoteFailure(error)
+        let frame = WorkerMessage.result(chunkID: remoteID, runNanoseconds: 0, outcome: .rejected(failure)).encodeFrame()
+        server.answer(self, frame: [WireBytes(frame)], ranBy: nil)
+    }
+
+    /// Marks the chunk answered; its start time, or nil if it was already answered.
+    private func claimFinish() -> UInt64? {
+        state.withLock { state in
+            guard !state.finished else { return nil }
+            state.finished = true
+            return state.dispatchedAt ?? cmp_monotonic_ns()
+        }
+    }
+}
+#endif

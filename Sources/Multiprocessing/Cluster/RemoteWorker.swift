@@ -1,0 +1,129 @@
+#if MPI
+import Synchronization
+
+/// A serving rank of the MPI job as rank 0's scheduler sees it: one ``PoolWorker`` whose
+/// capacity is the rank's pool's size. The rank runs its chunks under that pool, which enforces
+/// their time limits and cancellation and reports them as failed items; its results may come
+/// in any order.
+final class RemoteWorker: PoolWorker {
+    let key: Int
+    let rank: Int32
+    let label: WorkerLabel
+    let capacity: Int
+    var groupClaimant: UInt32? { nil }
+    var managesItsChunks: Bool { true }
+
+    private let core: PoolCore
+    private let coordinator: ClusterCoordinator
+    /// Whether the pool stops running items of a cancelled call.
+    private let stopRunningOnCancel: Bool
+
+    private struct State {
+        /// Messages queued and not yet handed to the transport.
+        var queued: [Queued] = []
+        /// Chunks sent and not answered.
+        var outstanding: Set<UInt64> = []
+        var ended = false
+    }
+
+    private enum Queued {
+        case chunk(ChunkWork)
+        case skip([UInt64])
+    }
+
+    private let state = Mutex(State())
+
+    init(key: Int, rank: Int32, hello: ClusterHello, core: PoolCore, coordinator: ClusterCoordinator, stopRunningOnCancel: Bool) {
+        self.key = key
+        self.rank = rank
+        self.label = WorkerLabel(name: "rank \(rank) on \(hello.host)", pid: hello.pid)
+        self.capacity = max(1, hello.capacity)
+        self.core = core
+        self.coordinator = coordinator
+        self.stopRunningOnCancel = stopRunningOnCancel
+    }
+
+    func enqueue(_ chunk: ChunkWork) {
+        state.withLock { state in
+            state.outstanding.insert(chunk.chunkID)
+            state.queued.append(.chunk(chunk))
+        }
+    }
+
+    func enqueueSkip(_ chunkIDs: [UInt64]) {
+        state.withLock { $0.queued.append(.skip(chunkIDs)) }
+    }
+
+    func enqueue(_ frame: [WireBytes]) {
+        // Only workers that take part in chunk groups get raw frames; this one does not.
+    }
+
+    func sendQueued() -> Int32? {
+        let queued = state.withLock { state in
+            defer { state.queued.removeAll(keepingCapacity: true) }
+            return state.ended ? [] : state.queued
+        }
+        // Outside the scheduler's lock: joining a chunk's frame copies its bytes.
+        for message in queued {
+            switch message {
+            case .chunk(let chunk):
+                coordinator.transport.send(to: rank, .chunk, ClusterChunk.encode(chunk))
+            case .skip(let ids):
+                coordinator.transport.send(to: rank, .skip, ClusterSkip(chunkIDs: ids, stopRunning: stopRunningOnCancel).encode())
+            }
+        }
+        return nil
+    }
+
+    /// A result from the rank, on the transport's thread.
+    func received(_ result: ClusterResult) {
+        do {
+            let (message, attachments) = try FrameSplitting.split(result.frame)
+            let decoded = try WorkerMessage.decode(message, attachments: attachments)
+            if case .result(let chunkID, _, _) = decoded {
+                let known = state.withLock { $0.outstanding.remove(chunkID) != nil }
+                guard known else { return }
+            }
+            var toSend: [any PoolWorker] = []
+            try core.received(decoded, from: self, answeredBy: result.ranBy, flushLater: &toSend)
+            core.send(to: toSend)
+        } catch {
+            // A rank that sends what it should not cannot be trusted with more work.
+            end(WorkerEnd(status: nil, lost: "it sent a malformed result (\(error))", violation: "\(error)"))
+        }
+    }
+
+    /// The rank stopped answering.
+    func lost(_ description: String) {
+        end(WorkerEnd(status: nil, lost: description))
+    }
+
+    func shutdownAfterQueued() {
+        // The rank serves the next pool: this pool is simply done with it.
+        coordinator.transport.perform { [self] in end(WorkerEnd(status: .exited(0))) }
+    }
+
+    func terminate() { stopEverything() }
+    func kill() { stopEverything() }
+
+    /// Stops what the rank still runs for this pool, and ends this worker.
+    private func stopEverything() {
+        let outstanding = state.withLock { Array($0.outstanding) }
+        if !outstanding.isEmpty {
+            coordinator.transport.send(to: rank, .skip, ClusterSkip(chunkIDs: outstanding, stopRunning: true).encode())
+        }
+        coordinator.transport.perform { [self] in end(WorkerEnd(status: nil, lost: "ended by the pool")) }
+    }
+
+    /// Reports the end once, and gives the rank back.
+    private func end(_ end: WorkerEnd) {
+        let first = state.withLock { state in
+            defer { state.ended = true }
+            return !state.ended
+        }
+        guard first else { return }
+        coordinator.unregister(self, rank: rank)
+        core.workerEnded(self, end)
+    }
+}
+#endif
