@@ -46,6 +46,7 @@ struct MPIProbe {
                 print("workers \(names.sorted().joined(separator: " "))")
             }
         default:
+            if try await HostScenarios.run(scenario) { return }
             print("unknown scenario \(scenario)")
         }
     }

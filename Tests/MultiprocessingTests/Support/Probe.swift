@@ -31,11 +31,12 @@ struct ProbeProcess {
     }
 
     /// Starts `executable` (a program of this package) with `arguments`; its descriptor
-    /// `stream` (standard output or error) comes through `output`. `input`, if given, is its
-    /// standard input (small: it is written before the program starts reading).
+    /// `stream` (standard output or error) comes through `output`, and standard error too when
+    /// `alsoStandardError`. `input`, if given, is its standard input (small: it is written
+    /// before the program starts reading); `environment` replaces this process's.
     static func start(
         executable: String, _ arguments: [String], capturing stream: Int32,
-        input: String? = nil
+        input: String? = nil, alsoStandardError: Bool = false, environment: [String]? = nil
     ) throws -> ProbeProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
@@ -43,6 +44,7 @@ struct ProbeProcess {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], stream)
+        if alsoStandardError { posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO) }
         posix_spawn_file_actions_addclose(&actions, fds[0])
         var inputFDs: [Int32] = [-1, -1]
         if let input {
@@ -55,7 +57,9 @@ struct ProbeProcess {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        let envp = environment.map { $0.map { strdup($0) } + [nil] }
+        defer { envp?.forEach { free($0) } }
+        let rc = envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) } ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
         close(fds[1])
         guard rc == 0 else {
             close(fds[0])
