@@ -29,6 +29,9 @@ final class ClusterRuntime: Sendable {
         if let processesPerRank, processesPerRank < 1 {
             throw PoolError(.invalidArgument, "processesPerRank must be at least 1 or nil, got \(processesPerRank)")
         }
+        // A write to a rank that died must fail, not end this one (MPI's transports may write
+        // to sockets and pipes of their own).
+        signal(SIGPIPE, SIG_IGN)
         // Messages may come before the role is set up: the router holds them until it is.
         let router = ClusterRouter()
         let transport = try MPITransport.start(

@@ -132,7 +132,8 @@ final class MPITransport: @unchecked Sendable {
         var lastActivity = start
         var nap: Int64 = 50_000
         while true {
-            let (outgoing, work, stop) = condition.withLock { () -> ([(destination: Int32, tag: ClusterTag, bytes: [UInt8])], [@Sendable () -> Void], Bool) in
+            let (outgoing, work, stop) = condition.withLock {
+                () -> ([(destination: Int32, tag: ClusterTag, bytes: [UInt8])], [@Sendable () -> Void], Bool) in
                 defer {
                     outbox.removeAll(keepingCapacity: true)
                     jobs.removeAll(keepingCapacity: true)
@@ -170,7 +171,9 @@ final class MPITransport: @unchecked Sendable {
         guard !silent.contains(destination) else { return }
         // MPI reads the buffer until the send completes: a copy of its own, freed then.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
-        bytes.withUnsafeBytes { source in if let base = source.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: source.count) } }
+        bytes.withUnsafeBytes { source in
+            if let base = source.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+        }
         var request: UnsafeMutableRawPointer?
         let rc = cmp_mpi_start_send(buffer.baseAddress, Int32(bytes.count), destination, tag.rawValue, &request)
         guard rc == 0, let request else {

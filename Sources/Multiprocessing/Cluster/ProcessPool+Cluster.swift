@@ -25,7 +25,8 @@ extension ProcessPool {
         }
         let ranks = try coordinator.ranks(waitingAtMost: configuration.startTimeout)
         guard cluster.rankZeroProcesses > 0 || !ranks.isEmpty else {
-            throw PoolError(.invalidArgument, "the MPI job has no rank to serve and rank 0 runs no workers: start it with mpiexec -n 2 or more")
+            throw PoolError(
+                .invalidArgument, "the MPI job has no rank to serve and rank 0 runs no workers: start it with mpiexec -n 2 or more")
         }
         let stopRunning = configuration.cancellation == .killRunningTasks
         try self.init(

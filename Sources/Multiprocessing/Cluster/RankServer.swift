@@ -44,7 +44,8 @@ final class RankServer: ClusterRole {
 
     /// Rank 0 is gone: nothing will read the results, and nobody else would end this rank.
     func silent(_ rank: Int32) {
-        clusterSay("\(label.name) (pid \(label.pid)): rank 0 sent nothing for \(Duration.nanoseconds(Int64(MPITransport.silenceLimit))); exiting")
+        clusterSay(
+            "\(label.name) (pid \(label.pid)): rank 0 sent nothing for \(Duration.nanoseconds(Int64(MPITransport.silenceLimit))); exiting")
         pool.terminate()
         _exit(1)
     }
@@ -60,7 +61,8 @@ final class RankServer: ClusterRole {
             remoteID = chunkID
             let relay = RelaySink(remoteID: chunkID, server: self)
             relays.withLock { $0[chunkID] = relay }
-            let perItem = chunk.timeLimitNanoseconds == 0
+            let perItem =
+                chunk.timeLimitNanoseconds == 0
                 ? nil : Duration.nanoseconds(Int64(clamping: chunk.timeLimitNanoseconds / UInt64(max(1, chunk.itemCount))))
             let local = try makeChunk(
                 task: task, taskType: taskType(named: task.typeName), inputs: inputs, itemCount: chunk.itemCount, index: 0,
@@ -144,19 +146,17 @@ final class RelaySink: ChunkSink {
         }
     }
 
-    /// Stops the chunk: dropped if it has not reached a worker (and answered as cancelled at
-    /// once); if it runs, stopped when `stopRunning`, else left to finish (rank 0 drops its result).
+    /// Stops the chunk and answers it as cancelled at once: rank 0 wants no result, and the
+    /// pool here may drop it without a word (a chunk of a finished call is not run). It is
+    /// taken back if it has not reached a worker; a running one is stopped when `stopRunning`,
+    /// else left to finish.
     func cancel(stopRunning: Bool, in pool: ProcessPool) {
         let dispatched = state.withLock { state in
             state.cancelled = true
             return state.dispatchedAt != nil
         }
-        if dispatched {
-            if stopRunning { pool.core.cancel(self) }
-        } else {
-            pool.core.cancel(self)
-            finish(rejecting: PoolError(.cancelled, "the call was cancelled before this chunk ran"))
-        }
+        if stopRunning || !dispatched { pool.core.cancel(self) }
+        finish(rejecting: PoolError(.cancelled, "the call was cancelled"))
     }
 
     /// Answers with an error, once.

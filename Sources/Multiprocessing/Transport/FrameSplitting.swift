@@ -19,7 +19,9 @@ enum FrameSplitting {
         sizes.reserveCapacity(count)
         for _ in 0..<count {
             let size = try reader.readFixed(UInt64.self) & ~FrameReader.collectionFlag
-            guard size <= UInt64(reader.remaining) else { throw BinaryCodingError.truncated(needed: Int(clamping: size), available: reader.remaining) }
+            guard size <= UInt64(reader.remaining) else {
+                throw BinaryCodingError.truncated(needed: Int(clamping: size), available: reader.remaining)
+            }
             sizes.append(Int(size))
         }
         let message = try reader.readBytes(count: length)
