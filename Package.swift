@@ -17,7 +17,7 @@ let package = Package(
     // nothing needs MPI's headers or libraries. Built against pkg-config's `mpi` (Debian: the
     // selected alternative, Open MPI or MPICH).
     traits: [
-        .trait(name: "MPI", description: "The cluster backend on MPI: ranks serve chunks through pools of their own."),
+        .trait(name: "MPI", description: "The cluster backend on MPI: ranks serve chunks through pools of their own.")
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
