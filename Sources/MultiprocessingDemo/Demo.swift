@@ -25,7 +25,7 @@ struct Worker1: PoolTask {
 @main
 struct Demo {
     static let usage = """
-        usage: multiprocessing-demo [map | map-async | imap | faults] [--seconds S] [--show-timeout] [--show-iterator]
+        usage: multiprocessing-demo [map | map-async | imap | faults] [--seconds S] [--show-timeout] [--show-iterator] [--mpi]
 
         Runs the seed tutorial's programs with a pool of 3 worker processes; `faults` shows how the
         pool reports crashes, timeouts, cancellation and bad input.
@@ -33,6 +33,8 @@ struct Demo {
           --seconds S        how long worker1 sleeps (default 5, as in the seed)
           --show-timeout     map-async: also show get(timeout: 1 s) expiring first
           --show-iterator    imap: also log the iterator object before iterating
+          --mpi              under mpiexec (built with the MPI trait): the pool's workers are the
+                             other ranks' (mpiexec -n 3 multiprocessing-demo map --seconds 1 --mpi)
         """
 
     static func main() async throws {
@@ -42,6 +44,7 @@ struct Demo {
         var showTimeout = false
         var showIterator = false
         var programs: [String] = []
+        var onCluster = false
         while !arguments.isEmpty {
             let argument = arguments.removeFirst()
             switch argument {
@@ -51,6 +54,7 @@ struct Demo {
                 seconds = value
             case "--show-timeout": showTimeout = true
             case "--show-iterator": showIterator = true
+            case "--mpi": onCluster = true
             case "-h", "--help":
                 print(usage)
                 return
@@ -58,7 +62,7 @@ struct Demo {
             default: fail("unknown argument \(argument)")
             }
         }
-        if programs.isEmpty {
+        if programs.isEmpty && !onCluster {
             for program in ["map", "map-async", "imap"] {
                 FileDescriptorOutput.standardError.write("== \(program) ==\n")
                 runSelf(
@@ -67,20 +71,30 @@ struct Demo {
             }
             return
         }
+        // Before the cluster starts: each rank's workers log as the rank does.
         ProcessNameLogHandler.bootstrap(logLevel: .debug)
+        if onCluster {
+            #if MPI
+            try MPICluster.bootstrap()
+            #else
+            fail("--mpi needs a build with the MPI trait: swift build --traits MPI")
+            #endif
+        } else if programs.isEmpty {
+            fail("no program")
+        }
         for program in programs {
             switch program {
-            case "map": try await mapProgram(seconds: seconds)
-            case "map-async": try await mapAsyncProgram(seconds: seconds, showTimeout: showTimeout)
+            case "map": try await mapProgram(seconds: seconds, onCluster: onCluster)
+            case "map-async": try await mapAsyncProgram(seconds: seconds, showTimeout: showTimeout, onCluster: onCluster)
             case "faults": try await FaultsProgram.run()
-            default: try await imapProgram(seconds: seconds, showIterator: showIterator)
+            default: try await imapProgram(seconds: seconds, showIterator: showIterator, onCluster: onCluster)
             }
         }
     }
 
     /// `r = p.map(worker1, [100, 50])`: the caller waits for every result, in input order.
-    static func mapProgram(seconds: Double) async throws {
-        try await ProcessPool.with(processes: 3) { p in
+    static func mapProgram(seconds: Double, onCluster: Bool) async throws {
+        try await withPool(onCluster: onCluster) { p in
             let r = try await p.map(Worker1(seconds: seconds), [100, 50])
             logger.debug("executed")
             logger.debug("\(r)")
@@ -88,8 +102,8 @@ struct Demo {
     }
 
     /// `r = p.map_async(worker1, [100, 50])`: the caller goes on while the workers work.
-    static func mapAsyncProgram(seconds: Double, showTimeout: Bool) async throws {
-        try await ProcessPool.with(processes: 3) { p in
+    static func mapAsyncProgram(seconds: Double, showTimeout: Bool, onCluster: Bool) async throws {
+        try await withPool(onCluster: onCluster) { p in
             let r = try p.mapAsync(Worker1(seconds: seconds), [100, 50])
             logger.debug("executed")
             if showTimeout {
@@ -106,8 +120,8 @@ struct Demo {
     }
 
     /// `r = p.imap(worker1, [100, 50])`: lazy, ordered; each result as soon as it is ready.
-    static func imapProgram(seconds: Double, showIterator: Bool) async throws {
-        try await ProcessPool.with(processes: 3) { p in
+    static func imapProgram(seconds: Double, showIterator: Bool, onCluster: Bool) async throws {
+        try await withPool(onCluster: onCluster) { p in
             let r = try p.imap(Worker1(seconds: seconds), [100, 50])
             logger.debug("executed")
             if showIterator { logger.debug("\(r)") }
@@ -115,6 +129,17 @@ struct Demo {
                 logger.debug("\(i)")
             }
         }
+    }
+
+    /// A pool of 3 workers, or across the MPI job's ranks with `--mpi`.
+    static func withPool(onCluster: Bool, _ body: (ProcessPool) async throws -> Void) async throws {
+        #if MPI
+        if onCluster {
+            try await ProcessPool.with(cluster: .mpi) { try await body($0) }
+            return
+        }
+        #endif
+        try await ProcessPool.with(processes: 3) { try await body($0) }
     }
 
     static func fail(_ message: String) -> Never {

@@ -131,5 +131,18 @@ struct MPIClusterTests {
         let percent = Int(line.split(separator: " ").dropLast(3).last?.dropLast() ?? "") ?? 100
         #expect(percent < 30, "\(line)")
     }
+
+    @Test("the seed's map under mpiexec -n 3 --mpi: worker lines name their ranks; both items run at once")
+    func seedDemo() async throws {
+        let (lines, status) = try await withDeadline(60) { () async throws in
+            try await offCooperativePool { try MPIRun.probe(["map", "--seconds", "0.3", "--mpi"], program: "multiprocessing-demo") }
+        }
+        #expect(status == 0, "\(lines)")
+        #expect(Array(lines.suffix(2)) == ["MainProcess: executed", "MainProcess: [100, 50]"], "\(lines)")
+        let starts = lines.filter { $0.hasSuffix(": start") }
+        #expect(starts.count == 2 && starts.allSatisfy { $0.contains("@rank") }, "\(lines)")
+        // Both items started before either ended: they ran at once, on two ranks.
+        #expect(lines.lastIndex { $0.hasSuffix(": start") }! < lines.firstIndex { $0.hasSuffix(": end") }!, "\(lines)")
+    }
 }
 #endif

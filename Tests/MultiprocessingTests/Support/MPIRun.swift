@@ -30,14 +30,15 @@ enum MPIRun {
         return result + ["OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"]
     }
 
-    /// Runs the probe's `scenario` on `ranks` ranks; returns its output lines (standard output
+    /// Runs the probe's `scenario` (or `program`'s arguments) on `ranks` ranks; returns its output lines (standard output
     /// and error together) and the launcher's wait status. Blocks: call through `offCooperativePool`.
-    static func probe(_ scenario: [String], ranks: Int = 3, launcherOptions: [String] = [], extraEnvironment: [String] = [])
-        throws -> (lines: [String], status: Int32)
-    {
+    static func probe(
+        _ scenario: [String], program: String = "MPIProbe", ranks: Int = 3, launcherOptions: [String] = [],
+        extraEnvironment: [String] = []
+    ) throws -> (lines: [String], status: Int32) {
         let (path, options) = launcher(ranks: ranks, options: launcherOptions)
         let process = try ProbeProcess.start(
-            executable: path, options + [ProbeProcess.directory + "/MPIProbe"] + scenario, capturing: STDOUT_FILENO,
+            executable: path, options + [ProbeProcess.directory + "/" + program] + scenario, capturing: STDOUT_FILENO,
             alsoStandardError: true, environment: environment + extraEnvironment)
         return process.linesUntilExit()
     }
