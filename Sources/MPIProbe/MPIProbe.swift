@@ -118,6 +118,19 @@ struct MPIProbe {
                 raise(SIGKILL)
                 _ = try await busy.get()
             }
+        case "latency":
+            // Sequential apply round trips: the transport's latency, for diagnosis.
+            try await ProcessPool.with(cluster: .mpi) { pool in
+                for i in 0..<200 { _ = try await pool.apply(Square(), i) }
+                var samples: [Duration] = []
+                for i in 0..<2000 {
+                    let started = ContinuousClock.now
+                    _ = try await pool.apply(Square(), i)
+                    samples.append(ContinuousClock.now - started)
+                }
+                samples.sort()
+                print("apply p50 \(samples[samples.count / 2]) p90 \(samples[samples.count * 9 / 10])")
+            }
         case "idle":
             // The serving ranks wait for work: they must not burn a core meanwhile.
             try await ProcessPool.with(cluster: .mpi) { pool in
