@@ -5,12 +5,13 @@ public struct ClusterConfiguration: Sendable {
     /// What the pool does when a rank stops answering.
     public enum RankLoss: Sendable {
         /// End the whole job (`MPI_Abort`), saying which rank was lost: what MPI's launchers do
-        /// anyway when one of its processes dies, unless told to let the others live on.
+        /// anyway when one of its processes dies, unless told to let the others live on. Under
+        /// Open MPI's `--enable-recovery` the job still stops, but `mpiexec` may exit 0.
         case endJob
         /// Fail the items the rank held (``PoolError/Code-swift.struct/workerDied``, naming its
         /// host and rank) and go on with the other ranks. Needs a launcher that lets the job live
-        /// on: Open MPI's `mpiexec --enable-recovery`, MPICH's `mpiexec -disable-auto-cleanup`
-        /// with `MPIR_CVAR_ENABLE_FT=1`.
+        /// on: Open MPI's `mpiexec --enable-recovery`. MPICH 4.0's launcher ends the job when a
+        /// rank dies, `-disable-auto-cleanup` or not.
         case failItsItems
     }
 

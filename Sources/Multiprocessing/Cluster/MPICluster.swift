@@ -28,20 +28,22 @@ import Musl
 /// runs over its time limit or is cancelled fails alone, exactly as on one machine.
 public enum MPICluster {
     /// Starts MPI. On rank 0 it returns; every other rank serves chunks here through a pool of
-    /// `processesPerRank` workers (default: the CPUs the rank may use) until rank 0's program
-    /// ends, then exits.
+    /// `processesPerRank` workers (default: the CPUs the rank may use: Open MPI binds a rank to
+    /// one core unless `--bind-to none`) until rank 0's program ends, then exits; a serving rank
+    /// whose rank 0 falls silent exits with status 1.
     ///
-    /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/spawnFailed`` when MPI cannot
+    /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for
+    ///   `processesPerRank` under 1, ``PoolError/Code-swift.struct/spawnFailed`` when MPI cannot
     ///   start or a rank's pool cannot.
     public static func bootstrap(processesPerRank: Int? = nil) throws {
         try ClusterRuntime.start(processesPerRank: processesPerRank)
     }
 
-    /// This process's rank in the job.
+    /// This process's rank in the job (0 before ``bootstrap(processesPerRank:)``).
     public static var rank: Int { ClusterRuntime.current.map { Int($0.transport.rank) } ?? 0 }
-    /// How many ranks the job has.
+    /// How many ranks the job has (1 before ``bootstrap(processesPerRank:)``).
     public static var size: Int { ClusterRuntime.current.map { Int($0.transport.size) } ?? 1 }
-    /// The host this rank runs on, as MPI names it.
+    /// The host this rank runs on, as MPI names it ("" before ``bootstrap(processesPerRank:)``).
     public static var host: String { ClusterRuntime.current?.transport.host ?? "" }
     /// The MPI the library was built against: "Open MPI" or "MPICH".
     public static var implementation: String {

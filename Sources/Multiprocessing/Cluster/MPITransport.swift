@@ -168,7 +168,8 @@ final class MPITransport: @unchecked Sendable {
     }
 
     private func startSend(_ bytes: [UInt8], to destination: Int32, tag: ClusterTag) {
-        guard !silent.contains(destination) else { return }
+        // An MPI message's size is an Int32; cluster pools keep chunks under it.
+        guard !silent.contains(destination), bytes.count <= Int(Int32.max) else { return }
         // MPI reads the buffer until the send completes: a copy of its own, freed then.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
         bytes.withUnsafeBytes { source in

@@ -6,10 +6,13 @@ extension ProcessPool {
     /// pool. Call it on rank 0 after ``MPICluster/bootstrap(processesPerRank:)``.
     ///
     /// `configuration.processes` is not used (each rank sizes its own pool); an `initializer`
-    /// or `maxTasksPerChild` is not supported on a cluster yet.
+    /// or `maxTasksPerChild` is not supported on a cluster yet. Time limits, cancellation and
+    /// `maxMessageBytes` for arguments apply as on a local pool; the serving ranks' pools keep
+    /// their own `killGrace`, `workerScheduling` and limit on results.
     ///
     /// - Throws: ``PoolError`` with ``PoolError/Code-swift.struct/invalidArgument`` for a
-    ///   setting a cluster cannot honour or when no MPI job was started,
+    ///   setting a cluster cannot honour, when no MPI job was started, when another cluster pool
+    ///   is still alive, or when no rank serves and `rankZeroProcesses` is 0;
     ///   ``PoolError/Code-swift.struct/spawnFailed`` if a rank does not start serving within
     ///   `configuration.startTimeout`.
     public convenience init(cluster: ClusterConfiguration, _ configuration: Configuration = Configuration()) throws(PoolError) {
@@ -19,6 +22,11 @@ extension ProcessPool {
         }
         guard configuration.initializer == nil, configuration.maxTasksPerChild == nil else {
             throw PoolError(.invalidArgument, "initializer and maxTasksPerChild are not supported on a cluster yet")
+        }
+        guard configuration.maxMessageBytes <= Int(Int32.max) else {
+            throw PoolError(
+                .invalidArgument,
+                "maxMessageBytes must be at most \(Int32.max) on a cluster (an MPI message's size), got \(configuration.maxMessageBytes)")
         }
         guard cluster.rankZeroProcesses >= 0 else {
             throw PoolError(.invalidArgument, "rankZeroProcesses must not be negative, got \(cluster.rankZeroProcesses)")

@@ -27,7 +27,8 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         case letRunningTasksFinish
     }
 
-    /// The number of worker processes.
+    /// The number of worker processes: on a cluster, the serving ranks' pools together, and rank
+    /// 0's own.
     public let processes: Int
     /// The time limit of each item when a call does not give one; nil for none.
     public var taskTimeout: Duration? { configuration.taskTimeout }

@@ -1,10 +1,11 @@
-/// A worker as the scheduler sees it: something that runs the chunks sent to it, in order, and
-/// reports each answer (``PoolCore/received(_:from:flushLater:)``) and its own end
+/// A worker as the scheduler sees it: something that runs the chunks sent to it and reports each
+/// answer (``PoolCore/received(_:from:answeredBy:flushLater:)``) and its own end
 /// (``PoolCore/workerEnded(_:_:)``) to the scheduler.
 ///
-/// ``LocalWorker``, a child process of this program, is the one kind today. The scheduler knows
-/// nothing else of a worker, so another kind (a host serving chunks through a pool of its own)
-/// plugs in here without a change to dispatch.
+/// ``LocalWorker``, a child process of this program, answers its chunks in order. A serving rank
+/// of an MPI job (`RemoteWorker`, with the MPI trait) runs them through a pool of its own and
+/// answers in any order. The scheduler knows nothing else of a worker, so dispatch is the same
+/// for both.
 protocol PoolWorker: AnyObject, Sendable {
     /// The scheduler's key for it, unique in its pool.
     var key: Int { get }

@@ -1,8 +1,8 @@
 /// Worker ends: what a worker's end means for the chunks it held, the pool and its replacement.
 extension PoolCore {
-    /// A worker ended (its implementation has already released it): fail the chunk it was
-    /// running, requeue the ones it had not started, and start a replacement if the pool still
-    /// has work for it.
+    /// A worker ended (its implementation has already released it): fail the chunks it was
+    /// running, requeue the ones it had not started, and, for a process of the pool's own, start
+    /// a replacement if the pool still has work for it.
     func workerEnded(_ worker: any PoolWorker, _ end: WorkerEnd) {
         let label = worker.label
         var failed: [(chunk: ChunkWork, error: PoolError)] = []

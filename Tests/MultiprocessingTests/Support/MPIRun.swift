@@ -15,7 +15,8 @@ enum MPIRun {
     static func launcher(ranks: Int, options: [String] = []) -> (path: String, arguments: [String]) {
         switch MPICluster.implementation {
         case "MPICH": return ("/usr/bin/mpiexec.mpich", options + ["-n", "\(ranks)"])
-        default: return ("/usr/bin/mpiexec.openmpi", ["--oversubscribe"] + options + ["-n", "\(ranks)"])
+        // Unbound: Open MPI would otherwise bind each rank, and its pool, to one core.
+        default: return ("/usr/bin/mpiexec.openmpi", ["--oversubscribe", "--bind-to", "none"] + options + ["-n", "\(ranks)"])
         }
     }
 
@@ -43,7 +44,8 @@ enum MPIRun {
         return process.linesUntilExit()
     }
 
-    /// Pids of processes whose command line mentions the probe: what a run left behind.
+    /// Pids of processes of this build's probe (its executable, not another checkout's): what a
+    /// run left behind.
     static func leftovers() -> [pid_t] {
         guard let directory = opendir("/proc") else { return [] }
         defer { closedir(directory) }
@@ -58,7 +60,10 @@ enum MPIRun {
             close(fd)
             guard count > 0 else { continue }
             let command = String(decoding: buffer.prefix(count).map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
-            if command.contains("/MPIProbe") && !command.contains("mpiexec") { pids.append(pid) }
+            var target = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/\(pid)/exe", &target, target.count - 1)
+            let executable = length > 0 ? String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+            if command.contains("/MPIProbe") && executable.hasPrefix(ProbeProcess.directory + "/") { pids.append(pid) }
         }
         return pids
     }
