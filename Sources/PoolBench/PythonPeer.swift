@@ -81,8 +81,13 @@ struct ProcessOutput {
 }
 
 /// Runs `arguments` (looked up on PATH) in its own process group, collecting stdout and stderr;
-/// kills the group after `timeoutSeconds`.
-func runProcess(_ arguments: [String], timeoutSeconds: Double) -> Result<ProcessOutput, BenchError> {
+/// kills the group after `timeoutSeconds`. `environment` replaces this process's. With
+/// `terminateFirst`, a run past the timeout gets SIGTERM and a few seconds to end before the
+/// group is killed: an MPI launcher puts its ranks in process groups of their own, and ends
+/// them only when it is asked to end itself.
+func runProcess(
+    _ arguments: [String], timeoutSeconds: Double, environment: [String]? = nil, terminateFirst: Bool = false
+) -> Result<ProcessOutput, BenchError> {
     var outPipe: [Int32] = [-1, -1]
     var errPipe: [Int32] = [-1, -1]
     guard pipe(&outPipe) == 0 else { return .failure(BenchError("pipe failed: errno \(errno)")) }
@@ -105,8 +110,12 @@ func runProcess(_ arguments: [String], timeoutSeconds: Double) -> Result<Process
 
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    let envp = environment.map { $0.map { strdup($0) } + [nil] }
+    defer { envp?.forEach { free($0) } }
     var pid: pid_t = 0
-    let status = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
+    let status =
+        envp.map { posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, $0) }
+        ?? posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
     close(outPipe[1])
     close(errPipe[1])
     guard status == 0 else {
@@ -145,6 +154,16 @@ func runProcess(_ arguments: [String], timeoutSeconds: Double) -> Result<Process
         }
     }
     if timedOut {
+        if terminateFirst {
+            kill(pid, SIGTERM)
+            var info = siginfo_t()
+            let patience = monotonicNanos() + 5_000_000_000
+            while monotonicNanos() < patience {
+                info._sifields._sigchld.si_pid = 0
+                if waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._sigchld.si_pid != 0 { break }
+                usleep(50_000)
+            }
+        }
         // The pool's workers share the group and hold the pipes: kill them all.
         kill(-pid, SIGKILL)
         kill(pid, SIGKILL)
