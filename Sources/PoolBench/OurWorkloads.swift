@@ -38,6 +38,8 @@ struct Sizes: Sendable {
 struct PoolSetup: Sendable {
     let processes: Int
     let workerScheduling: ProcessPool.WorkerScheduling
+    /// How the MPI workloads start their jobs (the local workloads ignore it).
+    var mpi = MPISettings()
 
     func makePool() throws -> ProcessPool {
         try ProcessPool(processes: processes, workerScheduling: workerScheduling)

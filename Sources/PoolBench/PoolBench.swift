@@ -21,6 +21,7 @@ struct PoolBench {
         try? Multiprocessing.bootstrap()  // a pool worker never returns from here
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "--floor-child" { floorChildMain(Array(arguments.dropFirst())) }
+        if arguments.first == "--mpi-child" { await mpiChildMain(Array(arguments.dropFirst())) }
         signal(SIGPIPE, SIG_IGN)  // a floor child that dies must not kill the bench
         switch Options.parse(arguments) {
         case .help:
@@ -48,6 +49,7 @@ struct Options: Sendable {
     var pythonScript: String?
     var pythonTimeout = 120.0
     var skipPython = false
+    var mpi = MPISettings()
 
     enum Parsed {
         case run(Options)
@@ -60,6 +62,8 @@ struct Options: Sendable {
                           [--worker-scheduling inherit|batch]
                           [--python-start-method spawn|fork|forkserver] [--python PATH]
                           [--python-script PATH] [--python-timeout SECONDS] [--no-python]
+                          [--mpi-ranks N] [--mpi-processes-per-rank N] [--mpiexec PATH]
+                          [--mpi-python-script PATH] [--mpi-timeout SECONDS]
 
         Runs each workload with our ProcessPool and with CPython's multiprocessing.Pool
         (Benchmarks/python/pool_bench.py), alternating them for N rounds (default 5, --quick 3),
@@ -73,6 +77,17 @@ struct Options: Sendable {
           --python-start-method   spawn (default), fork or forkserver
           --python-timeout S      kill a Python run after S seconds (default 120)
           --no-python             skip Python (its column is null)
+
+        The mpi-* workloads (all of them: --workload mpi) run each round as two MPI jobs of the
+        same size, ours (this binary, built with --traits MPI) and mpi4py.futures'
+        (Benchmarks/python/mpi_pool_bench.py), under the launcher of the MPI this binary was built
+        against. They run by default only in a build with the MPI trait.
+          --mpi-ranks N           ranks per job (default 3): rank 0 calls, the others run tasks
+          --mpi-processes-per-rank N
+                                  workers of each of our serving ranks (default: the library's,
+                                  the CPUs a rank may use); mpi4py's ranks are one process each
+          --mpiexec PATH          the launcher (default mpiexec.openmpi or mpiexec.mpich)
+          --mpi-timeout S         end a job after S seconds (default 120)
         """
 
     static func parse(_ arguments: [String]) -> Parsed {
@@ -92,7 +107,7 @@ struct Options: Sendable {
             case "--no-python": options.skipPython = true
             case "--workload":
                 guard let names = value(argument) else { return .failure("--workload needs a name") }
-                for name in names.split(separator: ",").map(String.init) {
+                for name in names.split(separator: ",").flatMap({ $0 == "mpi" ? mpiWorkloadNames : [String($0)] }) {
                     guard workloadNames.contains(name) else {
                         return .failure("unknown workload '\(name)' (known: \(workloadNames.joined(separator: ", ")))")
                     }
@@ -130,12 +145,33 @@ struct Options: Sendable {
                     return .failure("--python-timeout needs a number of seconds")
                 }
                 options.pythonTimeout = seconds
+            case "--mpi-ranks":
+                guard let text = value(argument), let ranks = Int(text), ranks >= 2 else {
+                    return .failure("--mpi-ranks needs a whole number of at least 2")
+                }
+                options.mpi.ranks = ranks
+            case "--mpi-processes-per-rank":
+                guard let text = value(argument), let processes = Int(text), processes >= 1 else {
+                    return .failure("--mpi-processes-per-rank needs a whole number of at least 1")
+                }
+                options.mpi.processesPerRank = processes
+            case "--mpiexec":
+                guard let path = value(argument) else { return .failure("--mpiexec needs a launcher") }
+                options.mpi.launcher = path
+            case "--mpi-python-script":
+                guard let path = value(argument) else { return .failure("--mpi-python-script needs a path") }
+                options.mpi.pythonScript = path
+            case "--mpi-timeout":
+                guard let text = value(argument), let seconds = Double(text), seconds > 0 else {
+                    return .failure("--mpi-timeout needs a number of seconds")
+                }
+                options.mpi.timeoutSeconds = seconds
             default:
                 return .failure("unknown argument '\(argument)'")
             }
             index += 1
         }
-        if options.workloads.isEmpty { options.workloads = workloadNames }
+        if options.workloads.isEmpty { options.workloads = defaultWorkloadNames }
         return .run(options)
     }
 }
@@ -153,9 +189,14 @@ struct Workload: Sendable {
     var pythonName: String? = nil
     /// Runs after the row's last round (ends a peer process kept across its rounds).
     var finish: (@Sendable () -> Void)? = nil
+    /// Python's side when it is not the peer script's `pythonName` (the MPI workloads' mpi4py).
+    var python: (@Sendable (_ options: Options, _ sizes: Sizes) -> Result<Measurement, BenchError>)? = nil
+    /// Why the workload cannot run in this build (its row is null, with this as its note).
+    var unavailable: String? = nil
 }
 
-let workloads: [Workload] = [
+/// The workloads of one machine: our pool next to CPython's.
+let localWorkloads: [Workload] = [
     Workload(name: "startup", unit: "ms", lowerIsBetter: true, ours: oursStartup, floor: nil),
     Workload(
         name: "apply-latency", unit: "us", lowerIsBetter: true, ours: oursApplyLatency,
@@ -181,7 +222,14 @@ let workloads: [Workload] = [
     Workload(name: "cpu-bound", unit: "x", lowerIsBetter: false, ours: oursCPUBound, floor: nil),
 ]
 
+let workloads = localWorkloads + mpiWorkloads
+
 let workloadNames = workloads.map(\.name) + ["floor"]
+
+/// What runs without `--workload`: everything, but the MPI workloads only where they can run.
+let defaultWorkloadNames = workloadNames.filter { name in
+    workloads.first(where: { $0.name == name })?.unavailable == nil
+}
 
 // MARK: - Running
 
@@ -195,6 +243,10 @@ struct Row {
     var floor: [Measurement] = []
     var hasOurs = true
     var hasPython = true
+    /// Said in the JSON line (`note`) and under the table.
+    var note: String? = nil
+    /// More members of the JSON line, as name and JSON text.
+    var fields: [(name: String, json: String)] = []
 
     var oursMedian: Double? { median(ours.map(\.value)) }
     var pythonMedian: Double? { median(python.map(\.value)) }
@@ -256,6 +308,11 @@ nonisolated func runRow(
 ) async -> Row {
     var row = Row(name: workload.name, unit: workload.unit, lowerIsBetter: workload.lowerIsBetter)
     row.hasPython = !options.skipPython
+    if let reason = workload.unavailable {
+        log("[\(workload.name)] not run: \(reason)")
+        row.note = reason
+        return row
+    }
     enum Contender { case ours, python, floor }
     var contenders: [Contender] = [.ours]
     if !options.skipPython { contenders.append(.python) }
@@ -271,7 +328,7 @@ nonisolated func runRow(
             case .ours:
                 do {
                     let m = try await workload.ours(
-                        PoolSetup(processes: options.processes, workerScheduling: options.workerScheduling), sizes)
+                        PoolSetup(processes: options.processes, workerScheduling: options.workerScheduling, mpi: options.mpi), sizes)
                     row.ours.append(m)
                     said.append(
                         "ours \(readable(m.value))"
@@ -283,7 +340,7 @@ nonisolated func runRow(
             case .python:
                 // Two failures in a row (missing interpreter, broken script) end Python's rounds.
                 if pythonFailures >= 2 && row.python.isEmpty { continue }
-                switch peer.run(workload: workload.pythonName ?? workload.name) {
+                switch workload.python?(options, sizes) ?? peer.run(workload: workload.pythonName ?? workload.name) {
                 case .success(let m):
                     row.python.append(m)
                     said.append("python \(readable(m.value))")
@@ -305,6 +362,7 @@ nonisolated func runRow(
         log("[\(workload.name)] round \(round + 1)/\(rounds): \(said.joined(separator: ", ")) \(workload.unit)")
     }
     workload.finish?()
+    if mpiWorkloadNames.contains(workload.name) { describeMPIRow(&row, options: options) }
     return row
 }
 
@@ -355,6 +413,8 @@ func jsonLine(_ row: Row, rounds: Int, earlier: [Row] = []) -> String {
         let payload = earlier.first(where: { $0.name == "payload" })?.oursMedian
         fields.append("\"vs_payload\": \(jsonNumber(row.oursMedian.flatMap { data in payload.map { data / $0 } }))")
     }
+    fields += row.fields.map { "\(jsonString($0.name)): \($0.json)" }
+    if let note = row.note { fields.append("\"note\": \(jsonString(note))") }
     if row.hasOurs { fields += ["\"ours_rounds\": \(list(row.ours))", "\"ours_detail\": \(details(row.ours))"] }
     if row.hasPython { fields += ["\"python_rounds\": \(list(row.python))", "\"python_detail\": \(details(row.python))"] }
     if !row.floor.isEmpty { fields += ["\"floor_rounds\": \(list(row.floor))", "\"floor_detail\": \(details(row.floor))"] }
@@ -467,6 +527,8 @@ func notes(_ rows: [Row]) -> [String] {
                     + "python: serial \(value(row, row.python, "serial_s", " s")), "
                     + "pool \(value(row, row.python, "pool_s", " s")); "
                     + "count \(value(row, row.ours, "count", "")) (expected \(primesBelow30000))")
+        case let name where mpiWorkloadNames.contains(name):
+            lines += mpiNotes(row)
         case "floor-stream":
             lines.append(
                 "- floor-stream: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "
