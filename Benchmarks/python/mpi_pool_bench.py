@@ -16,6 +16,12 @@ The Swift driver owns repetition, alternation and medians. `--launched-at` is th
 CLOCK_MONOTONIC reading (in nanoseconds) just before it started mpiexec: `mpi-startup` counts
 from there. Diagnostics go to stderr; any failure (a wrong result included) exits non-zero.
 
+    mpiexec -n 3 python3 mpi_pool_bench.py --floor-pingpong [--quick]
+
+is the floor beside them, without mpi4py.futures: 8-byte MPI_Send/MPI_Recv round trips between
+ranks 0 and 1 of a job of the same size (the others wait without spinning); rank 0 prints the
+p50 in the same JSON line.
+
     python3 mpi_pool_bench.py --check
 
 says whether mpi4py is importable (one JSON line with its version and the MPI library it
@@ -157,6 +163,41 @@ def wl_map_64(args):
     return timed_map(args, 64)
 
 
+def floor_pingpong(args):
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank()
+    check(comm.Get_size() >= 2, "the ping-pong needs 2 ranks or more")
+    n = 1000 if args.quick else 5000
+    warmup = 100
+    buf = bytearray(8)
+    message = [buf, MPI.BYTE]
+    comm.Barrier()
+    samples = []
+    if rank == 0:
+        for i in range(warmup + n):
+            t0 = time.perf_counter()
+            comm.Send(message, dest=1, tag=7)
+            comm.Recv(message, source=1, tag=7)
+            if i >= warmup:
+                samples.append(time.perf_counter() - t0)
+    elif rank == 1:
+        for _ in range(warmup + n):
+            comm.Recv(message, source=0, tag=7)
+            comm.Send(message, dest=0, tag=7)
+    # The other ranks wait as an idle serving rank does, asleep: an MPI barrier would spin
+    # and take a core from the two that measure.
+    done = comm.Ibarrier()
+    while not done.Test():
+        time.sleep(0.001)
+    if rank != 0:
+        return None
+    p50 = statistics.median(samples) * 1e6
+    mean = statistics.fmean(samples) * 1e6
+    return result(p50, "us", p50_us=p50, mean_us=mean, n=n)
+
+
 WORKLOADS = {
     "mpi-startup": wl_startup,
     "mpi-apply": wl_apply,
@@ -198,11 +239,22 @@ def main(argv=None):
                         help="CLOCK_MONOTONIC nanoseconds when mpiexec was started")
     parser.add_argument("--check", action="store_true",
                         help="only say whether mpi4py is there (no MPI job)")
+    parser.add_argument("--floor-pingpong", action="store_true",
+                        help="the raw MPI ping-pong floor (run without -m mpi4py.futures)")
     args = parser.parse_args(argv)
     if args.check:
         return check_mpi4py()
+    if args.floor_pingpong:
+        try:
+            res = floor_pingpong(args)
+        except Exception as exc:
+            log(f"[mpi_pool_bench] floor FAILED: {type(exc).__name__}: {exc}")
+            return 1
+        if res is not None:
+            print(json.dumps({"workload": "mpi-floor-pingpong", **res}), flush=True)
+        return 0
     if args.workload is None:
-        parser.error("--workload is required (or --check)")
+        parser.error("--workload is required (or --check, or --floor-pingpong)")
 
     import mpi4py
     from mpi4py import MPI

@@ -44,13 +44,17 @@ let mpiWorkloadSpecs: [(name: String, unit: String, lowerIsBetter: Bool, target:
 
 let mpiWorkloadNames = mpiWorkloadSpecs.map(\.name)
 
-let mpiWorkloads: [Workload] = mpiWorkloadSpecs.map { spec in
-    Workload(
+let mpiWorkloads: [Workload] = mpiWorkloadSpecs.map { spec -> Workload in
+    var workload = Workload(
         name: spec.name, unit: spec.unit, lowerIsBetter: spec.lowerIsBetter,
         ours: { setup, sizes in try oursMPIJob(spec.name, settings: setup.mpi, quick: sizes.quick) },
         floor: nil,
         python: { options, sizes in mpi4pyJob(spec.name, options: options, quick: sizes.quick) },
         unavailable: mpiUnavailable)
+    if spec.name == "mpi-apply" {
+        workload.mpiFloor = { options, sizes in try mpiPingPongFloor(options: options, quick: sizes.quick) }
+    }
+    return workload
 }
 
 /// Why this build cannot run the MPI workloads, if it cannot.
@@ -138,6 +142,16 @@ func mpi4pyJob(_ workload: String, options: Options, quick: Bool) -> Result<Meas
     var program = [options.python, "-m", "mpi4py.futures", script, "--workload", workload]
     if quick { program.append("--quick") }
     return runMPIJob(program, settings: options.mpi, peer: "mpi4py")
+}
+
+/// `mpi-apply`'s floor: 8-byte MPI_Send/MPI_Recv round trips between ranks 0 and 1 of a job of
+/// the same size under the same launcher (mpi4py, without its futures), p50 in microseconds.
+func mpiPingPongFloor(options: Options, quick: Bool) throws -> Measurement {
+    let script = options.mpi.pythonScript ?? mpiPythonScript()
+    try MPI4PyCheck.shared.status(python: options.python, script: script).map { _ in () }.get()
+    var program = [options.python, script, "--floor-pingpong"]
+    if quick { program.append("--quick") }
+    return try runMPIJob(program, settings: options.mpi, peer: "the MPI ping-pong floor").get()
 }
 
 /// Whether mpi4py is there for a Python, asked once per run (`mpi_pool_bench.py --check`):
@@ -247,7 +261,9 @@ func mpiNotes(_ row: Row) -> [String] {
     case "mpi-apply":
         lines.append(
             "  round trip p50 in the table (target ratio \(target)); mean: ours \(value(row.ours, "mean_us", " us")), "
-                + "mpi4py \(value(row.python, "mean_us", " us"))")
+                + "mpi4py \(value(row.python, "mean_us", " us")); floor: raw MPI ping-pong of 8 bytes between ranks 0 "
+                + "and 1 (mpi4py Send/Recv, same launcher and ranks), p50 \(value(row.floor, "p50_us", " us")), mean "
+                + "\(value(row.floor, "mean_us", " us"))")
     case "mpi-map-chunk1", "mpi-map-64":
         lines.append(
             "  per task: ours \(value(row.ours, "us_per_task", " us")), mpi4py \(value(row.python, "us_per_task", " us")) "

@@ -193,6 +193,8 @@ struct Workload: Sendable {
     var python: (@Sendable (_ options: Options, _ sizes: Sizes) -> Result<Measurement, BenchError>)? = nil
     /// Why the workload cannot run in this build (its row is null, with this as its note).
     var unavailable: String? = nil
+    /// The floor when it needs the run's options (the MPI ping-pong, under the run's launcher).
+    var mpiFloor: (@Sendable (_ options: Options, _ sizes: Sizes) throws -> Measurement)? = nil
 }
 
 /// The workloads of one machine: our pool next to CPython's.
@@ -316,7 +318,7 @@ nonisolated func runRow(
     enum Contender { case ours, python, floor }
     var contenders: [Contender] = [.ours]
     if !options.skipPython { contenders.append(.python) }
-    if workload.floor != nil { contenders.append(.floor) }
+    if workload.floor != nil || workload.mpiFloor != nil { contenders.append(.floor) }
     var pythonFailures = 0
 
     for round in 0..<rounds {
@@ -351,7 +353,7 @@ nonisolated func runRow(
                 }
             case .floor:
                 do {
-                    let m = try workload.floor!(sizes)
+                    let m = try workload.mpiFloor.map { try $0(options, sizes) } ?? workload.floor!(sizes)
                     row.floor.append(m)
                     said.append("floor \(readable(m.value))")
                 } catch {
