@@ -87,6 +87,7 @@ struct Options: Sendable {
                                   workers of each of our serving ranks (default: the library's,
                                   the CPUs a rank may use); mpi4py's ranks are one process each
           --mpiexec PATH          the launcher (default mpiexec.openmpi or mpiexec.mpich)
+          --mpi-python-script P   the mpi4py peer (default Benchmarks/python/mpi_pool_bench.py)
           --mpi-timeout S         end a job after S seconds (default 120)
         """
 
