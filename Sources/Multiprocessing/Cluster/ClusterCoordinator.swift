@@ -15,6 +15,9 @@ final class ClusterCoordinator: ClusterRole {
         var lost: Set<Int32> = []
         var rankLoss = ClusterConfiguration.RankLoss.endJob
         var ended = false
+        /// Workers that got results in this delivery: they send what those freed room for when
+        /// it ends.
+        var answered: [RemoteWorker] = []
     }
 
     private let state = Mutex(State())
@@ -34,28 +37,41 @@ final class ClusterCoordinator: ClusterRole {
             }
         case .result:
             guard let result = try? ClusterResult.decode(bytes) else { return }
-            let worker = state.withLock { $0.workers[source] }
+            let worker = state.withLock { state -> RemoteWorker? in
+                guard let worker = state.workers[source] else { return nil }
+                if !state.answered.contains(where: { $0 === worker }) { state.answered.append(worker) }
+                return worker
+            }
             worker?.received(result)
-        case .chunk, .skip, .heartbeat, .shutdown:
+        case .chunk, .skip, .heartbeat, .shutdown, .batch:
             break
         }
     }
 
+    /// Sends what the delivery's results freed room for: one message per rank, not per result.
+    func deliveryEnded() {
+        let answered = state.withLock { state in
+            defer { state.answered.removeAll(keepingCapacity: true) }
+            return state.answered
+        }
+        for worker in answered { worker.sendFreedRoom() }
+    }
+
     /// A rank stopped answering: its pool's items fail, or the job ends, as the pool in use says.
-    func silent(_ rank: Int32) {
+    func silent(_ rank: Int32, after silence: Duration) {
         let (worker, policy, hello): (RemoteWorker?, ClusterConfiguration.RankLoss, ClusterHello?) = state.withLock { state in
             state.lost.insert(rank)
             return (state.workers.removeValue(forKey: rank), state.rankLoss, state.hellos[rank])
         }
         let who = "rank \(rank)" + (hello.map { " on \($0.host) (pid \($0.pid))" } ?? "")
-        let silence = "it sent nothing for \(Duration.nanoseconds(Int64(MPITransport.silenceLimit)))"
+        let silentFor = "it sent nothing for \(silence)"
         switch policy {
         case .endJob:
-            clusterSay("\(who) is lost: \(silence); ending the job")
+            clusterSay("\(who) is lost: \(silentFor); ending the job")
             cmp_mpi_abort(1)
         case .failItsItems:
-            clusterSay("\(who) is lost: \(silence); its items fail and the pool goes on without it")
-            worker?.lost("\(silence): its process or its host is gone")
+            clusterSay("\(who) is lost: \(silentFor); its items fail and the pool goes on without it")
+            worker?.lost("\(silentFor): its process or its host is gone")
         }
     }
 

@@ -15,6 +15,47 @@ enum ClusterTag: Int32, Sendable {
     case heartbeat = 5
     /// Rank 0 to a serving rank: the program ends; finish and exit.
     case shutdown = 6
+    /// Either way: several of the messages above, for one destination, in one MPI message.
+    case batch = 7
+}
+
+/// Several messages to one rank packed into one MPI message, in the order they were queued:
+/// each a tag byte, a 4-byte little-endian length and its bytes. One message per burst, not
+/// per chunk or result, is what makes short tasks cheap across ranks.
+enum ClusterBatch {
+    static let headerBytes = 5
+
+    /// The bytes a batch of `messages` takes.
+    static func byteCount(_ messages: ArraySlice<(tag: ClusterTag, bytes: [UInt8])>) -> Int {
+        messages.reduce(0) { $0 + headerBytes + $1.bytes.count }
+    }
+
+    /// Writes `messages` as a batch into `buffer`, which has room for exactly ``byteCount(_:)``.
+    static func write(_ messages: ArraySlice<(tag: ClusterTag, bytes: [UInt8])>, into buffer: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        for message in messages {
+            buffer[offset] = UInt8(truncatingIfNeeded: message.tag.rawValue)
+            buffer.storeBytes(of: UInt32(message.bytes.count).littleEndian, toByteOffset: offset + 1, as: UInt32.self)
+            offset += headerBytes
+            message.bytes.withUnsafeBytes { source in
+                guard let base = source.baseAddress else { return }
+                (buffer.baseAddress! + offset).copyMemory(from: base, byteCount: source.count)
+            }
+            offset += message.bytes.count
+        }
+    }
+
+    /// The messages of a batch, as tag values and slices of `bytes`; throws if it is cut short.
+    static func messages(in bytes: ArraySlice<UInt8>) throws(BinaryCodingError) -> [(tag: Int32, bytes: ArraySlice<UInt8>)] {
+        var reader = ByteReader(bytes)
+        var messages: [(tag: Int32, bytes: ArraySlice<UInt8>)] = []
+        while reader.remaining > 0 {
+            let tag = Int32(try reader.readByte())
+            let length = try reader.readFixed(UInt32.self)
+            messages.append((tag, try reader.readBytes(count: Int(length))))
+        }
+        return messages
+    }
 }
 
 /// A serving rank introducing itself.

@@ -34,9 +34,7 @@ final class ClusterRuntime: Sendable {
         signal(SIGPIPE, SIG_IGN)
         // Messages may come before the role is set up: the router holds them until it is.
         let router = ClusterRouter()
-        let transport = try MPITransport.start(
-            handler: { source, tag, bytes in router.deliver(source, tag, bytes) },
-            onSilent: { rank in router.silent(rank) })
+        let transport = try MPITransport.start(receiver: router)
         if transport.rank == 0 {
             let coordinator = ClusterCoordinator(transport: transport)
             let runtime = ClusterRuntime(transport: transport, coordinator: coordinator)
@@ -52,17 +50,22 @@ final class ClusterRuntime: Sendable {
     }
 }
 
-/// What a rank does with what the transport receives.
+/// What a rank does with what the transport receives, on the transport's thread.
 protocol ClusterRole: AnyObject, Sendable {
+    /// One message from `source`.
     func received(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>)
-    func silent(_ rank: Int32)
+    /// The messages there were have all been received: the time to act on them together.
+    func deliveryEnded()
+    /// `rank` sent nothing for `silence`, the transport's silence limit or more.
+    func silent(_ rank: Int32, after silence: Duration)
 }
 
 /// Hands the transport's messages to the rank's role, holding those that come before it is set.
-final class ClusterRouter: Sendable {
+final class ClusterRouter: ClusterRole {
     private enum Event {
         case message(Int32, ClusterTag, ArraySlice<UInt8>)
-        case silent(Int32)
+        case deliveryEnded
+        case silent(Int32, Duration)
     }
 
     private let state = Mutex<(role: (any ClusterRole)?, held: [Event])>((nil, []))
@@ -76,25 +79,30 @@ final class ClusterRouter: Sendable {
         for event in held {
             switch event {
             case .message(let source, let tag, let bytes): role.received(source, tag, bytes)
-            case .silent(let rank): role.silent(rank)
+            case .deliveryEnded: role.deliveryEnded()
+            case .silent(let rank, let silence): role.silent(rank, after: silence)
             }
         }
     }
 
-    func deliver(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>) {
-        let role = state.withLock { state -> (any ClusterRole)? in
-            if state.role == nil { state.held.append(.message(source, tag, bytes)) }
-            return state.role
-        }
-        role?.received(source, tag, bytes)
+    func received(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>) {
+        role(orHold: .message(source, tag, bytes))?.received(source, tag, bytes)
     }
 
-    func silent(_ rank: Int32) {
-        let role = state.withLock { state -> (any ClusterRole)? in
-            if state.role == nil { state.held.append(.silent(rank)) }
+    func deliveryEnded() {
+        role(orHold: .deliveryEnded)?.deliveryEnded()
+    }
+
+    func silent(_ rank: Int32, after silence: Duration) {
+        role(orHold: .silent(rank, silence))?.silent(rank, after: silence)
+    }
+
+    /// The role, or nil once `event` is held for it.
+    private func role(orHold event: Event) -> (any ClusterRole)? {
+        state.withLock { state in
+            if state.role == nil { state.held.append(event) }
             return state.role
         }
-        role?.silent(rank)
     }
 }
 

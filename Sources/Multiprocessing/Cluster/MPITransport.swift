@@ -18,12 +18,13 @@ import Musl
 /// heartbeat when it has had nothing else to say for ``heartbeatInterval``, and a peer silent
 /// for ``silenceLimit`` is reported lost. While messages flow the thread keeps looking (yielding
 /// its CPU between looks); idle, it sleeps in growing steps, so an idle rank does not burn a core.
+/// What is queued for one rank while the thread is busy leaves as one MPI message (a batch).
 ///
 /// `@unchecked Sendable`: `outbox`, `jobs`, `stopping` and `finished` are only touched with
 /// `condition` locked; everything else only on the thread itself.
 final class MPITransport: @unchecked Sendable {
-    /// A message as received: who sent it, what it is, its bytes.
-    typealias Handler = @Sendable (_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>) -> Void
+    /// A message queued: where it goes, what it is, its bytes.
+    typealias Outgoing = (destination: Int32, tag: ClusterTag, bytes: [UInt8])
 
     let rank: Int32
     let size: Int32
@@ -35,15 +36,17 @@ final class MPITransport: @unchecked Sendable {
     static let silenceLimit: UInt64 = 1_000_000_000
     /// How long the thread keeps looking after its last message before it starts to sleep.
     static let activeWindow: UInt64 = 1_000_000
+    /// Messages larger than this leave alone, and batches stop growing past it: packing saves
+    /// a message's fixed cost, which is nothing next to copying a large one.
+    static let batchBytes = 1 << 20
 
     private let condition = Condition()
-    private var outbox: [(destination: Int32, tag: ClusterTag, bytes: [UInt8])] = []
+    private var outbox: [Outgoing] = []
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
     private var finished = false
 
-    private var handler: Handler?
-    private var onSilent: (@Sendable (Int32) -> Void)?
+    private var receiver: (any ClusterRole)?
     private var sends: [(request: UnsafeMutableRawPointer, buffer: UnsafeMutableRawBufferPointer)] = []
     private var lastHeard: [Int32: UInt64] = [:]
     private var lastSent: [Int32: UInt64] = [:]
@@ -55,9 +58,9 @@ final class MPITransport: @unchecked Sendable {
         self.host = host
     }
 
-    /// Starts MPI on a thread of its own and returns once it is up. `handler` gets every message
-    /// and `onSilent` every peer that fell silent, both on that thread.
-    static func start(handler: @escaping Handler, onSilent: @escaping @Sendable (Int32) -> Void) throws(PoolError) -> MPITransport {
+    /// Starts MPI on a thread of its own and returns once it is up. `receiver` gets every
+    /// message, the end of every burst of them, and every peer that fell silent, on that thread.
+    static func start(receiver: any ClusterRole) throws(PoolError) -> MPITransport {
         let started = Mutex<Result<MPITransport, PoolError>?>(nil)
         let ready = Condition()
         try NativeThread.detach(name: "mp-mpi") {
@@ -72,8 +75,7 @@ final class MPITransport: @unchecked Sendable {
                 cmp_mpi_processor_name(&name, Int32(name.count))
                 let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 let transport = MPITransport(rank: rank, size: size, host: host)
-                transport.handler = handler
-                transport.onSilent = onSilent
+                transport.receiver = receiver
                 outcome = .success(transport)
             }
             ready.withLock {
@@ -93,6 +95,15 @@ final class MPITransport: @unchecked Sendable {
     func send(to destination: Int32, _ tag: ClusterTag, _ bytes: [UInt8]) {
         condition.withLock {
             outbox.append((destination, tag, bytes))
+            condition.signal()
+        }
+    }
+
+    /// Queues messages, in order; any thread.
+    func send(_ messages: [Outgoing]) {
+        guard !messages.isEmpty else { return }
+        condition.withLock {
+            outbox.append(contentsOf: messages)
             condition.signal()
         }
     }
@@ -131,9 +142,11 @@ final class MPITransport: @unchecked Sendable {
         }
         var lastActivity = start
         var nap: Int64 = 50_000
+        var judgedLastTime = true
         while true {
+            let turnStarted = cmp_monotonic_ns()
             let (outgoing, work, stop) = condition.withLock {
-                () -> ([(destination: Int32, tag: ClusterTag, bytes: [UInt8])], [@Sendable () -> Void], Bool) in
+                () -> ([Outgoing], [@Sendable () -> Void], Bool) in
                 defer {
                     outbox.removeAll(keepingCapacity: true)
                     jobs.removeAll(keepingCapacity: true)
@@ -141,7 +154,7 @@ final class MPITransport: @unchecked Sendable {
                 return (outbox, jobs, stopping)
             }
             var active = !outgoing.isEmpty || !work.isEmpty
-            for message in outgoing { startSend(message.bytes, to: message.destination, tag: message.tag) }
+            startSends(outgoing)
             for job in work { job() }
             if stop {
                 finalize()
@@ -150,7 +163,12 @@ final class MPITransport: @unchecked Sendable {
             testSends()
             active = receiveAvailable() || active
             let now = cmp_monotonic_ns()
-            keepPeersInformed(now: now)
+            // A turn that took long was this thread's stall, not the peers' silence: what they
+            // sent meanwhile is received first, on the next turn (once; a stall every turn
+            // must not keep a lost peer from being reported).
+            let judge = now &- turnStarted < Self.heartbeatInterval || !judgedLastTime
+            keepPeersInformed(now: now, judgingSilence: judge)
+            judgedLastTime = judge
             if active {
                 lastActivity = now
                 nap = 50_000
@@ -167,16 +185,48 @@ final class MPITransport: @unchecked Sendable {
         }
     }
 
-    private func startSend(_ bytes: [UInt8], to destination: Int32, tag: ClusterTag) {
-        // An MPI message's size is an Int32; cluster pools keep chunks under it.
-        guard !silent.contains(destination), bytes.count <= Int(Int32.max) else { return }
-        // MPI reads the buffer until the send completes: a copy of its own, freed then.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
-        bytes.withUnsafeBytes { source in
-            if let base = source.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+    /// Sends what was queued, each destination's messages in order: runs of small ones as one
+    /// batch each.
+    private func startSends(_ outgoing: [Outgoing]) {
+        guard !outgoing.isEmpty else { return }
+        var byDestination: [Int32: [(tag: ClusterTag, bytes: [UInt8])]] = [:]
+        var destinations: [Int32] = []
+        for message in outgoing {
+            if byDestination[message.destination] == nil { destinations.append(message.destination) }
+            byDestination[message.destination, default: []].append((message.tag, message.bytes))
         }
+        for destination in destinations {
+            let messages = byDestination[destination]!
+            var start = 0
+            while start < messages.count {
+                var end = start + 1
+                var bytes = ClusterBatch.headerBytes + messages[start].bytes.count
+                while end < messages.count, bytes + ClusterBatch.headerBytes + messages[end].bytes.count <= Self.batchBytes {
+                    bytes += ClusterBatch.headerBytes + messages[end].bytes.count
+                    end += 1
+                }
+                if end - start == 1 {
+                    startSend(to: destination, tag: messages[start].tag, byteCount: messages[start].bytes.count) { buffer in
+                        messages[start].bytes.withUnsafeBytes { source in
+                            if let base = source.baseAddress { buffer.baseAddress!.copyMemory(from: base, byteCount: source.count) }
+                        }
+                    }
+                } else {
+                    startSend(to: destination, tag: .batch, byteCount: bytes) { ClusterBatch.write(messages[start..<end], into: $0) }
+                }
+                start = end
+            }
+        }
+    }
+
+    private func startSend(to destination: Int32, tag: ClusterTag, byteCount: Int, fill: (UnsafeMutableRawBufferPointer) -> Void) {
+        // An MPI message's size is an Int32; cluster pools keep chunks under it.
+        guard !silent.contains(destination), byteCount <= Int(Int32.max) else { return }
+        // MPI reads the buffer until the send completes: a copy of its own, freed then.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, byteCount), alignment: 16)
+        fill(buffer)
         var request: UnsafeMutableRawPointer?
-        let rc = cmp_mpi_start_send(buffer.baseAddress, Int32(bytes.count), destination, tag.rawValue, &request)
+        let rc = cmp_mpi_start_send(buffer.baseAddress, Int32(byteCount), destination, tag.rawValue, &request)
         guard rc == 0, let request else {
             buffer.deallocate()
             return
@@ -194,31 +244,49 @@ final class MPITransport: @unchecked Sendable {
         }
     }
 
-    /// Receives every message that is there; whether there was one.
+    /// Receives every message that is there, then tells the receiver the burst ended; whether
+    /// there was one.
     private func receiveAvailable() -> Bool {
+        var delivered = false
         var any = false
         while true {
             var source: Int32 = 0
             var tagValue: Int32 = 0
             var bytes: Int32 = 0
-            guard cmp_mpi_probe_any(&source, &tagValue, &bytes) == 1 else { return any }
+            guard cmp_mpi_probe_any(&source, &tagValue, &bytes) == 1 else { break }
             var buffer = [UInt8](repeating: 0, count: Int(bytes))
             let rc = buffer.withUnsafeMutableBytes { cmp_mpi_receive($0.baseAddress, bytes, source, tagValue) }
             any = true
             guard rc == 0 else { continue }
             lastHeard[source] = cmp_monotonic_ns()
-            guard let tag = ClusterTag(rawValue: tagValue), tag != .heartbeat else { continue }
-            handler?(source, tag, buffer[...])
+            if tagValue == ClusterTag.batch.rawValue {
+                // A batch cut short is dropped whole: its sender is broken, and its liveness says so.
+                for message in (try? ClusterBatch.messages(in: buffer[...])) ?? [] {
+                    delivered = deliver(source, message.tag, message.bytes) || delivered
+                }
+            } else {
+                delivered = deliver(source, tagValue, buffer[...]) || delivered
+            }
         }
+        if delivered { receiver?.deliveryEnded() }
+        return any
     }
 
-    /// Heartbeats to peers it has said nothing to for a while; peers silent too long reported.
-    private func keepPeersInformed(now: UInt64) {
+    private func deliver(_ source: Int32, _ tagValue: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+        guard let tag = ClusterTag(rawValue: tagValue), tag != .heartbeat, tag != .batch else { return false }
+        receiver?.received(source, tag, bytes)
+        return true
+    }
+
+    /// Heartbeats to peers it has said nothing to for a while; peers silent too long reported
+    /// when `judgingSilence`.
+    private func keepPeersInformed(now: UInt64, judgingSilence: Bool) {
         for peer in peers where !silent.contains(peer) {
-            if now &- (lastSent[peer] ?? 0) >= Self.heartbeatInterval { startSend([], to: peer, tag: .heartbeat) }
-            if now &- (lastHeard[peer] ?? now) >= Self.silenceLimit {
+            if now &- (lastSent[peer] ?? 0) >= Self.heartbeatInterval { startSend(to: peer, tag: .heartbeat, byteCount: 0) { _ in } }
+            let silence = now &- (lastHeard[peer] ?? now)
+            if judgingSilence && silence >= Self.silenceLimit {
                 silent.insert(peer)
-                onSilent?(peer)
+                receiver?.silent(peer, after: .milliseconds(Int64(silence / 1_000_000)))
             }
         }
     }

@@ -16,6 +16,8 @@ final class RankServer: ClusterRole {
     /// The chunks it runs for rank 0, by rank 0's chunk id.
     private let relays = Mutex<[UInt64: RelaySink]>([:])
     private let taskTypes = Mutex<[String: ObjectIdentifier]>([:])
+    /// Chunks of the delivery under way, submitted to the pool together when it ends.
+    private let received = Mutex<[ChunkWork]>([])
     private let label: WorkerLabel
 
     init(transport: MPITransport, processes: Int?) throws(PoolError) {
@@ -35,22 +37,30 @@ final class RankServer: ClusterRole {
     func received(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>) {
         guard source == 0 else { return }
         switch tag {
-        case .chunk: run(bytes)
-        case .skip: if let skip = try? ClusterSkip.decode(bytes) { self.skip(skip) }
-        case .shutdown: finish()
-        case .hello, .result, .heartbeat: break
+        case .chunk: accept(bytes)
+        case .skip:
+            submitReceived()
+            if let skip = try? ClusterSkip.decode(bytes) { self.skip(skip) }
+        case .shutdown:
+            submitReceived()
+            finish()
+        case .hello, .result, .heartbeat, .batch: break
         }
     }
 
+    func deliveryEnded() {
+        submitReceived()
+    }
+
     /// Rank 0 is gone: nothing will read the results, and nobody else would end this rank.
-    func silent(_ rank: Int32) {
-        clusterSay(
-            "\(label.name) (pid \(label.pid)): rank 0 sent nothing for \(Duration.nanoseconds(Int64(MPITransport.silenceLimit))); exiting")
+    func silent(_ rank: Int32, after silence: Duration) {
+        clusterSay("\(label.name) (pid \(label.pid)): rank 0 sent nothing for \(silence); exiting")
         pool.terminate()
         _exit(1)
     }
 
-    private func run(_ bytes: ArraySlice<UInt8>) {
+    /// Makes a chunk of the pool's own of one rank 0 sent, to submit when the delivery ends.
+    private func accept(_ bytes: ArraySlice<UInt8>) {
         var remoteID: UInt64?
         do {
             let chunk = try ClusterChunk.decode(bytes)
@@ -67,11 +77,27 @@ final class RankServer: ClusterRole {
             let local = try makeChunk(
                 task: task, taskType: taskType(named: task.typeName), inputs: inputs, itemCount: chunk.itemCount, index: 0,
                 firstItem: chunk.firstItem, timeLimit: perItem, maxMessageBytes: pool.configuration.maxMessageBytes, sink: relay)
-            try pool.core.submit([local])
+            received.withLock { $0.append(local) }
         } catch {
-            // Unreadable or refused: rank 0 learns why, for this chunk, if it can be named.
+            // Unreadable: rank 0 learns why, for this chunk, if it can be named.
             guard let remoteID else { return }
             relays.withLock { $0[remoteID]?.finish(rejecting: error) } ?? ()
+        }
+    }
+
+    /// Submits the chunks received so far in one go: one pass of the scheduler and one write
+    /// per worker, not one per chunk.
+    private func submitReceived() {
+        let chunks = received.withLock { chunks in
+            defer { chunks.removeAll(keepingCapacity: true) }
+            return chunks
+        }
+        guard !chunks.isEmpty else { return }
+        do {
+            try pool.core.submit(chunks)
+        } catch {
+            // Refused (the pool is closing or broken): rank 0 learns why, for each chunk.
+            for chunk in chunks { (chunk.sink as? RelaySink)?.finish(rejecting: error) }
         }
     }
 

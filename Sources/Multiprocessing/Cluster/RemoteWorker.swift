@@ -24,6 +24,8 @@ final class RemoteWorker: PoolWorker {
         /// Chunks sent and not answered.
         var outstanding: Set<UInt64> = []
         var ended = false
+        /// Workers the results of the delivery under way gave chunks to, sent when it ends.
+        var toSend: [any PoolWorker] = []
     }
 
     private enum Queued {
@@ -64,18 +66,20 @@ final class RemoteWorker: PoolWorker {
             return state.ended ? [] : state.queued
         }
         // Outside the scheduler's lock: joining a chunk's frame copies its bytes.
-        for message in queued {
+        let messages = queued.map { message -> MPITransport.Outgoing in
             switch message {
             case .chunk(let chunk):
-                coordinator.transport.send(to: rank, .chunk, ClusterChunk.encode(chunk))
+                (rank, .chunk, ClusterChunk.encode(chunk))
             case .skip(let ids):
-                coordinator.transport.send(to: rank, .skip, ClusterSkip(chunkIDs: ids, stopRunning: stopRunningOnCancel).encode())
+                (rank, .skip, ClusterSkip(chunkIDs: ids, stopRunning: stopRunningOnCancel).encode())
             }
         }
+        coordinator.transport.send(messages)
         return nil
     }
 
-    /// A result from the rank, on the transport's thread.
+    /// A result from the rank, on the transport's thread. What it frees room for is sent by
+    /// ``sendFreedRoom()``, once per delivery.
     func received(_ result: ClusterResult) {
         do {
             let (message, attachments) = try FrameSplitting.split(result.frame)
@@ -86,11 +90,23 @@ final class RemoteWorker: PoolWorker {
             }
             var toSend: [any PoolWorker] = []
             try core.received(decoded, from: self, answeredBy: result.ranBy, flushLater: &toSend)
-            core.send(to: toSend)
+            guard !toSend.isEmpty else { return }
+            state.withLock { state in
+                for worker in toSend where !state.toSend.contains(where: { $0 === worker }) { state.toSend.append(worker) }
+            }
         } catch {
             // A rank that sends what it should not cannot be trusted with more work.
             end(WorkerEnd(status: nil, lost: "it sent a malformed result (\(error))", violation: "\(error)"))
         }
+    }
+
+    /// Sends the chunks the results of a delivery gave workers (this one and others of its pool).
+    func sendFreedRoom() {
+        let toSend = state.withLock { state in
+            defer { state.toSend.removeAll(keepingCapacity: true) }
+            return state.toSend
+        }
+        core.send(to: toSend)
     }
 
     /// The rank stopped answering.
