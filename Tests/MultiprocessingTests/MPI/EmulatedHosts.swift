@@ -100,6 +100,8 @@ struct EmulatedHosts: Sendable {
                 // other interfaces are not reachable from inside).
                 "--mca", "oob_tcp_if_include", "\(subnet).0/24", "--mca", "btl_tcp_if_include", "\(subnet).0/24",
                 "--host", hosts.map { "\($0.address):\($0.slots)" }.joined(separator: ","),
+                "--mca", "oob_tcp_keepalive_time", "1", "--mca", "oob_tcp_keepalive_intvl", "1",
+                "--mca", "oob_tcp_keepalive_probes", "2",
             ]
         }
     }
