@@ -34,10 +34,10 @@ struct MapProgressTests {
     func firstFailureInInputOrder() {
         var progress = MapProgress(chunkCount: 4)
         // Item 6 (chunk 3) fails first, but chunks 0-2 are not in: wait.
-        let late = progress.record(chunk: 3, .failed(item: 6, error: Failure(item: 6)))
+        let late = progress.record(chunk: 3, .failed(item: 6, error: Failure(item: 6), count: 1))
         #expect(error(late) == nil)
         // An earlier failure (item 3, chunk 1) replaces it; chunk 0 is still missing.
-        let earlier = progress.record(chunk: 1, .failed(item: 3, error: Failure(item: 3)))
+        let earlier = progress.record(chunk: 1, .failed(item: 3, error: Failure(item: 3), count: 1))
         #expect(error(earlier) == nil)
         #expect(!progress.isDone)
         // Chunk 0 in: everything before item 3 is known, so the call fails with it.

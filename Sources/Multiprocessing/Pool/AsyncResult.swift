@@ -37,10 +37,13 @@ public final class AsyncResult<Value: Sendable>: Sendable {
     private let state = Mutex(State())
     private let onSuccess: SuccessCallback?
     private let onError: ErrorCallback?
+    /// The progress of a mapping call; nil for `applyAsync`.
+    let reporter: ProgressReporter?
 
-    init(onSuccess: SuccessCallback?, onError: ErrorCallback?) {
+    init(onSuccess: SuccessCallback?, onError: ErrorCallback?, reporter: ProgressReporter? = nil) {
         self.onSuccess = onSuccess
         self.onError = onError
+        self.reporter = reporter
     }
 
     /// True once the work has finished, successfully or not.

@@ -31,8 +31,8 @@ struct ChunkCursor<Output: Sendable> {
     }
 }
 
-/// The lazy results of ``ProcessPool/imap(_:_:chunksize:timeout:)`` and
-/// ``ProcessPool/imapUnordered(_:_:chunksize:timeout:)``: Python's `IMapIterator`.
+/// The lazy results of ``ProcessPool/imap(_:_:chunksize:timeout:buffersize:)`` and
+/// ``ProcessPool/imapUnordered(_:_:chunksize:timeout:buffersize:)``: Python's `IMapIterator`.
 ///
 /// ```swift
 /// for try await x in try pool.imap(Worker1(), [100, 50]) { logger.info("\(x)") }
@@ -46,6 +46,7 @@ public struct IMapSequence<Output: Sendable>: AsyncSequence, Sendable, CustomStr
     let source: any StreamSource<Output>
     let ordered: Bool
     let chunksize: Int
+    let reporter: ProgressReporter
 
     /// Yields the outputs; throws the error of a failed item (a ``TaskError`` or ``PoolError``).
     public struct AsyncIterator: AsyncIteratorProtocol {
@@ -70,6 +71,21 @@ public struct IMapSequence<Output: Sendable>: AsyncSequence, Sendable, CustomStr
 
     /// Starts iterating.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(cursor: ChunkCursor(source: source)) }
+
+    /// The call's progress, as ``AsyncResult/progress`` reports a `mapAsync`'s: coalesced
+    /// snapshots, the last one when the call ends. Items count when a worker has finished them,
+    /// whether or not the sequence has yielded them yet, and ``CallProgress/total`` is nil until
+    /// the input has been read to its end.
+    ///
+    /// ```swift
+    /// let outputs = try pool.imap(Resize(), photos)
+    /// let bar = Task { for await p in outputs.progress { print(p) } }
+    /// for try await image in outputs { save(image) }
+    /// await bar.value
+    /// ```
+    /// Keep the sequence while you watch: dropping it before the end cancels the call, and ends
+    /// its progress.
+    public var progress: AsyncStream<CallProgress> { reporter.updates() }
 
     /// Every item's outcome, failures included, so iteration can go on past a failed item.
     public var results: IMapResults<Output> { IMapResults(source: source) }

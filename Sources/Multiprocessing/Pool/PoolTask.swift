@@ -76,7 +76,7 @@ public protocol PoolInitializer: Codable, Sendable {
     func run() async throws
 }
 
-/// The arguments of one call of a ``ProcessPool/starmap(_:_:chunksize:timeout:isolation:)`` task: Python's argument tuple `(a, b)`.
+/// The arguments of one call of a ``ProcessPool/starmap(_:_:chunksize:timeout:progress:isolation:)`` task: Python's argument tuple `(a, b)`.
 ///
 /// ```swift
 /// struct Add: PoolTask {

@@ -17,23 +17,51 @@ extension ProcessPool {
     ///     the workers finish together even when one runs slower; Python instead cuts
     ///     `ceil(count / (4 × processes))` items per chunk.
     ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
+    ///   - progress: Called with the call's ``CallProgress`` as items come in, as tqdm would
+    ///     show it: first with nothing done, last with ``CallProgress/isFinished`` set, before
+    ///     `map` returns or throws. It runs in a task of its own, one call at a time; a handler
+    ///     slower than the items skips to the latest snapshot. Without one, the call keeps no
+    ///     progress at all.
     ///   - isolation: The caller's actor, where the call runs; leave it to the default.
     /// - Throws: the first failed item in input order: a ``TaskError`` for an error thrown by
     ///   the task, a ``PoolError`` for a worker that died, an item over its time limit, or a
     ///   pool that was terminated; `CancellationError` if the calling task was cancelled.
     public func map<T: PoolTask>(
         _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil,
+        progress: (@Sendable (CallProgress) -> Void)? = nil,
         isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] {
-        let job = try submitMap(
-            task, Array(items), chunksize: chunksize, timeout: timeout,
-            onSuccess: nil, onError: nil
-        ) { $0 }
-        return try await awaitCancellable(job, isolation: isolation)
+        let items = Array(items)
+        guard let progress else {
+            let job = try submitMap(
+                task, items, chunksize: chunksize, timeout: timeout, reporter: nil,
+                onSuccess: nil, onError: nil
+            ) { $0 }
+            return try await awaitCancellable(job, isolation: isolation)
+        }
+        let reporter = ProgressReporter(total: items.count)
+        let updates = reporter.updates()
+        let handler = Task {
+            for await snapshot in updates { progress(snapshot) }
+        }
+        let outcome: Result<[T.Output], any Error>
+        do {
+            let job = try submitMap(
+                task, items, chunksize: chunksize, timeout: timeout, reporter: reporter,
+                onSuccess: nil, onError: nil
+            ) { $0 }
+            outcome = .success(try await awaitCancellable(job, isolation: isolation))
+        } catch {
+            // A call that failed has ended its progress already; one refused at once has not.
+            reporter.finish()
+            outcome = .failure(error)
+        }
+        await handler.value
+        return try outcome.get()
     }
 
     /// Starts `map` and returns at once: Python's `map_async`. The handle's `get()` returns the
-    /// outputs in input order.
+    /// outputs in input order, and its ``AsyncResult/progress`` reports the items as they come in.
     ///
     /// - Parameters:
     ///   - task: What to run on each item; its stored properties travel with it.
@@ -53,8 +81,9 @@ extension ProcessPool {
         onSuccess: AsyncResult<[T.Output]>.SuccessCallback? = nil,
         onError: AsyncResult<[T.Output]>.ErrorCallback? = nil
     ) throws(PoolError) -> AsyncResult<[T.Output]> {
-        try submitMap(
-            task, Array(items), chunksize: chunksize, timeout: timeout,
+        let items = Array(items)
+        return try submitMap(
+            task, items, chunksize: chunksize, timeout: timeout, reporter: ProgressReporter(total: items.count),
             onSuccess: onSuccess, onError: onError
         ) { $0 }.result
     }
@@ -71,12 +100,14 @@ extension ProcessPool {
         }
     }
 
-    /// Splits `items` into chunks, submits them all, and returns the job that collects them.
+    /// Splits `items` into chunks, submits them all, and returns the job that collects them and
+    /// counts them for `reporter`, if there is one.
     func submitMap<T: PoolTask, Value: Sendable>(
         _ task: T,
         _ items: [T.Input],
         chunksize: Int?,
         timeout: Duration?,
+        reporter: ProgressReporter?,
         onSuccess: AsyncResult<Value>.SuccessCallback?,
         onError: AsyncResult<Value>.ErrorCallback?,
         finish: @escaping @Sendable ([T.Output]) -> Value
@@ -91,8 +122,8 @@ extension ProcessPool {
             chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
             ?? ChunkPlan(itemCount: items.count, processes: processes)
         let chunkCount = plan.ranges.count
-        let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
-        let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, finish: finish)
+        let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError, reporter: reporter)
+        let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, reporter: reporter, finish: finish)
         // Chunks go to the scheduler in portions of at most about a megabyte, and of 64 chunks at
         // first, twice as many each time: workers start while the rest is still being encoded,
         // where one portion of all would have every chunk encoded before the first ran.

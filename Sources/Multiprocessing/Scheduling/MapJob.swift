@@ -8,12 +8,18 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
     private let progress: Mutex<MapProgress>
+    /// The caller's view of the call's progress, if one may ask for it.
+    private let reporter: ProgressReporter?
     /// Read without the lock by the scheduler, for every chunk it dispatches.
     private let done = Atomic<Bool>(false)
 
-    init(chunkCount: Int, result: AsyncResult<Value>, finish: @escaping @Sendable ([Output]) -> Value) {
+    init(
+        chunkCount: Int, result: AsyncResult<Value>, reporter: ProgressReporter?,
+        finish: @escaping @Sendable ([Output]) -> Value
+    ) {
         self.result = result
         self.finish = finish
+        self.reporter = reporter
         self.progress = Mutex(MapProgress(chunkCount: chunkCount))
         if chunkCount == 0 {
             done.store(true, ordering: .releasing)
@@ -27,12 +33,17 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     func markFailed(_ error: any Error) {
         let wasRunning = progress.withLock { $0.end() }
         done.store(true, ordering: .releasing)
+        reporter?.finish()
         if wasRunning { result.fulfill(.failure(error)) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
         let values = Self.values(of: chunk, completion)
-        switch progress.withLock({ $0.record(chunk: chunk.index, values) }) {
+        let outcome = progress.withLock { $0.record(chunk: chunk.index, values) }
+        if let reporter {
+            Self.report(values, of: chunk, to: reporter, ending: outcome)
+        }
+        switch outcome {
         case .pending:
             break
         case .failed(let error):
@@ -42,6 +53,18 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
             done.store(true, ordering: .releasing)
             result.fulfill(.success(finish(Self.joined(chunks))))
         }
+    }
+
+    /// Counts a chunk's items for the caller's progress; a failed call's progress ends with it
+    /// (its later chunks are not counted).
+    private static func report(
+        _ values: ChunkValues, of chunk: ChunkWork, to reporter: ProgressReporter, ending outcome: MapProgress.Outcome
+    ) {
+        switch values {
+        case .outputs: reporter.record(done: chunk.itemCount, failed: 0)
+        case .failed(_, _, let count): reporter.record(done: chunk.itemCount - count, failed: count)
+        }
+        if case .failed = outcome { reporter.finish() }
     }
 
     /// A chunk's outputs, or its first failed item. The common case, every item succeeded,
@@ -62,9 +85,14 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
         case .outputs(let outputs):
             return .outputs(OutputsBox(outputs))
         case .items(let items):
+            var first: (item: Int, error: any Error)?
+            var count = 0
             for (offset, item) in items.enumerated() {
-                if case .failure(let error) = item { return .failed(item: chunk.firstItem + offset, error: error) }
+                guard case .failure(let error) = item else { continue }
+                if first == nil { first = (chunk.firstItem + offset, error) }
+                count += 1
             }
+            if let first { return .failed(item: first.item, error: first.error, count: count) }
             return .outputs(OutputsBox(items.map { try! $0.get() }))
         }
     }

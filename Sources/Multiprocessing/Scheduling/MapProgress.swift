@@ -1,8 +1,9 @@
 /// What a finished chunk brought a `map` call.
 enum ChunkValues: Sendable {
     case outputs(any ChunkOutputs)
-    /// The chunk's first failed item, in input order, and its error.
-    case failed(item: Int, error: any Error)
+    /// The chunk's first failed item, in input order, and its error; `count` items of the
+    /// chunk failed in all.
+    case failed(item: Int, error: any Error, count: Int)
 }
 
 /// Which chunks of a `map` call are in, their outputs, and the call's first failure: the state
@@ -58,7 +59,7 @@ struct MapProgress {
         case .outputs(let box):
             // Once an item has failed the call fails: outputs are no longer needed.
             if firstFailure == nil { outputs[index] = box }
-        case .failed(let item, let error):
+        case .failed(let item, let error, _):
             if firstFailure.map({ item < $0.item }) ?? true {
                 firstFailure = (item, index, error)
                 outputs = []

@@ -98,6 +98,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     private let window: Int
     private let producer: Mutex<Producer>
     private let state = Mutex(StreamState())
+    /// The call's progress, for ``IMapSequence/progress``: its total is known once the input ends.
+    let reporter = ProgressReporter(total: nil)
     /// Whether the scheduler was told that this stream submits nothing more.
     private let reportedClosed = Atomic<Bool>(false)
 
@@ -138,7 +140,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
     private func submitChunks() throws(PoolError) {
         let outstanding = state.withLock { $0.submitted - $0.consumed }
-        let (chunks, exhausted) = try producer.withLock { (producer: inout Producer) throws(PoolError) -> ([ChunkWork], Bool) in
+        let (chunks, exhausted, itemsRead) = try producer.withLock {
+            (producer: inout Producer) throws(PoolError) -> ([ChunkWork], Bool, Int) in
             var chunks: [ChunkWork] = []
             while !producer.exhausted && (producer.unbounded || outstanding + chunks.count < window) {
                 var items: [Input] = []
@@ -154,7 +157,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
-            return (chunks, producer.exhausted)
+            return (chunks, producer.exhausted, producer.nextItem)
         }
         state.withLock { state in
             state.submitted += chunks.count
@@ -171,7 +174,10 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             }
             throw error
         }
-        if exhausted { reportClosed() }
+        if exhausted {
+            reporter.setTotal(itemsRead)
+            reportClosed()
+        }
     }
 
     /// `refill` for after the first: an error (an item that cannot be encoded, a pool
@@ -180,6 +186,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         do {
             try refill()
         } catch {
+            // The items after the failure will never run: the call's progress ends here.
+            reporter.finish()
             let waiter = state.withLock { state in
                 if state.failure == nil { state.failure = error }
                 defer { state.waiter = nil }
@@ -194,6 +202,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     /// cancelled call: nobody would read it, and a pool that closes would wait for it.
     func consumerGone() {
         producer.withLock { $0.exhausted = true }
+        reporter.finish()
         let outstanding = state.withLock { !$0.cancelled && $0.consumed < $0.submitted }
         if outstanding {
             cancel()
@@ -225,11 +234,13 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             return !state.cancelled
         }
         if first { core.cancel(self) }
+        reporter.finish()
         reportClosed()
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
-        let items = Self.results(of: chunk, completion)
+        let (items, failures) = Self.results(of: chunk, completion)
+        reporter.record(done: chunk.itemCount - failures, failed: failures)
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.finished[chunk.index] = items
             if !ordered { state.completionOrder.append(chunk.index) }
@@ -242,9 +253,10 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         waiter?.resume()
     }
 
-    /// A chunk's results, boxed. Made here on the reader thread rather than by the consumer,
-    /// which is the one thread every result of the call goes through.
-    private static func results(of chunk: ChunkWork, _ completion: ChunkCompletion) -> any ChunkOutputs {
+    /// A chunk's results, boxed, and how many of its items failed. Made here on the reader
+    /// thread rather than by the consumer, which is the one thread every result of the call
+    /// goes through.
+    private static func results(of chunk: ChunkWork, _ completion: ChunkCompletion) -> (any ChunkOutputs, failures: Int) {
         switch DecodedChunk<Output>(chunk, completion) {
         case .outputs(let outputs):
             // A loop, not `map`: unspecialised, `map`'s closure looked up the metadata of
@@ -252,9 +264,13 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             var items: [Item] = []
             items.reserveCapacity(outputs.count)
             for output in outputs { items.append(.success(output)) }
-            return ResultsBox(items)
+            return (ResultsBox(items), 0)
         case .items(let results):
-            return ResultsBox(results)
+            var failures = 0
+            for result in results {
+                if case .failure = result { failures += 1 }
+            }
+            return (ResultsBox(results), failures)
         }
     }
 
