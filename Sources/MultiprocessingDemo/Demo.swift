@@ -25,14 +25,17 @@ struct Worker1: PoolTask {
 @main
 struct Demo {
     static let usage = """
-        usage: multiprocessing-demo [map | map-async | imap | faults] [--seconds S] [--show-timeout] [--show-iterator] [--mpi]
+        usage: multiprocessing-demo [map | map-async | imap | faults | progress] [--seconds S] [--show-timeout]
+                                    [--show-iterator] [--items N] [--mpi]
 
         Runs the seed tutorial's programs with a pool of 3 worker processes; `faults` shows how the
-        pool reports crashes, timeouts, cancellation and bad input.
+        pool reports crashes, timeouts, cancellation and bad input; `progress` counts primes in N
+        blocks of 50000 numbers with a progress bar (plain lines when stdout is not a terminal).
         With no program name, runs all three, each in a fresh process (as three Python scripts would).
           --seconds S        how long worker1 sleeps (default 5, as in the seed)
           --show-timeout     map-async: also show get(timeout: 1 s) expiring first
           --show-iterator    imap: also log the iterator object before iterating
+          --items N          progress: how many blocks (default 200)
           --mpi              under mpiexec (built with the MPI trait): the pool's workers are the
                              other ranks' (mpiexec -n 3 multiprocessing-demo map --seconds 1 --mpi)
         """
@@ -45,6 +48,7 @@ struct Demo {
         var showIterator = false
         var programs: [String] = []
         var onCluster = false
+        var items = 200
         while !arguments.isEmpty {
             let argument = arguments.removeFirst()
             switch argument {
@@ -52,13 +56,17 @@ struct Demo {
                 guard let value = arguments.first.flatMap(Double.init), value >= 0 else { fail("--seconds needs a number") }
                 arguments.removeFirst()
                 seconds = value
+            case "--items":
+                guard let value = arguments.first.flatMap(Int.init), value >= 0 else { fail("--items needs a count") }
+                arguments.removeFirst()
+                items = value
             case "--show-timeout": showTimeout = true
             case "--show-iterator": showIterator = true
             case "--mpi": onCluster = true
             case "-h", "--help":
                 print(usage)
                 return
-            case "map", "map-async", "imap", "faults": programs.append(argument)
+            case "map", "map-async", "imap", "faults", "progress": programs.append(argument)
             default: fail("unknown argument \(argument)")
             }
         }
@@ -87,6 +95,7 @@ struct Demo {
             case "map": try await mapProgram(seconds: seconds, onCluster: onCluster)
             case "map-async": try await mapAsyncProgram(seconds: seconds, showTimeout: showTimeout, onCluster: onCluster)
             case "faults": try await FaultsProgram.run()
+            case "progress": try await ProgressProgram.run(items: items, blockSize: 50_000)
             default: try await imapProgram(seconds: seconds, showIterator: showIterator, onCluster: onCluster)
             }
         }
