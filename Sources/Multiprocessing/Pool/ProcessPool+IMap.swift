@@ -18,8 +18,8 @@ extension ProcessPool {
     ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
     ///   - buffersize: The window: how many chunks may be submitted and not yet taken by the
     ///     consumer (running, waiting for a worker, or finished and waiting to be yielded), as
-    ///     Python 3.14's `buffersize` bounds its tasks ahead of the consumer. At most
-    ///     `buffersize × chunksize` items are read ahead of the one yielded last. Default: 24 per
+    ///     Python's `buffersize` (new in 3.16) bounds its tasks ahead of the consumer. At most
+    ///     `buffersize × chunksize` items are read beyond the chunk being yielded. Default: 24 per
     ///     worker and at least 16, enough to keep every worker busy; a smaller one reads less of
     ///     the input ahead, at the price of idle workers when the consumer is slow.
     /// - Throws: ``PoolError/Code-swift.struct/invalidArgument`` for a `chunksize` or
