@@ -106,9 +106,10 @@ struct ProgressTests {
         try await withDeadline { () async throws in
             try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
                 let outputs = try pool.imapUnordered(FailOn(failing: [3, 17, 30]), 0..<50, chunksize: 2)
+                let updates = outputs.progress
                 let watcher = Task {
                     var snapshots: [CallProgress] = []
-                    for await p in outputs.progress { snapshots.append(p) }
+                    for await p in updates { snapshots.append(p) }
                     return snapshots
                 }
                 var failures = 0
@@ -147,6 +148,25 @@ struct ProgressTests {
                 expectMonotonic(snapshots)
                 #expect(try #require(snapshots.last).completed < 10)
             }
+        }
+    }
+
+    @Test("a terminated pool ends its calls' progress")
+    func terminatedPool() async throws {
+        try await withDeadline { () async throws in
+            let gate = Gate.make()
+            defer { gate.remove() }
+            let pool = try ProcessPool(processes: 2)
+            let handle = try pool.mapAsync(GatedEcho(gate: gate, gated: Set(4..<8)), Array(0..<8), chunksize: 1)
+            var snapshots: [CallProgress] = []
+            for await p in handle.progress {
+                snapshots.append(p)
+                if p.completed >= 4 && !p.isFinished { pool.terminate() }
+            }
+            expectMonotonic(snapshots)
+            #expect(try #require(snapshots.last).done == 4)
+            await #expect(throws: PoolError.self) { try await handle.get() }
+            try await pool.join()
         }
     }
 

@@ -79,12 +79,14 @@ public struct IMapSequence<Output: Sendable>: AsyncSequence, Sendable, CustomStr
     ///
     /// ```swift
     /// let outputs = try pool.imap(Resize(), photos)
-    /// let bar = Task { for await p in outputs.progress { print(p) } }
+    /// let updates = outputs.progress
+    /// let bar = Task { for await p in updates { print(p) } }
     /// for try await image in outputs { save(image) }
     /// await bar.value
     /// ```
-    /// Keep the sequence while you watch: dropping it before the end cancels the call, and ends
-    /// its progress.
+    /// Dropping the sequence before the end cancels the call and ends its progress. So take the
+    /// stream before handing it to another task, as above: a task that captured the sequence
+    /// itself would keep the call alive, and its progress open, after a `break`.
     public var progress: AsyncStream<CallProgress> { reporter.updates() }
 
     /// Every item's outcome, failures included, so iteration can go on past a failed item.
