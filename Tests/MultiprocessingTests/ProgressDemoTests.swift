@@ -20,7 +20,9 @@ struct ProgressDemoTests {
         #expect(lines.allSatisfy { !$0.contains("\r") && !$0.contains("\u{1B}") }, "\(lines)")
         #expect(lines.last == "78498 primes below 1000000", "π(10⁶) = 78498")
         let progress = lines.dropLast()
-        #expect(progress.first == "0/20 items")
+        // The first snapshot is the call's state when the demo first looks: usually 0/20, but
+        // coalescing may already have replaced it with a later one.
+        #expect(progress.first?.hasSuffix("/20 items") == true || progress.first?.contains("/20 items, ") == true, "\(lines)")
         let counts = progress.compactMap { line in line.split(separator: "/").first.flatMap { Int($0) } }
         #expect(counts.count == progress.count, "every other line is a progress line: \(lines)")
         #expect(counts == counts.sorted(), "counts never go down: \(lines)")

@@ -18,10 +18,10 @@ extension ProcessPool {
     ///     `ceil(count / (4 × processes))` items per chunk.
     ///   - timeout: The time limit of each item (overrides the pool's `taskTimeout`).
     ///   - progress: Called with the call's ``CallProgress`` as items come in, as tqdm would
-    ///     show it: first with nothing done, last with ``CallProgress/isFinished`` set, before
-    ///     `map` returns or throws. It runs in a task of its own, one call at a time; a handler
-    ///     slower than the items skips to the latest snapshot. Without one, the call keeps no
-    ///     progress at all.
+    ///     show it; the last call, with ``CallProgress/isFinished`` set, comes before `map`
+    ///     returns or throws. It runs in a task of its own, one call at a time, and a handler
+    ///     slower than the items skips to the latest snapshot (so even the first may already
+    ///     count some items). Without one, the call keeps no progress at all.
     ///   - isolation: The caller's actor, where the call runs; leave it to the default.
     /// - Throws: the first failed item in input order: a ``TaskError`` for an error thrown by
     ///   the task, a ``PoolError`` for a worker that died, an item over its time limit, or a
