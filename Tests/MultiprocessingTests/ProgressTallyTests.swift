@@ -4,46 +4,47 @@ import Testing
 
 @Suite("a call's progress: its counts, snapshots and streams, without processes")
 struct ProgressTallyTests {
-    @Test("counts add up and the progress finishes when every item is in")
+    private func counts(_ done: Int, _ failed: Int) -> ItemCounts { ItemCounts(done: done, failed: failed) }
+
+    @Test("counts only go up, and the progress finishes when every item is in")
     func finishesAtTotal() {
         var tally = ProgressTally(total: 5)
-        let step1 = tally.record(done: 2, failed: 0)
-        #expect(!step1)
-        let step2 = tally.record(done: 1, failed: 1)
-        #expect(!step2)
-        let step3 = tally.record(done: 0, failed: 1)
-        #expect(step3)
+        let first = tally.advance(to: counts(2, 0))
+        let second = tally.advance(to: counts(3, 1))
+        let stale = tally.advance(to: counts(2, 0))
+        #expect(!first && !second && !stale)
+        #expect(tally.counts == counts(3, 1), "counts read earlier, arriving later, change nothing")
+        let last = tally.advance(to: counts(3, 2))
+        #expect(last)
         #expect(tally.isFinished)
-        let step4 = tally.record(done: 3, failed: 0)
-        #expect(!step4, "counts after the end are ignored")
-        let last = tally.snapshot(elapsed: .seconds(2))
-        #expect(last.done == 3 && last.failed == 2 && last.total == 5 && last.isFinished)
-        #expect(last.completed == 5)
-        #expect(last.fractionCompleted == 1)
-        #expect(last.estimatedTimeRemaining == .zero)
+        let after = tally.advance(to: counts(5, 2))
+        #expect(!after, "counts after the end are ignored")
+        let snapshot = tally.snapshot(elapsed: .seconds(2))
+        #expect(snapshot.done == 3 && snapshot.failed == 2 && snapshot.total == 5 && snapshot.isFinished)
+        #expect(snapshot.completed == 5)
+        #expect(snapshot.fractionCompleted == 1)
+        #expect(snapshot.estimatedTimeRemaining == .zero)
     }
 
     @Test("a stream's total comes when its input ends, and may finish it at once")
     func totalLater() {
         var tally = ProgressTally(total: nil)
-        let step5 = tally.record(done: 4, failed: 0)
-        #expect(!step5)
+        let before = tally.advance(to: counts(4, 0))
+        #expect(!before)
         #expect(tally.snapshot(elapsed: .seconds(1)).total == nil)
         #expect(tally.snapshot(elapsed: .seconds(1)).fractionCompleted == nil)
         #expect(tally.snapshot(elapsed: .seconds(1)).estimatedTimeRemaining == nil)
-        let step6 = tally.setTotal(4)
-        #expect(step6)
+        let ended = tally.setTotal(4)
+        #expect(ended)
         #expect(tally.isFinished)
     }
 
-    @Test("an early end finishes once; a call of no items is finished from the start")
+    @Test("an early end finishes once, at its counts; a call of no items is finished from the start")
     func earlyEnd() {
         var tally = ProgressTally(total: 10)
-        _ = tally.record(done: 3, failed: 0)
-        let step7 = tally.finish()
-        #expect(step7)
-        let step8 = tally.finish()
-        #expect(!step8)
+        let ended = tally.finish(at: counts(3, 0))
+        let again = tally.finish(at: counts(6, 0))
+        #expect(ended && !again)
         #expect(tally.snapshot(elapsed: .zero).completed == 3)
         #expect(ProgressTally(total: 0).isFinished)
     }
@@ -64,20 +65,32 @@ struct ProgressTallyTests {
     func coalescedStream() async {
         let reporter = ProgressReporter(total: 6)
         let updates = reporter.updates()
-        for _ in 0..<5 { reporter.record(done: 1, failed: 0) }
-        reporter.record(done: 0, failed: 1)
+        #expect(reporter.isWatched)
+        for done in 1...5 { reporter.advance(to: counts(done, 0)) }
+        reporter.advance(to: counts(5, 1))
         var seen: [CallProgress] = []
         for await snapshot in updates { seen.append(snapshot) }
         #expect(seen.count == 1, "only the newest is buffered")
         #expect(seen.last?.done == 5 && seen.last?.failed == 1 && seen.last?.isFinished == true)
     }
 
+    @Test("nobody watching: the reporter reads the job's counts when first asked")
+    func readsCountsWhenAsked() async {
+        let reporter = ProgressReporter(total: 10)
+        reporter.connect { ItemCounts(done: 7, failed: 1) }
+        #expect(!reporter.isWatched)
+        var iterator = reporter.updates().makeAsyncIterator()
+        let first = await iterator.next()
+        #expect(first?.done == 7 && first?.failed == 1 && first?.isFinished == false)
+        #expect(reporter.isWatched)
+    }
+
     @Test("asking after the end gets the last snapshot, then the end")
     func lateListener() async {
         let reporter = ProgressReporter(total: 3)
-        reporter.record(done: 1, failed: 0)
-        reporter.finish()
-        reporter.record(done: 2, failed: 0)
+        reporter.connect { nil }
+        reporter.finish(at: counts(1, 0))
+        reporter.advance(to: counts(3, 0))
         var seen: [CallProgress] = []
         for await snapshot in reporter.updates() { seen.append(snapshot) }
         #expect(seen.map(\.completed) == [1])

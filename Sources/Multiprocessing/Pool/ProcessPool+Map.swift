@@ -53,7 +53,7 @@ extension ProcessPool {
             outcome = .success(try await awaitCancellable(job, isolation: isolation))
         } catch {
             // A call that failed has ended its progress already; one refused at once has not.
-            reporter.finish()
+            reporter.finish(at: ItemCounts())
             outcome = .failure(error)
         }
         await handler.value

@@ -8,7 +8,8 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
     private let progress: Mutex<MapProgress>
-    /// The caller's view of the call's progress, if one may ask for it.
+    /// The caller's view of the call's progress, if one may ask for it; the items are counted
+    /// only then.
     private let reporter: ProgressReporter?
     /// Read without the lock by the scheduler, for every chunk it dispatches.
     private let done = Atomic<Bool>(false)
@@ -21,6 +22,7 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
         self.finish = finish
         self.reporter = reporter
         self.progress = Mutex(MapProgress(chunkCount: chunkCount))
+        reporter?.connect { [weak self] in self?.progress.withLock { $0.items } }
         if chunkCount == 0 {
             done.store(true, ordering: .releasing)
             result.fulfill(.success(finish([])))
@@ -31,17 +33,25 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
 
     /// Ends the call with `error` unless it has ended already.
     func markFailed(_ error: any Error) {
-        let wasRunning = progress.withLock { $0.end() }
+        let (wasRunning, items) = progress.withLock { ($0.end(), $0.items) }
         done.store(true, ordering: .releasing)
-        reporter?.finish()
+        reporter?.finish(at: items)
         if wasRunning { result.fulfill(.failure(error)) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
         let values = Self.values(of: chunk, completion)
-        let outcome = progress.withLock { $0.record(chunk: chunk.index, values) }
+        let counted = reporter != nil
+        let (outcome, items) = progress.withLock { progress -> (MapProgress.Outcome, ItemCounts) in
+            if counted { progress.count(values, itemCount: chunk.itemCount) }
+            return (progress.record(chunk: chunk.index, values), progress.items)
+        }
         if let reporter {
-            Self.report(values, of: chunk, to: reporter, ending: outcome)
+            if case .pending = outcome {
+                if reporter.isWatched { reporter.advance(to: items) }
+            } else {
+                reporter.finish(at: items)
+            }
         }
         switch outcome {
         case .pending:
@@ -53,18 +63,6 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
             done.store(true, ordering: .releasing)
             result.fulfill(.success(finish(Self.joined(chunks))))
         }
-    }
-
-    /// Counts a chunk's items for the caller's progress; a failed call's progress ends with it
-    /// (its later chunks are not counted).
-    private static func report(
-        _ values: ChunkValues, of chunk: ChunkWork, to reporter: ProgressReporter, ending outcome: MapProgress.Outcome
-    ) {
-        switch values {
-        case .outputs: reporter.record(done: chunk.itemCount, failed: 0)
-        case .failed(_, _, let count): reporter.record(done: chunk.itemCount - count, failed: count)
-        }
-        if case .failed = outcome { reporter.finish() }
     }
 
     /// A chunk's outputs, or its first failed item. The common case, every item succeeded,

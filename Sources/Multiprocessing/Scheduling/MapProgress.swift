@@ -31,6 +31,8 @@ struct MapProgress {
     private var remaining: Int
     private var firstFailure: (item: Int, chunk: Int, error: any Error)?
     private(set) var isDone: Bool
+    /// The items of the chunks counted so far, for the caller's progress.
+    private(set) var items = ItemCounts()
 
     init(chunkCount: Int) {
         outputs = Array(repeating: nil, count: chunkCount)
@@ -45,6 +47,16 @@ struct MapProgress {
         defer { isDone = true }
         outputs = []
         return !isDone
+    }
+
+    /// Counts the `itemCount` items of a chunk about to be recorded; those of a call that is
+    /// over already are not counted.
+    mutating func count(_ values: ChunkValues, itemCount: Int) {
+        guard !isDone else { return }
+        switch values {
+        case .outputs: items.add(itemCount: itemCount, failed: 0)
+        case .failed(_, _, let count): items.add(itemCount: itemCount, failed: count)
+        }
     }
 
     /// Records chunk `index`.

@@ -24,6 +24,8 @@ private struct StreamState {
     /// Why the chunks after those submitted could not be: thrown to the consumer once it
     /// has had every result before that point (as Python's `imap` raises at the item).
     var failure: PoolError?
+    /// The items of the finished chunks, for the call's progress.
+    var items = ItemCounts()
 
     /// What the consumer's next step is; `mutating` as it takes what it returns.
     mutating func nextStep(ordered: Bool) -> StreamStep {
@@ -115,6 +117,12 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         self.ordered = ordered
         self.window = window
         self.producer = Mutex(Producer(pull: pull, chunkSize: chunkSize))
+        reporter.connect { [weak self] in self?.state.withLock { $0.items } }
+    }
+
+    /// Ends the call's progress at the items in so far.
+    private func finishProgress() {
+        reporter.finish(at: state.withLock { $0.items })
     }
 
     deinit {
@@ -187,7 +195,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             try refill()
         } catch {
             // The items after the failure will never run: the call's progress ends here.
-            reporter.finish()
+            finishProgress()
             let waiter = state.withLock { state in
                 if state.failure == nil { state.failure = error }
                 defer { state.waiter = nil }
@@ -202,7 +210,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     /// cancelled call: nobody would read it, and a pool that closes would wait for it.
     func consumerGone() {
         producer.withLock { $0.exhausted = true }
-        reporter.finish()
+        finishProgress()
         let outstanding = state.withLock { !$0.cancelled && $0.consumed < $0.submitted }
         if outstanding {
             cancel()
@@ -234,22 +242,23 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
             return !state.cancelled
         }
         if first { core.cancel(self) }
-        reporter.finish()
+        finishProgress()
         reportClosed()
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
         let (items, failures) = Self.results(of: chunk, completion)
-        reporter.record(done: chunk.itemCount - failures, failed: failures)
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let (waiter, counts) = state.withLock { state -> (CheckedContinuation<Void, Never>?, ItemCounts) in
+            state.items.add(itemCount: chunk.itemCount, failed: failures)
             state.finished[chunk.index] = items
             if !ordered { state.completionOrder.append(chunk.index) }
             // An ordered consumer waits for one chunk: waking it for a later one would cost its
             // executor a job for nothing.
-            guard !ordered || chunk.index == state.nextToYield else { return nil }
+            guard !ordered || chunk.index == state.nextToYield else { return (nil, state.items) }
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, state.items)
         }
+        if reporter.isWatched { reporter.advance(to: counts) }
         waiter?.resume()
     }
 
