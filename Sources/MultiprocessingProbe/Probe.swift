@@ -53,6 +53,24 @@ struct Crash: PoolTask {
     }
 }
 
+/// Writes `lines` numbered lines of 64 bytes on standard error, then traps with the message
+/// "last words": a crash after far more output than an error keeps.
+struct Flood: PoolTask {
+    func run(_ lines: Int) async throws -> Int {
+        var text = ""
+        for line in 0..<lines {
+            var entry = "flood \(line) "
+            entry += String(repeating: "x", count: 63 - entry.utf8.count) + "\n"
+            text += entry
+            if text.utf8.count >= 4096 || line == lines - 1 {
+                _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                text = ""
+            }
+        }
+        fatalError("last words")
+    }
+}
+
 /// Returns its input with the worker's pid, so the soak can check results and pick victims.
 struct Tagged: PoolTask {
     struct Answer: Codable, Sendable {
@@ -71,12 +89,15 @@ struct Probe {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
+        case "stderr-flood": try await stderrFlood(lines: Int(arguments.dropFirst().first ?? "") ?? 16_384)
         case "soak":
             try await soak(
                 tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
                 killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
         default:
-            print("usage: MultiprocessingProbe orphan-parent PIDFILE | soak [TASKS] [KILL-EVERY]")
+            print(
+                "usage: MultiprocessingProbe orphan-parent PIDFILE | death-loop [ROUNDS]"
+                    + " | chaos [ROUNDS] | soak [TASKS] [KILL-EVERY] | stderr-flood [LINES]")
             exit(2)
         }
     }
@@ -90,6 +111,20 @@ struct Probe {
         while lines(of: pidFile) < 2 { try await Task.sleep(for: .milliseconds(5)) }
         say("ready \(childPIDs().map(String.init).joined(separator: " "))")
         _ = try await (spinning.get(), sleeping.get())
+    }
+
+    /// A worker floods its standard error (forwarded to this process's), then traps. Prints
+    /// what the item's error kept: "error CODE tail-bytes N last-words yes|no".
+    static func stderrFlood(lines: Int) async throws {
+        try await ProcessPool.with(processes: 1) { pool in
+            do {
+                _ = try await pool.apply(Flood(), lines)
+                say("no error")
+            } catch let error as PoolError {
+                let tail = error.stderrTail ?? ""
+                say("error \(error.code) tail-bytes \(tail.utf8.count) last-words \(tail.contains("last words") ? "yes" : "no")")
+            }
+        }
     }
 
     /// Many small tasks with a worker killed every `killEvery` results. Prints one JSON line.

@@ -25,9 +25,10 @@ struct ProbeProcess {
         return path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     }
 
-    /// Starts the probe with `arguments`; its standard output comes through `output`.
-    static func start(_ arguments: [String]) throws -> ProbeProcess {
-        try start(executable: executable, arguments, capturing: STDOUT_FILENO)
+    /// Starts the probe with `arguments`; its standard output comes through `output`, and its
+    /// standard error too when `alsoStandardError`.
+    static func start(_ arguments: [String], alsoStandardError: Bool = false) throws -> ProbeProcess {
+        try start(executable: executable, arguments, capturing: STDOUT_FILENO, alsoStandardError: alsoStandardError)
     }
 
     /// Starts `executable` (a program of this package) with `arguments`; its descriptor
@@ -87,6 +88,20 @@ struct ProbeProcess {
         var lines: [String] = []
         while let line = readLine() { lines.append(line) }
         return (lines, wait())
+    }
+
+    /// Reads the probe's output to its end in large reads, then waits for it to exit: its
+    /// bytes and wait status. Blocks; tests call it through `offCooperativePool`.
+    func outputUntilExit() -> (output: [UInt8], status: Int32) {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = read(output, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+        }
+        return (bytes, wait())
     }
 
     /// Waits for the probe to exit and returns its wait status.

@@ -361,3 +361,39 @@ struct LoggedStart: PoolTask {
         return item.index
     }
 }
+
+/// Writes `message` on standard error, then dies the way it is told: what its item's error
+/// must carry in its `stderrTail`.
+struct ShoutThenDie: PoolTask {
+    enum Way: Codable, Sendable { case segfault, abort, trap }
+    var message: String
+    var way: Way
+    func run(_ x: Int) async throws -> Int {
+        let line = message + "\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        switch way {
+        case .segfault: raise(SIGSEGV)
+        case .abort: abort()
+        case .trap: fatalError(message)
+        }
+        return x
+    }
+}
+
+/// Starts a `sleep` of `seconds` that keeps the worker's standard error open, says its pid on
+/// standard error ("grandchild PID"), then traps: the worker's end must not wait for the sleep.
+struct TrapLeavingChildOnStderr: PoolTask {
+    func run(_ seconds: Int) async throws -> Int {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        for fd in [STDIN_FILENO, STDOUT_FILENO] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup(String(seconds)), nil]
+        _ = posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ)
+        let line = "grandchild \(pid)\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        fatalError("trapped with a child holding standard error")
+    }
+}
