@@ -1,3 +1,4 @@
+import Dispatch
 import Multiprocessing
 import Synchronization
 
@@ -90,13 +91,14 @@ struct Probe {
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "stderr-flood": try await stderrFlood(lines: Int(arguments.dropFirst().first ?? "") ?? 16_384)
+        case "cancel-on-sigint": try await cancelOnSIGINT(pidFile: arguments[1])
         case "soak":
             try await soak(
                 tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
                 killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
         default:
             print(
-                "usage: MultiprocessingProbe orphan-parent PIDFILE | death-loop [ROUNDS]"
+                "usage: MultiprocessingProbe orphan-parent PIDFILE | cancel-on-sigint PIDFILE | death-loop [ROUNDS]"
                     + " | chaos [ROUNDS] | soak [TASKS] [KILL-EVERY] | stderr-flood [LINES]")
             exit(2)
         }
@@ -125,6 +127,31 @@ struct Probe {
                 say("error \(error.code) tail-bytes \(tail.utf8.count) last-words \(tail.contains("last words") ? "yes" : "no")")
             }
         }
+    }
+
+    /// A program that handles SIGINT itself: a dispatch source cancels the Swift task running
+    /// the pool's call, which kills the workers running its items. Two workers sleep in a
+    /// task; prints "ready" and their pids, then, after SIGINT, how the call ended
+    /// ("cancelled CancellationError") and "done" once the pool has ended.
+    static func cancelOnSIGINT(pidFile: String) async throws {
+        try await ProcessPool.with(processes: 2) { pool in
+            // The default action would end the program; the source below handles it instead.
+            signal(SIGINT, SIG_IGN)
+            let call = Task { try await pool.map(Occupy(file: pidFile), [.sleep, .sleep], chunksize: 1) }
+            let source = DispatchSource.makeSignalSource(signal: SIGINT)
+            source.setEventHandler { call.cancel() }
+            source.resume()
+            defer { source.cancel() }
+            while lines(of: pidFile) < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            say("ready \(childPIDs().map(String.init).joined(separator: " "))")
+            do {
+                _ = try await call.value
+                say("finished")
+            } catch {
+                say("cancelled \(type(of: error))")
+            }
+        }
+        say("done")
     }
 
     /// Many small tasks with a worker killed every `killEvery` results. Prints one JSON line.

@@ -26,9 +26,12 @@ struct ProbeProcess {
     }
 
     /// Starts the probe with `arguments`; its standard output comes through `output`, and its
-    /// standard error too when `alsoStandardError`.
-    static func start(_ arguments: [String], alsoStandardError: Bool = false) throws -> ProbeProcess {
-        try start(executable: executable, arguments, capturing: STDOUT_FILENO, alsoStandardError: alsoStandardError)
+    /// standard error too when `alsoStandardError`. In a process group of its own when
+    /// `ownProcessGroup` (as a shell starts a job), so that the group can be signalled.
+    static func start(_ arguments: [String], alsoStandardError: Bool = false, ownProcessGroup: Bool = false) throws -> ProbeProcess {
+        try start(
+            executable: executable, arguments, capturing: STDOUT_FILENO, alsoStandardError: alsoStandardError,
+            ownProcessGroup: ownProcessGroup)
     }
 
     /// Starts `executable` (a program of this package) with `arguments`; its descriptor
@@ -37,7 +40,7 @@ struct ProbeProcess {
     /// before the program starts reading); `environment` replaces this process's.
     static func start(
         executable: String, _ arguments: [String], capturing stream: Int32,
-        input: String? = nil, alsoStandardError: Bool = false, environment: [String]? = nil
+        input: String? = nil, alsoStandardError: Bool = false, environment: [String]? = nil, ownProcessGroup: Bool = false
     ) throws -> ProbeProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
@@ -60,9 +63,16 @@ struct ProbeProcess {
         var pid: pid_t = 0
         let envp = environment.map { $0.map { strdup($0) } + [nil] }
         defer { envp?.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        }
         let rc =
-            envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) }
-            ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
+            envp.map { posix_spawn(&pid, executable, &actions, &attributes, argv, $0) }
+            ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         close(fds[1])
         guard rc == 0 else {
             close(fds[0])

@@ -397,3 +397,21 @@ struct TrapLeavingChildOnStderr: PoolTask {
         fatalError("trapped with a child holding standard error")
     }
 }
+
+/// Makes a pool of one worker at each of `depth` levels below it and returns the sum of the
+/// squares at the bottom, with the (pid, parent pid) of the first process at each level.
+struct NestedSquares: PoolTask {
+    struct Answer: Codable, Sendable {
+        var sum: Int
+        var chain: [[Int32]]
+    }
+    var depth: Int
+    func run(_ x: Int) async throws -> Answer {
+        let me = [getpid(), getppid()]
+        guard depth > 0 else { return Answer(sum: x * x, chain: [me]) }
+        let below = try await ProcessPool.with(processes: 1) { pool in
+            try await pool.map(NestedSquares(depth: depth - 1), [x, x + 1])
+        }
+        return Answer(sum: below.map(\.sum).reduce(0, +), chain: [me] + below[0].chain)
+    }
+}
