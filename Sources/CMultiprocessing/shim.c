@@ -109,11 +109,23 @@ int cmp_output_pipe(int fds[2]) {
     return 0;
 }
 
-int cmp_block_sigpipe_in_thread(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+ssize_t cmp_write_without_sigpipe(int fd, const void *buf, size_t len) {
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    // A SIGPIPE already pending for this thread or the process is not ours to take back.
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    ssize_t written = write(fd, buf, len);
+    int error = errno;
+    if (written < 0 && error == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = error;
+    return written;
 }
 
 int cmp_is_socket(int fd) {

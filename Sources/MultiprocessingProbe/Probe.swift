@@ -72,6 +72,15 @@ struct Flood: PoolTask {
     }
 }
 
+/// Writes "worker N" on standard error, then returns N.
+struct SayOnStderr: PoolTask {
+    func run(_ x: Int) async throws -> Int {
+        let line = "worker \(x)\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        return x
+    }
+}
+
 /// Returns its input with the worker's pid, so the soak can check results and pick victims.
 struct Tagged: PoolTask {
     struct Answer: Codable, Sendable {
@@ -90,6 +99,7 @@ struct Probe {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
+        case "stderr-order": try await stderrOrder(items: Int(arguments.dropFirst().first ?? "") ?? 200)
         case "stderr-flood": try await stderrFlood(lines: Int(arguments.dropFirst().first ?? "") ?? 16_384)
         case "cancel-on-sigint": try await cancelOnSIGINT(pidFile: arguments[1])
         case "soak":
@@ -99,7 +109,7 @@ struct Probe {
         default:
             print(
                 "usage: MultiprocessingProbe orphan-parent PIDFILE | cancel-on-sigint PIDFILE | death-loop [ROUNDS]"
-                    + " | chaos [ROUNDS] | soak [TASKS] [KILL-EVERY] | stderr-flood [LINES]")
+                    + " | chaos [ROUNDS] | soak [TASKS] [KILL-EVERY] | stderr-flood [LINES] | stderr-order [ITEMS]")
             exit(2)
         }
     }
@@ -127,6 +137,18 @@ struct Probe {
                 say("error \(error.code) tail-bytes \(tail.utf8.count) last-words \(tail.contains("last words") ? "yes" : "no")")
             }
         }
+    }
+
+    /// Each item's worker writes "worker N" on standard error before it answers; this process
+    /// writes "parent N" there once it has the answer, then "done".
+    static func stderrOrder(items: Int) async throws {
+        try await ProcessPool.with(processes: 2) { pool in
+            for try await x in try pool.imapUnordered(SayOnStderr(), 0..<items) {
+                let line = "parent \(x)\n"
+                _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            }
+        }
+        say("done")
     }
 
     /// A program that handles SIGINT itself: a dispatch source cancels the Swift task running

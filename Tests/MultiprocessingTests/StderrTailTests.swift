@@ -89,6 +89,28 @@ struct StderrTailTests {
         #expect(StderrTail.text(of: Array("  \n".utf8), cut: false) == nil)
     }
 
+    @Test("a line a worker writes before it answers reaches standard error before what the parent writes on the answer")
+    func forwardedBeforeTheAnswer() async throws {
+        try await withDeadline(60) { () async throws in
+            let items = 300
+            let probe = try ProbeProcess.start(["stderr-order", String(items)], alsoStandardError: true)
+            let (output, status) = await offCooperativePool { probe.outputUntilExit() }
+            #expect(status == 0, "probe exit status \(status)")
+            let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+            #expect(lines.last == "done")
+            var workerLine: [Int: Int] = [:]
+            var late: [Int] = []
+            for (index, line) in lines.enumerated() {
+                let fields = line.split(separator: " ")
+                guard fields.count == 2, let item = Int(fields[1]) else { continue }
+                if fields[0] == "worker" { workerLine[item] = index }
+                if fields[0] == "parent", (workerLine[item] ?? Int.max) > index { late.append(item) }
+            }
+            #expect(workerLine.count == items)
+            #expect(late.isEmpty, "the parent wrote on these answers before their worker's line showed: \(late)")
+        }
+    }
+
     @Test("a worker's 1 MiB on standard error reaches the parent's standard error in order; its error keeps at most 4 KiB")
     func floodIsForwardedAndBounded() async throws {
         try await withDeadline(90) { () async throws in

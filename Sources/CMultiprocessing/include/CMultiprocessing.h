@@ -25,9 +25,9 @@ int cmp_answer_pipe(int fds[2]);
 /// O_NONBLOCK; `fds[1]` becomes the worker's descriptor 2. Returns 0 or -errno.
 int cmp_output_pipe(int fds[2]);
 
-/// Blocks SIGPIPE in the calling thread only: a write to a pipe whose reader is gone then fails
-/// with EPIPE instead of ending the process. Returns 0 or an errno value.
-int cmp_block_sigpipe_in_thread(void);
+/// write(2) that never raises SIGPIPE: a pipe whose reader is gone gives -1 and EPIPE, on any
+/// thread (SIGPIPE is blocked around the write and a SIGPIPE it caused is taken back).
+ssize_t cmp_write_without_sigpipe(int fd, const void *buf, size_t len);
 
 /// Whether `fd` is a socket.
 int cmp_is_socket(int fd);

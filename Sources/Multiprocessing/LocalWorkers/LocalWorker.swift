@@ -23,8 +23,8 @@ final class LocalWorker: PoolWorker {
     let wake: WakeTarget?
     /// How long it may take to exit once its channel closed, before SIGKILL.
     let exitGraceMilliseconds: Int32
-    /// The last of what it wrote on its standard error, if the relay reads it.
-    let stderrTail: StderrTail?
+    /// Its standard error, if the relay reads it.
+    let stderr: StderrPipe?
     /// How long its end waits for the relay to read its standard error to the end of file,
     /// which comes with its exit unless a process it started holds the pipe open.
     static let stderrDrainMilliseconds: Int64 = 500
@@ -38,7 +38,7 @@ final class LocalWorker: PoolWorker {
         self.process = launched.process
         self.wake = wake
         self.exitGraceMilliseconds = exitGraceMilliseconds
-        self.stderrTail = launched.stderrTail
+        self.stderr = launched.stderr
         self.outbound = OutboundChannel(descriptor: launched.requests, threadName: "mp-w\(key)-out", wake: wake)
         self.inbound = InboundChannel(answers: launched.answers, socket: launched.requests, maxMessageBytes: maxMessageBytes)
     }
@@ -92,8 +92,8 @@ final class LocalWorker: PoolWorker {
         let chunksTaken = wake?.chunksTaken
         release()
         // What it printed as it died (a fatal error's message) is in the pipe by now.
-        let stderr = stderrTail?.text(waitingForEndMilliseconds: Self.stderrDrainMilliseconds)
-        return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken, stderrTail: stderr)
+        let tail = stderr?.tail.text(waitingForEndMilliseconds: Self.stderrDrainMilliseconds)
+        return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken, stderrTail: tail)
     }
 
     /// Kills and releases a worker the pool could not start reading.

@@ -3,8 +3,8 @@ import CMultiprocessing
 /// The last bytes a worker wrote on its standard error, kept so that the error of an item it
 /// died running can say what it printed last (a `fatalError` message, the end of a backtrace).
 ///
-/// ``StderrRelay`` appends what it reads and marks the end when the worker's pipe reaches end
-/// of file; the worker's reader thread takes the text once the worker is reaped.
+/// Its ``StderrPipe`` appends what it reads and marks the end when the pipe reaches end of
+/// file; the worker's reader thread takes the text once the worker is reaped.
 ///
 /// `@unchecked Sendable`: `kept`, `dropped` and `ended` are only touched with `condition` locked.
 final class StderrTail: @unchecked Sendable {

@@ -40,10 +40,9 @@ struct LaunchedWorker: Sendable {
     let requests: Int32
     /// The read end of the answers pipe (O_NONBLOCK).
     let answers: Int32
-    /// The last of what the worker writes on its standard error, which ``StderrRelay``
-    /// forwards to this process's; nil when there is no relay and the worker writes to this
-    /// process's standard error itself.
-    let stderrTail: StderrTail?
+    /// The worker's standard error, which ``StderrRelay`` forwards to this process's; nil when
+    /// there is no relay and the worker writes to this process's standard error itself.
+    let stderr: StderrPipe?
 }
 
 /// Spawns workers as fresh runs of this program's own binary (`/proc/self/exe`): the "spawn"
@@ -100,11 +99,11 @@ enum WorkerLauncher {
                 return .failure(PoolError(.spawnFailed, "posix_spawn of /proc/self/exe failed: \(systemErrorText(spawnRC))"))
             }
             let pidfd = cmp_pidfd_open(pid)
-            let tail = errorPipe[0] >= 0 ? relay?.watch(errorPipe[0]) : nil
+            let stderr = errorPipe[0] >= 0 ? relay?.watch(errorPipe[0]) : nil
             return .success(
                 LaunchedWorker(
                     process: ChildProcess(pid: pid, pidfd: max(pidfd, -1)),
-                    requests: sockets[0], answers: pipe[0], stderrTail: tail))
+                    requests: sockets[0], answers: pipe[0], stderr: stderr))
         }
         return try result.get()
     }
