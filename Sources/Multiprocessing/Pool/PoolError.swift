@@ -74,7 +74,8 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
     /// The position in the call's input of the one item the error concerns, when it concerns
     /// one (an argument a worker could not decode, a result it could not encode).
     public let itemIndex: Int?
-    /// For ``Code-swift.struct/workerDied``: the end of what the worker wrote on its standard
+    /// For ``Code-swift.struct/workerDied``, and ``Code-swift.struct/spawnFailed`` when workers
+    /// kept dying before they were ready: the end of what the worker wrote on its standard
     /// error before it died (a `fatalError` message, the end of a crash backtrace), its last
     /// 4 KiB at most; nil when it wrote nothing. Everything it wrote also went to this
     /// process's standard error as it came.
