@@ -14,6 +14,7 @@
 #if defined(__linux__)
 #include <linux/futex.h>
 #endif
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -93,6 +94,38 @@ int cmp_answer_pipe(int fds[2]) {
     // Room for a whole 1 MiB result, so a worker writing one rarely waits for the reader.
     (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
     return 0;
+}
+
+int cmp_output_pipe(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    // One thread reads every worker's pipe in turn: a read must never wait.
+    int flags = fcntl(fds[0], F_GETFL);
+    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) != 0) {
+        int error = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -error;
+    }
+    return 0;
+}
+
+ssize_t cmp_write_without_sigpipe(int fd, const void *buf, size_t len) {
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    // A SIGPIPE already pending for this thread or the process is not ours to take back.
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    ssize_t written = write(fd, buf, len);
+    int error = errno;
+    if (written < 0 && error == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = error;
+    return written;
 }
 
 int cmp_is_socket(int fd) {

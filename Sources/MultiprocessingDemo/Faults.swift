@@ -7,7 +7,8 @@ import Glibc
 import Musl
 #endif
 
-/// Dies in the way it is told on the item `victim`; returns the other items.
+/// Dies in the way it is told on the item `victim`, after logging it (on the worker's standard
+/// error, which the item's error ends with); returns the other items.
 struct Crash: PoolTask {
     enum Way: Codable, Sendable { case segfault, trap, exit, none }
     var victim: Int
@@ -15,6 +16,7 @@ struct Crash: PoolTask {
 
     func run(_ i: Int) async throws -> Int {
         guard i == victim else { return i }
+        if way != .none { logger.warning("item \(i): about to die (\(way))") }
         switch way {
         case .segfault: raise(SIGSEGV)
         case .trap: fatalError("worker trapped on item \(i)")

@@ -1,3 +1,4 @@
+import Dispatch
 import Multiprocessing
 import Synchronization
 
@@ -53,6 +54,33 @@ struct Crash: PoolTask {
     }
 }
 
+/// Writes `lines` numbered lines of 64 bytes on standard error, then traps with the message
+/// "last words": a crash after far more output than an error keeps.
+struct Flood: PoolTask {
+    func run(_ lines: Int) async throws -> Int {
+        var text = ""
+        for line in 0..<lines {
+            var entry = "flood \(line) "
+            entry += String(repeating: "x", count: 63 - entry.utf8.count) + "\n"
+            text += entry
+            if text.utf8.count >= 4096 || line == lines - 1 {
+                _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                text = ""
+            }
+        }
+        fatalError("last words")
+    }
+}
+
+/// Writes "worker N" on standard error, then returns N.
+struct SayOnStderr: PoolTask {
+    func run(_ x: Int) async throws -> Int {
+        let line = "worker \(x)\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        return x
+    }
+}
+
 /// Returns its input with the worker's pid, so the soak can check results and pick victims.
 struct Tagged: PoolTask {
     struct Answer: Codable, Sendable {
@@ -71,12 +99,17 @@ struct Probe {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
+        case "stderr-order": try await stderrOrder(items: Int(arguments.dropFirst().first ?? "") ?? 200)
+        case "stderr-flood": try await stderrFlood(lines: Int(arguments.dropFirst().first ?? "") ?? 16_384)
+        case "cancel-on-sigint": try await cancelOnSIGINT(pidFile: arguments[1])
         case "soak":
             try await soak(
                 tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,
                 killEvery: Int(arguments.dropFirst(2).first ?? "") ?? 3_000)
         default:
-            print("usage: MultiprocessingProbe orphan-parent PIDFILE | soak [TASKS] [KILL-EVERY]")
+            print(
+                "usage: MultiprocessingProbe orphan-parent PIDFILE | cancel-on-sigint PIDFILE | death-loop [ROUNDS]"
+                    + " | chaos [ROUNDS] | soak [TASKS] [KILL-EVERY] | stderr-flood [LINES] | stderr-order [ITEMS]")
             exit(2)
         }
     }
@@ -90,6 +123,57 @@ struct Probe {
         while lines(of: pidFile) < 2 { try await Task.sleep(for: .milliseconds(5)) }
         say("ready \(childPIDs().map(String.init).joined(separator: " "))")
         _ = try await (spinning.get(), sleeping.get())
+    }
+
+    /// A worker floods its standard error (forwarded to this process's), then traps. Prints
+    /// what the item's error kept: "error CODE tail-bytes N last-words yes|no".
+    static func stderrFlood(lines: Int) async throws {
+        try await ProcessPool.with(processes: 1) { pool in
+            do {
+                _ = try await pool.apply(Flood(), lines)
+                say("no error")
+            } catch let error as PoolError {
+                let tail = error.stderrTail ?? ""
+                say("error \(error.code) tail-bytes \(tail.utf8.count) last-words \(tail.contains("last words") ? "yes" : "no")")
+            }
+        }
+    }
+
+    /// Each item's worker writes "worker N" on standard error before it answers; this process
+    /// writes "parent N" there once it has the answer, then "done".
+    static func stderrOrder(items: Int) async throws {
+        try await ProcessPool.with(processes: 2) { pool in
+            for try await x in try pool.imapUnordered(SayOnStderr(), 0..<items) {
+                let line = "parent \(x)\n"
+                _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            }
+        }
+        say("done")
+    }
+
+    /// A program that handles SIGINT itself: a dispatch source cancels the Swift task running
+    /// the pool's call, which kills the workers running its items. Two workers sleep in a
+    /// task; prints "ready" and their pids, then, after SIGINT, how the call ended
+    /// ("cancelled CancellationError") and "done" once the pool has ended.
+    static func cancelOnSIGINT(pidFile: String) async throws {
+        try await ProcessPool.with(processes: 2) { pool in
+            // The default action would end the program; the source below handles it instead.
+            signal(SIGINT, SIG_IGN)
+            let call = Task { try await pool.map(Occupy(file: pidFile), [.sleep, .sleep], chunksize: 1) }
+            let source = DispatchSource.makeSignalSource(signal: SIGINT)
+            source.setEventHandler { call.cancel() }
+            source.resume()
+            defer { source.cancel() }
+            while lines(of: pidFile) < 2 { try await Task.sleep(for: .milliseconds(5)) }
+            say("ready \(childPIDs().map(String.init).joined(separator: " "))")
+            do {
+                _ = try await call.value
+                say("finished")
+            } catch {
+                say("cancelled \(type(of: error))")
+            }
+        }
+        say("done")
     }
 
     /// Many small tasks with a worker killed every `killEvery` results. Prints one JSON line.

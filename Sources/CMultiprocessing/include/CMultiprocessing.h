@@ -9,10 +9,10 @@
 int cmp_socketpair(int fds[2]);
 
 /// Spawns `path` with `argv`/`envp`; each of the `count` (at most 8) descriptors `fds[i]`
-/// becomes descriptor `targets[i]` in the child, standard input reads /dev/null, standard
-/// output and error are inherited, and every other descriptor is closed (inherited ones without
-/// close-on-exec included, where the C library can). Signal mask and dispositions are reset.
-/// Returns 0 or an errno value.
+/// becomes descriptor `targets[i]` in the child (2, standard error, among them if asked),
+/// standard input reads /dev/null, standard output and error are otherwise inherited, and every
+/// other descriptor is closed (inherited ones without close-on-exec included, where the C
+/// library can). Signal mask and dispositions are reset. Returns 0 or an errno value.
 int cmp_spawn(const char *path, char *const argv[], char *const envp[],
               const int *fds, const int *targets, int count, pid_t *pid_out);
 
@@ -20,6 +20,14 @@ int cmp_spawn(const char *path, char *const argv[], char *const envp[],
 /// `fds[1]`, the worker's, blocks, and is made to hold 1 MiB where the system allows. Returns 0
 /// or -errno.
 int cmp_answer_pipe(int fds[2]);
+
+/// A close-on-exec pipe for a worker's standard error: `fds[0]`, the parent's end, is
+/// O_NONBLOCK; `fds[1]` becomes the worker's descriptor 2. Returns 0 or -errno.
+int cmp_output_pipe(int fds[2]);
+
+/// write(2) that never raises SIGPIPE: a pipe whose reader is gone gives -1 and EPIPE, on any
+/// thread (SIGPIPE is blocked around the write and a SIGPIPE it caused is taken back).
+ssize_t cmp_write_without_sigpipe(int fd, const void *buf, size_t len);
 
 /// Whether `fd` is a socket.
 int cmp_is_socket(int fd);

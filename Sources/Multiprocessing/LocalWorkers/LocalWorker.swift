@@ -23,6 +23,11 @@ final class LocalWorker: PoolWorker {
     let wake: WakeTarget?
     /// How long it may take to exit once its channel closed, before SIGKILL.
     let exitGraceMilliseconds: Int32
+    /// Its standard error, if the relay reads it.
+    let stderr: StderrPipe?
+    /// How long its end waits for the relay to read its standard error to the end of file,
+    /// which comes with its exit unless a process it started holds the pipe open.
+    static let stderrDrainMilliseconds: Int64 = 500
 
     private init(
         key: Int, name: String, launched: LaunchedWorker, wake: WakeTarget?, maxMessageBytes: Int,
@@ -33,6 +38,7 @@ final class LocalWorker: PoolWorker {
         self.process = launched.process
         self.wake = wake
         self.exitGraceMilliseconds = exitGraceMilliseconds
+        self.stderr = launched.stderr
         self.outbound = OutboundChannel(descriptor: launched.requests, threadName: "mp-w\(key)-out", wake: wake)
         self.inbound = InboundChannel(answers: launched.answers, socket: launched.requests, maxMessageBytes: maxMessageBytes)
     }
@@ -85,7 +91,9 @@ final class LocalWorker: PoolWorker {
         // Final now that the worker is gone; read before its slot goes back to the board.
         let chunksTaken = wake?.chunksTaken
         release()
-        return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken)
+        // What it printed as it died (a fatal error's message) is in the pipe by now.
+        let tail = stderr?.tail.text(waitingForEndMilliseconds: Self.stderrDrainMilliseconds)
+        return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken, stderrTail: tail)
     }
 
     /// Kills and releases a worker the pool could not start reading.

@@ -62,10 +62,16 @@ extension LocalWorker {
     ) {
         guard input.end == nil, !input.closed else { return }
         var read = true
+        // What the worker wrote on its standard error before these answers goes out first.
+        var stderrForwarded = stderr == nil
         do {
             while true {
                 if input.framesOnSocket > 0 {
                     let handled: Void? = try input.socketReader.withNextFrame { bytes, attachments in
+                        if !stderrForwarded {
+                            stderr?.forwardBeforeAnswers()
+                            stderrForwarded = true
+                        }
                         try core.received(try WorkerMessage.decode(bytes, attachments: attachments), from: self, flushLater: &sendLater)
                     }
                     // The socket ended where an answer was announced: the worker died sending it.
@@ -77,6 +83,10 @@ extension LocalWorker {
                     bytes, attachments -> Bool in
                     let message = try WorkerMessage.decode(bytes, attachments: attachments)
                     if case .followsOnSocket = message { return true }
+                    if !stderrForwarded {
+                        stderr?.forwardBeforeAnswers()
+                        stderrForwarded = true
+                    }
                     try core.received(message, from: self, flushLater: &sendLater)
                     return false
                 }

@@ -40,6 +40,9 @@ struct LaunchedWorker: Sendable {
     let requests: Int32
     /// The read end of the answers pipe (O_NONBLOCK).
     let answers: Int32
+    /// The worker's standard error, which ``StderrRelay`` forwards to this process's; nil when
+    /// there is no relay and the worker writes to this process's standard error itself.
+    let stderr: StderrPipe?
 }
 
 /// Spawns workers as fresh runs of this program's own binary (`/proc/self/exe`): the "spawn"
@@ -61,9 +64,19 @@ enum WorkerLauncher {
                 close(sockets[1])
                 return .failure(PoolError(.spawnFailed, "pipe failed: \(systemErrorText(-pipeRC))"))
             }
-            let childEnds: [Int32] = [sockets[1], pipe[1]]
-            var given = childEnds
+            var childEnds: [Int32] = [sockets[1], pipe[1]]
             var targets = [WorkerEnvironment.requestsDescriptor, WorkerEnvironment.answersDescriptor]
+            // The worker's standard error, read by the relay: what it prints still reaches this
+            // process's standard error, and the end of it can explain its death.
+            var errorPipe: [Int32] = [-1, -1]
+            let relay = StderrRelay.shared
+            if relay != nil, cmp_output_pipe(&errorPipe) == 0 {
+                childEnds.append(errorPipe[1])
+                targets.append(STDERR_FILENO)
+            } else {
+                errorPipe = [-1, -1]
+            }
+            var given = childEnds
             let board = wake?.board.descriptorCopy()
             if let board {
                 given.append(board)
@@ -77,18 +90,20 @@ enum WorkerLauncher {
                 }
             }
             // The parent must not keep the worker's ends: the answers pipe would never report
-            // the worker's death as its end.
+            // the worker's death as its end, nor its standard error reach end of file.
             for end in childEnds { close(end) }
             guard spawnRC == 0 else {
                 close(sockets[0])
                 close(pipe[0])
+                if errorPipe[0] >= 0 { close(errorPipe[0]) }
                 return .failure(PoolError(.spawnFailed, "posix_spawn of /proc/self/exe failed: \(systemErrorText(spawnRC))"))
             }
             let pidfd = cmp_pidfd_open(pid)
+            let stderr = errorPipe[0] >= 0 ? relay?.watch(errorPipe[0]) : nil
             return .success(
                 LaunchedWorker(
                     process: ChildProcess(pid: pid, pidfd: max(pidfd, -1)),
-                    requests: sockets[0], answers: pipe[0]))
+                    requests: sockets[0], answers: pipe[0], stderr: stderr))
         }
         return try result.get()
     }

@@ -74,10 +74,16 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
     /// The position in the call's input of the one item the error concerns, when it concerns
     /// one (an argument a worker could not decode, a result it could not encode).
     public let itemIndex: Int?
+    /// For ``Code-swift.struct/workerDied``, and ``Code-swift.struct/spawnFailed`` when workers
+    /// kept dying before they were ready: the end of what the worker wrote on its standard
+    /// error before it died (a `fatalError` message, the end of a crash backtrace), its last
+    /// 4 KiB at most; nil when it wrote nothing. Everything it wrote also went to this
+    /// process's standard error as it came.
+    public let stderrTail: String?
 
     internal init(
         _ code: Code, _ message: String, workerName: String? = nil, workerPID: Int32? = nil,
-        exitStatus: ExitStatus? = nil, itemIndex: Int? = nil
+        exitStatus: ExitStatus? = nil, itemIndex: Int? = nil, stderrTail: String? = nil
     ) {
         self.code = code
         self.message = message
@@ -85,8 +91,15 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
         self.workerPID = workerPID
         self.exitStatus = exitStatus
         self.itemIndex = itemIndex
+        self.stderrTail = stderrTail
     }
 
-    /// "PoolError.workerDied: ...".
-    public var description: String { "PoolError.\(code): \(message)" }
+    /// "PoolError.workerDied: ...", then the worker's ``stderrTail``, if it has one, on lines
+    /// of its own.
+    public var description: String {
+        let head = "PoolError.\(code): \(message)"
+        guard let stderrTail else { return head }
+        let lines = stderrTail.split(separator: "\n", omittingEmptySubsequences: false).map { "  | " + $0 }
+        return head + "\n  its standard error ended with:\n" + lines.joined(separator: "\n")
+    }
 }

@@ -51,4 +51,6 @@ struct WorkerEnd: Sendable {
     /// How many chunks (of groups excepted) it had taken to run, when it can tell: the chunks in
     /// flight past those were never read, and run elsewhere.
     var chunksTaken: UInt32?
+    /// The last of what it wrote on its standard error, when that was read.
+    var stderrTail: String?
 }

@@ -65,7 +65,7 @@ extension PoolCore {
                         ?? PoolError(
                             .workerDied,
                             "every worker of the pool is gone; the last, \(label.name) (pid \(label.pid)), ended: \(WorkerFailures.ending(end))",
-                            workerName: label.name, workerPID: label.pid, exitStatus: end.status)
+                            workerName: label.name, workerPID: label.pid, exitStatus: end.status, stderrTail: end.stderrTail)
                     state.phase = .terminating
                     abandoned += state.takeUnfinishedWork()
                 }

@@ -42,7 +42,7 @@ enum WorkerFailures {
                 .workerDied,
                 "\(who) \(status == nil ? "was lost" : "died") while running item \(range(of: running)): \(ended)"
                     + (status.flatMap(WorkerExitCode.runFailure).map { ": \($0)" } ?? ""),
-                workerName: label.name, workerPID: label.pid, exitStatus: status)
+                workerName: label.name, workerPID: label.pid, exitStatus: status, stderrTail: end.stderrTail)
         }
     }
 
@@ -61,7 +61,7 @@ enum WorkerFailures {
         return PoolError(
             .workerDied,
             "\(label.name) (pid \(label.pid)) died before sending the results of \(noun) \(items): \(ending(end))",
-            workerName: label.name, workerPID: label.pid, exitStatus: status)
+            workerName: label.name, workerPID: label.pid, exitStatus: status, stderrTail: end.stderrTail)
     }
 
     /// The pool's error once `count` workers in a row died before they were ready, the last
@@ -89,7 +89,7 @@ enum WorkerFailures {
                 .spawnFailed,
                 "\(count) workers in a row died before they were ready; the last, \(label.name) (pid \(label.pid)), ended with \(ended)"
                     + (status.flatMap(WorkerExitCode.startFailure).map { ": \($0)" } ?? ""),
-                workerName: label.name, workerPID: label.pid, exitStatus: status)
+                workerName: label.name, workerPID: label.pid, exitStatus: status, stderrTail: end.stderrTail)
         }
     }
 }

@@ -25,9 +25,13 @@ struct ProbeProcess {
         return path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
     }
 
-    /// Starts the probe with `arguments`; its standard output comes through `output`.
-    static func start(_ arguments: [String]) throws -> ProbeProcess {
-        try start(executable: executable, arguments, capturing: STDOUT_FILENO)
+    /// Starts the probe with `arguments`; its standard output comes through `output`, and its
+    /// standard error too when `alsoStandardError`. In a process group of its own when
+    /// `ownProcessGroup` (as a shell starts a job), so that the group can be signalled.
+    static func start(_ arguments: [String], alsoStandardError: Bool = false, ownProcessGroup: Bool = false) throws -> ProbeProcess {
+        try start(
+            executable: executable, arguments, capturing: STDOUT_FILENO, alsoStandardError: alsoStandardError,
+            ownProcessGroup: ownProcessGroup)
     }
 
     /// Starts `executable` (a program of this package) with `arguments`; its descriptor
@@ -36,7 +40,7 @@ struct ProbeProcess {
     /// before the program starts reading); `environment` replaces this process's.
     static func start(
         executable: String, _ arguments: [String], capturing stream: Int32,
-        input: String? = nil, alsoStandardError: Bool = false, environment: [String]? = nil
+        input: String? = nil, alsoStandardError: Bool = false, environment: [String]? = nil, ownProcessGroup: Bool = false
     ) throws -> ProbeProcess {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ProbeFailure("pipe failed") }
@@ -59,9 +63,16 @@ struct ProbeProcess {
         var pid: pid_t = 0
         let envp = environment.map { $0.map { strdup($0) } + [nil] }
         defer { envp?.forEach { free($0) } }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        }
         let rc =
-            envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) }
-            ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
+            envp.map { posix_spawn(&pid, executable, &actions, &attributes, argv, $0) }
+            ?? posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
         close(fds[1])
         guard rc == 0 else {
             close(fds[0])
@@ -87,6 +98,20 @@ struct ProbeProcess {
         var lines: [String] = []
         while let line = readLine() { lines.append(line) }
         return (lines, wait())
+    }
+
+    /// Reads the probe's output to its end in large reads, then waits for it to exit: its
+    /// bytes and wait status. Blocks; tests call it through `offCooperativePool`.
+    func outputUntilExit() -> (output: [UInt8], status: Int32) {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let count = read(output, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+        }
+        return (bytes, wait())
     }
 
     /// Waits for the probe to exit and returns its wait status.

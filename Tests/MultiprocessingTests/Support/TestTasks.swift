@@ -361,3 +361,57 @@ struct LoggedStart: PoolTask {
         return item.index
     }
 }
+
+/// Writes `message` on standard error, then dies the way it is told: what its item's error
+/// must carry in its `stderrTail`.
+struct ShoutThenDie: PoolTask {
+    enum Way: Codable, Sendable { case segfault, abort, trap }
+    var message: String
+    var way: Way
+    func run(_ x: Int) async throws -> Int {
+        let line = message + "\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        switch way {
+        case .segfault: raise(SIGSEGV)
+        case .abort: abort()
+        case .trap: fatalError(message)
+        }
+        return x
+    }
+}
+
+/// Starts a `sleep` of `seconds` that keeps the worker's standard error open, says its pid on
+/// standard error ("grandchild PID"), then traps: the worker's end must not wait for the sleep.
+struct TrapLeavingChildOnStderr: PoolTask {
+    func run(_ seconds: Int) async throws -> Int {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        for fd in [STDIN_FILENO, STDOUT_FILENO] {
+            posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0)
+        }
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup(String(seconds)), nil]
+        _ = posix_spawn(&pid, "/bin/sleep", &actions, nil, argv, environ)
+        let line = "grandchild \(pid)\n"
+        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        fatalError("trapped with a child holding standard error")
+    }
+}
+
+/// Makes a pool of one worker at each of `depth` levels below it and returns the sum of the
+/// squares at the bottom, with the (pid, parent pid) of the first process at each level.
+struct NestedSquares: PoolTask {
+    struct Answer: Codable, Sendable {
+        var sum: Int
+        var chain: [[Int32]]
+    }
+    var depth: Int
+    func run(_ x: Int) async throws -> Answer {
+        let me = [getpid(), getppid()]
+        guard depth > 0 else { return Answer(sum: x * x, chain: [me]) }
+        let below = try await ProcessPool.with(processes: 1) { pool in
+            try await pool.map(NestedSquares(depth: depth - 1), [x, x + 1])
+        }
+        return Answer(sum: below.map(\.sum).reduce(0, +), chain: [me] + below[0].chain)
+    }
+}
