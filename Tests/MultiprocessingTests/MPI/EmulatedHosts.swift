@@ -55,7 +55,12 @@ struct EmulatedHosts: Sendable {
         guard made.status == 0 else {
             return "network namespaces cannot be made here (`ip netns add` said: \(made.output.joined(separator: " ")))"
         }
-        _ = Command.run(ip, ["netns", "del", name])
+        defer { _ = Command.run(ip, ["netns", "del", name]) }
+        let retries = Command.run(
+            ip, ["netns", "exec", name, "sh", "-c", "echo \(tcpRetries) > /proc/sys/net/ipv4/tcp_retries2"])
+        guard retries.status == 0 else {
+            return "a namespace's net.ipv4.tcp_retries2 cannot be set here (\(retries.output.joined(separator: " ")))"
+        }
         return nil
     }()
 
