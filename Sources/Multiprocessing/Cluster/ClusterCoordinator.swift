@@ -3,6 +3,12 @@ import CMPIShim
 import CMultiprocessing
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Rank 0's view of the serving ranks: who said hello with how many workers, which pool uses
 /// them now, which were lost, and what a loss means.
 final class ClusterCoordinator: ClusterRole {
@@ -22,6 +28,9 @@ final class ClusterCoordinator: ClusterRole {
 
     private let state = Mutex(State())
     private let arrivals = Condition()
+
+    /// How long rank 0 waits between its last line and MPI_Abort.
+    static let lastWordsHeadStartMicroseconds: UInt32 = 200_000
 
     init(transport: MPITransport) {
         self.transport = transport
@@ -68,6 +77,10 @@ final class ClusterCoordinator: ClusterRole {
         switch policy {
         case .endJob:
             clusterSay("\(who) is lost: \(silentFor); ending the job")
+            // The launcher reads this line from a pipe when it gets to it, and the abort reaches
+            // it another way: told first, MPICH's kills this process and its own forwarding of
+            // the line with it. The line gets a head start.
+            usleep(Self.lastWordsHeadStartMicroseconds)
             cmp_mpi_abort(1)
         case .failItsItems:
             clusterSay("\(who) is lost: \(silentFor); its items fail and the pool goes on without it")

@@ -11,8 +11,13 @@ import Glibc
 /// Three hosts emulated on this machine, for MPI jobs that span hosts without sshd: each a
 /// network namespace with an address of its own on a bridge (10.A.B.11 to .13, the bridge .1),
 /// and a host name of its own (h1, h2, h3) given by `Scripts/netns-agent.sh`, which the MPI
-/// launcher runs in place of ssh. `mpiexec` runs in this namespace; every rank runs on a host,
-/// ranks 0 and 1 on h1, rank 2 on h2, rank 3 on h3.
+/// launcher runs in place of ssh. `mpiexec` runs on a fourth, h0 (10.A.B.10), as on a cluster's
+/// login node; every rank runs on a host, ranks 0 and 1 on h1, rank 2 on h2, rank 3 on h3.
+///
+/// Every namespace, h0 included, gives up on a TCP connection whose data goes unacknowledged
+/// after `tcpRetries` retransmissions (`net.ipv4.tcp_retries2`, a setting of each namespace):
+/// a launcher and its daemons notice a host cut off mid-message only that way (see
+/// RunningOnACluster.md, "A host cut off").
 ///
 /// Names carry this process's pid and a random part, so that runs in parallel or left over
 /// by a crashed run do not collide; a run removes what dead runs left.
@@ -32,6 +37,12 @@ struct EmulatedHosts: Sendable {
     /// The first three parts of the hosts' addresses: "10.A.B".
     let subnet: String
     let hosts: [Host]
+    /// Where the launcher runs (h0): no rank runs there.
+    let launcher: Host
+
+    /// `net.ipv4.tcp_retries2` in every namespace: the kernel's default, 15, keeps a connection
+    /// with unacknowledged data to a host that is gone for about 15 minutes; 3, a few seconds.
+    static let tcpRetries = 3
 
     /// Why namespaces cannot be made here (not root, no permission, no `ip`), or nil if they can.
     static let unavailableReason: String? = {
@@ -44,7 +55,12 @@ struct EmulatedHosts: Sendable {
         guard made.status == 0 else {
             return "network namespaces cannot be made here (`ip netns add` said: \(made.output.joined(separator: " ")))"
         }
-        _ = Command.run(ip, ["netns", "del", name])
+        defer { _ = Command.run(ip, ["netns", "del", name]) }
+        let retries = Command.run(
+            ip, ["netns", "exec", name, "sh", "-c", "echo \(tcpRetries) > /proc/sys/net/ipv4/tcp_retries2"])
+        guard retries.status == 0 else {
+            return "a namespace's net.ipv4.tcp_retries2 cannot be set here (\(retries.output.joined(separator: " ")))"
+        }
         return nil
     }()
 
@@ -77,6 +93,11 @@ struct EmulatedHosts: Sendable {
 
     // MARK: Running a job on them
 
+    /// The command that runs `executable` with `arguments` on h0, the launcher's host.
+    func onLauncherHost(_ executable: String, _ arguments: [String]) -> (path: String, arguments: [String]) {
+        (Command.ip!, ["netns", "exec", launcher.namespace, executable] + arguments)
+    }
+
     /// The launcher's options that start ranks on the hosts through the agent, for the MPI the
     /// package was built against.
     var launcherOptions: [String] {
@@ -84,9 +105,9 @@ struct EmulatedHosts: Sendable {
         switch MPICluster.implementation {
         case "MPICH":
             return [
-                // Hydra's proxies connect back to mpiexec at the bridge's address; without it they
-                // try the machine's name, which the hosts cannot reach.
-                "-iface", bridge, "-launcher", "ssh", "-launcher-exec", agent,
+                // Hydra's proxies connect back to mpiexec at h0's address; without it they try the
+                // machine's name, which the hosts cannot reach.
+                "-iface", "eth0", "-launcher", "ssh", "-launcher-exec", agent,
                 "-hosts", hosts.map { "\($0.address):\($0.slots)" }.joined(separator: ","),
                 // UCX decides that every rank is on one machine (the hosts share its memory) and
                 // passes their messages through shared memory, which no cut link stops: TCP only,
@@ -136,13 +157,12 @@ struct EmulatedHosts: Sendable {
             // An address range already used here (by another run, or the machine's network) is
             // not taken: another draw.
             guard !Command.run(ip, ["-o", "-4", "addr", "show"]).output.joined().contains(" \(subnet).") else { continue }
-            let hosts = EmulatedHosts(
-                bridge: "mpb\(random)", subnet: subnet,
-                hosts: (1...3).map { i in
-                    Host(
-                        name: "h\(i)", namespace: "mpih-\(getpid())-\(random)-h\(i)", address: "\(subnet).1\(i)",
-                        link: "mpv\(random)\(i)", slots: i == 1 ? 2 : 1)
-                })
+            let made = (0...3).map { i in
+                Host(
+                    name: "h\(i)", namespace: "mpih-\(getpid())-\(random)-h\(i)", address: "\(subnet).1\(i)",
+                    link: "mpv\(random)\(i)", slots: i == 0 ? 0 : i == 1 ? 2 : 1)
+            }
+            let hosts = EmulatedHosts(bridge: "mpb\(random)", subnet: subnet, hosts: Array(made.dropFirst()), launcher: made[0])
             do {
                 try hosts.build()
                 return hosts
@@ -166,20 +186,27 @@ struct EmulatedHosts: Sendable {
         try run(["link", "add", bridge, "type", "bridge"])
         try run(["addr", "add", "\(subnet).1/24", "dev", bridge])
         try run(["link", "set", bridge, "up"])
-        for host in hosts {
+        for host in [launcher] + hosts {
             try run(["netns", "add", host.namespace])
             try run(["link", "add", host.link, "type", "veth", "peer", "name", "eth0", "netns", host.namespace])
             try run(["link", "set", host.link, "master", bridge, "up"])
             try run(["addr", "add", "\(host.address)/24", "dev", "eth0"], in: host.namespace)
             try run(["link", "set", "eth0", "up"], in: host.namespace)
             try run(["link", "set", "lo", "up"], in: host.namespace)
+            // The namespace's own copy of the setting (the machine's is not touched).
+            let retries = Command.run(
+                ip, ["netns", "exec", host.namespace, "sh", "-c", "echo \(Self.tcpRetries) > /proc/sys/net/ipv4/tcp_retries2"])
+            guard retries.status == 0 else {
+                throw ProbeFailure("cannot set tcp_retries2 on \(host.name): \(retries.output.joined(separator: " "))")
+            }
         }
     }
 
     /// Ends what runs on the hosts, then removes links, namespaces and bridge; what does not
     /// exist (a half-made set) is skipped.
     func remove() {
-        Self.remove(namespaces: hosts.map(\.namespace), links: hosts.map(\.link), bridge: bridge)
+        let all = [launcher] + hosts
+        Self.remove(namespaces: all.map(\.namespace), links: all.map(\.link), bridge: bridge)
     }
 
     private static func remove(namespaces: [String], links: [String], bridge: String) {
@@ -209,7 +236,7 @@ struct EmulatedHosts: Sendable {
             dead[String(parts[2]), default: []].append(name)
         }
         for (random, namespaces) in dead {
-            remove(namespaces: namespaces, links: (1...3).map { "mpv\(random)\($0)" }, bridge: "mpb\(random)")
+            remove(namespaces: namespaces, links: (0...3).map { "mpv\(random)\($0)" }, bridge: "mpb\(random)")
         }
     }
 

@@ -28,11 +28,13 @@ final class LauncherRun: Sendable {
 
     private let state = Mutex(State())
 
-    /// Starts the probe's `scenario` on the ranks of `hosts`.
+    /// Starts the probe's `scenario` on the ranks of `hosts`, from their launcher's host.
     init(_ scenario: [String], on hosts: EmulatedHosts) throws {
-        let (path, options) = MPIRun.launcher(ranks: hosts.ranks, options: hosts.launcherOptions)
+        let (launcher, options) = MPIRun.launcher(ranks: hosts.ranks, options: hosts.launcherOptions)
+        // `ip netns exec` execs the launcher: the process started is the launcher.
+        let (path, arguments) = hosts.onLauncherHost(launcher, options + [ProbeProcess.directory + "/MPIProbe"] + scenario)
         let process = try ProbeProcess.start(
-            executable: path, options + [ProbeProcess.directory + "/MPIProbe"] + scenario, capturing: STDOUT_FILENO,
+            executable: path, arguments, capturing: STDOUT_FILENO,
             alsoStandardError: true, environment: MPIRun.environment + hosts.agentEnvironment)
         pid = process.pid
         output = process.output

@@ -18,8 +18,19 @@ extension MPIClusterTests {
         .enabled(if: EmulatedHosts.unavailableReason == nil, EmulatedHosts.skipMessage))
     struct MPIHostsTests {
         /// How long the launcher may take to end once a host is cut off: its rank is found lost
-        /// after a second of silence; far more than that is a hang.
+        /// after a second of silence, and the launcher's connection to the host's daemon fails a
+        /// few seconds later (`EmulatedHosts.tcpRetries`); far more than that is a hang.
         static let endAfterCut: Double = 30
+        /// How long every rank and worker may take to end once a host is cut off: a second of
+        /// silence, then at most the 3 s grace of MPI_Finalize.
+        static let ranksEndAfterCut: Double = 12
+
+        /// MPICH 4.0.2's own failure to end a job across hosts (see RunningOnACluster.md, "A host cut
+        /// off"): MPI_Finalize deadlocks (some ranks in the launcher's barrier, the others polling
+        /// UCX), or a proxy fails to pass the barrier's end on. The ranks give up after their grace
+        /// and exit, and the launcher exits 255.
+        static let mpichFinalizeDeadlock: Comment =
+            "MPICH 4.0.2 (ch4:ucx over TCP) can deadlock in MPI_Finalize across hosts, a minimal C program too"
 
         @Test("a map over ranks on 3 hosts gives the right results; each host's rank ran items, named after it")
         func mapOnThreeHosts() async throws {
@@ -32,7 +43,17 @@ extension MPIClusterTests {
                         return (run.lines, status)
                     }
                 }
-                #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
+                if MPICluster.implementation == "MPICH" && status != 0
+                    && !lines.contains(where: { $0.hasPrefix("swift-multiprocessing: ") })
+                {
+                    // Nothing of ours went wrong (no rank lost, ours or the launcher's words), yet
+                    // the job failed: MPICH's own end, which a five-line C program shows too.
+                    withKnownIssue(Self.mpichFinalizeDeadlock, isIntermittent: true) {
+                        #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
+                    }
+                } else {
+                    #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
+                }
                 #expect(lines.contains { $0.hasPrefix("map true processes ") }, "\(lines)")
                 let workers = try #require(lines.first { $0.hasPrefix("workers ") }, "\(lines)")
                 let names = workers.split(separator: " ").dropFirst()
@@ -63,7 +84,13 @@ extension MPIClusterTests {
         @Test("h3 cut off mid-call under .failItsItems: the call fails naming rank 3 on h3, the pool goes on")
         func cutUnderFailItsItems() async throws {
             try await EmulatedHosts.with { hosts in
-                let outcome = try await cutHostMidCall(hosts, scenario: ["hold-on-rank", "3", "fail-its-items"])
+                // MPICH's launcher waits for h3's proxy for ever: nothing it has to say goes there, so
+                // no TCP timeout ends the connection (see RunningOnACluster.md, "A host cut off").
+                let outcome = try await cutHostMidCall(
+                    hosts, scenario: ["hold-on-rank", "3", "fail-its-items"],
+                    launcherStays: MPICluster.implementation == "MPICH"
+                        ? "MPICH's mpiexec never ends once a host is cut off and the job goes on: it waits for that host's proxy"
+                        : nil)
                 let failure = outcome.lines.first { $0.hasPrefix("map failed: ") }
                 #expect(
                     failure?.contains("PoolError.workerDied") == true && failure?.contains("rank 3 on h3") == true,
@@ -88,9 +115,11 @@ extension MPIClusterTests {
 
         /// Runs `scenario` (a map whose items on rank 3 never end), cuts h3 off once an item runs
         /// there, and waits for the launcher to end. A launcher still running `endAfterCut` seconds
-        /// after the cut is a hang: recorded, with what runs on each host, and then killed.
+        /// after the cut is a hang: recorded, with what runs on each host, and then killed; a
+        /// known issue, not a failure, where `launcherStays` says why the launcher cannot end.
         private func cutHostMidCall(
-            _ hosts: EmulatedHosts, scenario: [String], sourceLocation: SourceLocation = #_sourceLocation
+            _ hosts: EmulatedHosts, scenario: [String], launcherStays: Comment? = nil,
+            sourceLocation: SourceLocation = #_sourceLocation
         ) async throws -> CutOutcome {
             let h3 = hosts.hosts[2]
             let outcome = try await withDeadline(180) {
@@ -102,7 +131,10 @@ extension MPIClusterTests {
                         return CutOutcome(lines: run.lines, status: run.status, started: false)
                     }
                     try hosts.cut(h3)
-                    var outcome = CutOutcome(lines: run.lines, status: run.waitForExit(within: Self.endAfterCut))
+                    // A launcher known to stay is given time for the ranks to end (a second of
+                    // silence, then the grace of their MPI_Finalize), not for itself.
+                    let wait = launcherStays == nil ? Self.endAfterCut : Self.ranksEndAfterCut
+                    var outcome = CutOutcome(lines: run.lines, status: run.waitForExit(within: wait))
                     if outcome.status == nil {
                         outcome.running = hosts.hosts.map { host in
                             "\(host.name): "
@@ -115,10 +147,19 @@ extension MPIClusterTests {
             }
             #expect(outcome.started, "no item started on rank 3 on h3: \(outcome.lines)", sourceLocation: sourceLocation)
             if outcome.started && outcome.status == nil {
+                let waited = launcherStays == nil ? Self.endAfterCut : Self.ranksEndAfterCut
                 let hang =
-                    "the launcher still ran \(Int(Self.endAfterCut)) s after h3 was cut off (a hang; killed then); "
+                    "the launcher still ran \(Int(waited)) s after h3 was cut off (a hang; killed then); "
                     + "output: \(outcome.lines); on the hosts: \(outcome.running)"
-                Issue.record(Comment(rawValue: hang), sourceLocation: sourceLocation)
+                if let launcherStays {
+                    withKnownIssue(launcherStays) { Issue.record(Comment(rawValue: hang), sourceLocation: sourceLocation) }
+                    // Everything of ours ended on its own, before the launcher was killed.
+                    #expect(
+                        outcome.running.allSatisfy { $0.hasSuffix(": ") }, "still running on the hosts: \(outcome.running)",
+                        sourceLocation: sourceLocation)
+                } else {
+                    Issue.record(Comment(rawValue: hang), sourceLocation: sourceLocation)
+                }
             }
             return outcome
         }
