@@ -71,6 +71,9 @@ struct Probe {
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
+        case "worker-logs": try await workerLogs()
+        case "memory-limit": try await memoryLimit()
+        case "log-flood": try await logFlood(records: Int(arguments.dropFirst().first ?? "") ?? 100_000, fifo: arguments[2])
         case "soak":
             try await soak(
                 tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,

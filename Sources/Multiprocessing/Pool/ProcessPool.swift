@@ -67,7 +67,7 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         self.core = PoolCore(
             settings: SchedulerSettings(
                 configuration, processes: localProcesses, initializer: encodedInitializer,
-                logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue))
+                logLevel: Self.workerLogLevel(configuration.workerLogs)?.rawValue))
         try core.start()
         do {
             for worker in try makeWorkers(core) { core.adopt(worker) }

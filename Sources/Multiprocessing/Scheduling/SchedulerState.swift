@@ -30,6 +30,8 @@ final class TrackedWorker {
     var headStarted: ContinuousClock.Instant?
     /// Set when the pool signalled the worker to end, for the chunk `killedChunkID` if any.
     var killReason: KillReason?
+    /// Set when the worker said it retires (over `maxMemoryPerChild`): it gets no more chunks.
+    var retiring = false
     var killedChunkID: UInt64?
     var terminateSentAt: ContinuousClock.Instant?
     var killSent = false
@@ -129,7 +131,7 @@ struct SchedulerState {
             // signal can still free a place in its queue, and a chunk put there would die with it.
             for slot in workers.values
             where slot.inFlight.count < depth * slot.worker.capacity && slot.sentChunks < limit && slot.killReason == nil
-                && !isInGroup(slot.worker.key)
+                && !slot.retiring && !isInGroup(slot.worker.key)
             {
                 if slot.inFlight.count < bestLoad || (slot.inFlight.count == bestLoad && slot.worker.key < best!.worker.key) {
                     best = slot
