@@ -72,6 +72,7 @@ struct Probe {
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "worker-logs": try await workerLogs()
+        case "worker-logs-named": try await workerLogsNamed()
         case "memory-limit": try await memoryLimit()
         case "log-flood": try await logFlood(records: Int(arguments.dropFirst().first ?? "") ?? 100_000, fifo: arguments[2])
         case "soak":

@@ -112,6 +112,16 @@ extension Probe {
         }
     }
 
+    /// `ProcessNameLogHandler` in the parent, records sent to it: one worker logs item 7 at
+    /// every level; the handler prints them (standard error) under the worker's name.
+    static func workerLogsNamed() async throws {
+        ProcessNameLogHandler.bootstrap(logLevel: .debug)
+        var configuration = ProcessPool.Configuration(processes: 1)
+        configuration.workerLogs = .parent
+        let answer = try await ProcessPool.with(configuration) { pool in try await pool.apply(LogAtLevels(), 7) }
+        Logger(label: "probe").info("done \(answer.name)")
+    }
+
     /// One worker logs `records` records into a 16-record buffer while the parent's handler
     /// takes nothing; prints "flood PID RECEIVED DROPPED", counted once the task returned.
     static func logFlood(records: Int, fifo: String) async throws {

@@ -74,3 +74,22 @@ struct WorkerLogsTests {
         }
     }
 }
+
+extension WorkerLogsTests {
+    @Test("ProcessNameLogHandler in the parent prints a worker's records under the worker's name, at the parent's level")
+    func processNamesForSentRecords() async throws {
+        try await withDeadline(60) { () async throws in
+            let probe = try ProbeProcess.start(
+                executable: ProbeProcess.executable, ["worker-logs-named"], capturing: STDERR_FILENO)
+            let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
+            #expect(status == 0, "\(lines)")
+            let name = try #require(lines.last?.split(separator: " ").last.map(String.init), "\(lines)")
+            #expect(name.hasPrefix("SpawnPoolWorker-"))
+            // Trace is below the parent's level (debug): the worker does not even send it.
+            #expect(
+                lines == ["debug", "info", "warning", "error"].map { "\(name): item 7 at \($0) component=probe item=7" } + [
+                    "MainProcess: done \(name)"
+                ])
+        }
+    }
+}
