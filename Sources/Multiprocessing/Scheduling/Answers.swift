@@ -32,11 +32,7 @@ extension PoolCore {
         case .logs(let batch):
             ForwardedLogs.emit(batch, from: answeredBy ?? worker.label)
         case .retiring:
-            let retires = state.withLock { state -> Bool in
-                guard let slot = state.workers[worker.key], !slot.retiring else { return false }
-                slot.retiring = true
-                return true
-            }
+            let retires = state.withLock { $0.retire(worker.key) }
             // It runs what it was sent, then reads the end of its channel and exits; its end
             // brings a replacement.
             if retires { worker.shutdownAfterQueued() }

@@ -21,7 +21,7 @@ enum ForwardedLogs {
         }
         if batch.dropped > 0 {
             Logger(label: "Multiprocessing").warning(
-                "\(worker.name) dropped \(batch.dropped) log records: its buffer for the parent was full",
+                "dropped \(batch.dropped) log records: the worker's buffer for the parent was full",
                 metadata: ["worker": .string(worker.name), "pid": .stringConvertible(worker.pid), "dropped": "\(batch.dropped)"])
         }
     }

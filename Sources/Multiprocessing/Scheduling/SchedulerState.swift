@@ -111,6 +111,14 @@ struct SchedulerState {
         return workers.values.map(\.worker)
     }
 
+    /// Worker `key` said it retires (over `maxMemoryPerChild`): it gets no more chunks. Returns
+    /// whether its channel is to be closed after what was sent to it (once).
+    mutating func retire(_ key: Int) -> Bool {
+        guard let slot = workers[key], !slot.retiring else { return false }
+        slot.retiring = true
+        return true
+    }
+
     /// Hands pending chunks to the least-loaded workers that can take them. Chunks of calls
     /// that no longer want results (failed early, cancelled) are dropped. Returns the workers
     /// to send to, and whether a chunk with a time limit started (the watchdog must look).
