@@ -56,7 +56,7 @@ let package = Package(
         // A pool parent for the fault tests that need a process of their own (parent death, soak).
         .executableTarget(
             name: "MultiprocessingProbe",
-            dependencies: ["Multiprocessing"]
+            dependencies: ["Multiprocessing", .product(name: "Logging", package: "swift-log")]
         ),
         // A program written as top-level code (`main.swift`), for the tests of where workers start.
         .executableTarget(

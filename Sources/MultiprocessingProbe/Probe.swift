@@ -102,6 +102,10 @@ struct Probe {
         case "stderr-order": try await stderrOrder(items: Int(arguments.dropFirst().first ?? "") ?? 200)
         case "stderr-flood": try await stderrFlood(lines: Int(arguments.dropFirst().first ?? "") ?? 16_384)
         case "cancel-on-sigint": try await cancelOnSIGINT(pidFile: arguments[1])
+        case "worker-logs": try await workerLogs()
+        case "worker-logs-named": try await workerLogsNamed()
+        case "memory-limit": try await memoryLimit()
+        case "log-flood": try await logFlood(records: Int(arguments.dropFirst().first ?? "") ?? 100_000, fifo: arguments[2])
         case "soak":
             try await soak(
                 tasks: Int(arguments.dropFirst().first ?? "") ?? 100_000,

@@ -61,9 +61,10 @@ nonisolated func warm(_ pool: ProcessPool) async throws {
 /// Runs `body` on a started and warmed pool; the pool is closed and joined afterwards, outside
 /// whatever `body` times.
 nonisolated func withWarmPool<R: Sendable>(
-    _ setup: PoolSetup, _ body: (ProcessPool) async throws -> R
+    _ setup: PoolSetup, workerLogs: ProcessPool.WorkerLogs = .standardError, _ body: (ProcessPool) async throws -> R
 ) async throws -> R {
-    try await ProcessPool.with(processes: setup.processes, workerScheduling: setup.workerScheduling) { pool in
+    try await ProcessPool.with(processes: setup.processes, workerScheduling: setup.workerScheduling, workerLogs: workerLogs) {
+        pool in
         try await warm(pool)
         return try await body(pool)
     }
@@ -159,14 +160,22 @@ nonisolated func oursMapChunk1(setup: PoolSetup, sizes: Sizes) async throws -> M
     try await timedMap(setup, count: sizes.mapChunk1Items, chunksize: 1)
 }
 
+/// 3b. `map-chunk1` with worker logs sent to the parent (`workerLogs = .parent`), the
+/// identity logging nothing: what forwarding costs a pool whose tasks do not log.
+nonisolated func oursMapChunk1ParentLogs(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    try await timedMap(setup, count: sizes.mapChunk1Items, chunksize: 1, workerLogs: .parent)
+}
+
 /// 4. `map` of the identity with the default (Python's) chunking.
 nonisolated func oursMapDefault(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
     try await timedMap(setup, count: sizes.mapDefaultItems, chunksize: nil)
 }
 
-nonisolated func timedMap(_ setup: PoolSetup, count: Int, chunksize: Int?) async throws -> Measurement {
+nonisolated func timedMap(
+    _ setup: PoolSetup, count: Int, chunksize: Int?, workerLogs: ProcessPool.WorkerLogs = .standardError
+) async throws -> Measurement {
     let items = Array(0..<count)
-    let (out, elapsed) = try await withWarmPool(setup) { pool in
+    let (out, elapsed) = try await withWarmPool(setup, workerLogs: workerLogs) { pool in
         let start = monotonicNanos()
         let out = try await pool.map(Identity(), items, chunksize: chunksize)
         return (out, seconds(since: start))

@@ -211,6 +211,9 @@ let localWorkloads: [Workload] = [
         name: "apply-main-actor", unit: "us", lowerIsBetter: true, ours: oursApplyLatencyOnMainActor,
         floor: nil, pythonName: "apply-latency"),
     Workload(name: "map-chunk1", unit: "tasks/s", lowerIsBetter: false, ours: oursMapChunk1, floor: nil),
+    Workload(
+        name: "map-chunk1-parent-logs", unit: "tasks/s", lowerIsBetter: false, ours: oursMapChunk1ParentLogs, floor: nil,
+        pythonName: "map-chunk1"),
     Workload(name: "map-default", unit: "tasks/s", lowerIsBetter: false, ours: oursMapDefault, floor: nil),
     Workload(name: "imap-stream", unit: "tasks/s", lowerIsBetter: false, ours: oursIMapStream, floor: nil),
     Workload(

@@ -95,6 +95,27 @@ struct SchedulerDecisionTests {
         #expect(state.pending.first?.chunkID == 5)
     }
 
+    @Test("retire: a worker over maxMemoryPerChild keeps what it has and gets no more chunks; it is closed once")
+    func retiringWorkerGetsNoMore() {
+        var state = SchedulerState()
+        let retiring = TrackedWorker(worker: FakeWorker(key: 0))
+        let other = TrackedWorker(worker: FakeWorker(key: 1))
+        for slot in [retiring, other] { slot.isReady = true }
+        state.workers = [0: retiring, 1: other]
+        state.itemNanoseconds[ObjectIdentifier(Int.self)] = 1_000  // short: depth 16
+        state.pending.append(contentsOf: (1...2).map { chunk(UInt64($0)) })
+        _ = state.schedule(maxTasksPerChild: nil)
+        #expect(retiring.inFlight.map(\.chunkID) == [1])
+        let first = state.retire(0)
+        let again = state.retire(0)
+        let unknown = state.retire(7)
+        #expect(first && !again && !unknown)
+        state.pending.append(contentsOf: (3...5).map { chunk(UInt64($0)) })
+        _ = state.schedule(maxTasksPerChild: nil)
+        #expect(retiring.inFlight.map(\.chunkID) == [1])
+        #expect(other.inFlight.map(\.chunkID) == [2, 3, 4, 5])
+    }
+
     @Test("time limits: start-up, initializer and chunk limits call for SIGTERM, the grace period for SIGKILL")
     func timeLimits() {
         let limits = TimeLimits(killGrace: .milliseconds(500), startTimeout: .seconds(10), initializerTimeout: .seconds(2))

@@ -26,7 +26,7 @@ struct WireMessageTests {
                 WorkerConfiguration(
                     workerName: "SpawnPoolWorker-7", logLevel: "debug",
                     initializer: EncodedValue(typeName: "4Demo4InitV", payload: [1, 2]),
-                    maxTasksPerChild: 3, maxMessageBytes: 1 << 20)),
+                    maxTasksPerChild: 3, maxMessageBytes: 1 << 20, forwardedLogRecords: 4096, maxMemoryPerChild: 64 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maxTasksPerChild: 0, maxMessageBytes: 4096)),
             .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedItems(bytes: [9, 8, 7])),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
@@ -46,6 +46,16 @@ struct WireMessageTests {
             .result(chunkID: 9, runNanoseconds: 1_500, outcome: .allSucceeded(outputs: EncodedItems(bytes: [1, 2, 3]))),
             .result(chunkID: 10, runNanoseconds: 0, outcome: .mixed([.success([5][...]), .failure(failure), .success([][...])])),
             .result(chunkID: 11, runNanoseconds: 7, outcome: .rejected(failure)),
+            .retiring(residentBytes: 70 << 20),
+            .logs(WorkerLogBatch(records: [], dropped: 12)),
+            .logs(
+                WorkerLogBatch(
+                    records: [
+                        .init(
+                            level: "warning", message: "disk at 91% ✓", metadata: [("a", "1"), ("request", "r-7")], label: "app.db",
+                            source: "App", file: "App/DB.swift", function: "save()", line: 42),
+                        .init(level: "trace", message: "", metadata: [], label: "", source: "", file: "", function: "", line: 0),
+                    ], dropped: 0)),
         ]
         for message in messages {
             #expect(try WorkerMessage.decode(payload(message.encodeFrame())) == message)

@@ -5,8 +5,8 @@ extension ProcessPool {
     /// `cluster.rankZeroProcesses` child processes of this one. Every call works as on a local
     /// pool. Call it on rank 0 after ``MPICluster/bootstrap(processesPerRank:)``.
     ///
-    /// `configuration.processes` is not used (each rank sizes its own pool); an `initializer`
-    /// or `maxTasksPerChild` is not supported on a cluster yet. Time limits, cancellation and
+    /// `configuration.processes` is not used (each rank sizes its own pool); an `initializer`,
+    /// `maxTasksPerChild` or `maxMemoryPerChild` is not supported on a cluster yet. Time limits, cancellation and
     /// `maxMessageBytes` for arguments apply as on a local pool; the serving ranks' pools keep
     /// their own `killGrace`, `workerScheduling` and limit on results.
     ///
@@ -20,8 +20,10 @@ extension ProcessPool {
         guard let runtime = ClusterRuntime.current, let coordinator = runtime.coordinator else {
             throw PoolError(.invalidArgument, "a cluster pool needs MPICluster.bootstrap() first, on rank 0 of an MPI job")
         }
-        guard configuration.initializer == nil, configuration.maxTasksPerChild == nil else {
-            throw PoolError(.invalidArgument, "initializer and maxTasksPerChild are not supported on a cluster yet")
+        guard configuration.initializer == nil, configuration.maxTasksPerChild == nil, configuration.maxMemoryPerChild == nil
+        else {
+            throw PoolError(
+                .invalidArgument, "initializer, maxTasksPerChild and maxMemoryPerChild are not supported on a cluster yet")
         }
         guard configuration.maxMessageBytes <= Int(Int32.max) else {
             throw PoolError(

@@ -18,6 +18,13 @@ extension ProcessPool {
         /// A worker exits and is replaced after this many chunks (Python's
         /// `maxtasksperchild`); nil keeps workers for the pool's life.
         public var maxTasksPerChild: Int?
+        /// A worker whose resident memory is over this many bytes after a chunk exits and is
+        /// replaced once it has run the chunks already sent to it; the chunk's results are kept
+        /// (Celery's `worker_max_memory_per_child`, loky's `max_memory_per_child`). For a task
+        /// that leaks, or that leaves its worker's heap grown. Nil: no limit.
+        public var maxMemoryPerChild: Int?
+        /// Where swift-log records emitted in workers go; see ``WorkerLogs``.
+        public var workerLogs: WorkerLogs
         /// How long one item may run; an item over it fails with
         /// ``PoolError/Code-swift.struct/taskTimedOut`` and its worker is killed and replaced.
         /// Calls may override it. Also the initializer's limit when set. Nil: no limit.
@@ -49,7 +56,9 @@ extension ProcessPool {
             maxMessageBytes: Int = 1 << 30,
             cancellation: CancellationPolicy = .killRunningTasks,
             workerScheduling: WorkerScheduling = .inherit,
-            startTimeout: Duration = .seconds(120)
+            startTimeout: Duration = .seconds(120),
+            maxMemoryPerChild: Int? = nil,
+            workerLogs: WorkerLogs = .standardError
         ) {
             self.processes = processes
             self.initializer = initializer
@@ -60,6 +69,8 @@ extension ProcessPool {
             self.cancellation = cancellation
             self.workerScheduling = workerScheduling
             self.startTimeout = startTimeout
+            self.maxMemoryPerChild = maxMemoryPerChild
+            self.workerLogs = workerLogs
         }
 
         /// The number of workers: `processes`, or the CPUs this process may use.
@@ -70,6 +81,13 @@ extension ProcessPool {
         func validate() throws(PoolError) {
             if let maxTasksPerChild, maxTasksPerChild < 1 {
                 throw PoolError(.invalidArgument, "maxTasksPerChild must be at least 1 or nil, got \(maxTasksPerChild)")
+            }
+            if let maxMemoryPerChild, maxMemoryPerChild < 1 {
+                throw PoolError(.invalidArgument, "maxMemoryPerChild must be at least 1 byte or nil, got \(maxMemoryPerChild)")
+            }
+            if workerLogs.forwardsToParent && workerLogs.bufferedRecords < 1 {
+                throw PoolError(
+                    .invalidArgument, "workerLogs' bufferedRecords must be at least 1, got \(workerLogs.bufferedRecords)")
             }
             if let taskTimeout, taskTimeout <= .zero {
                 throw PoolError(.invalidArgument, "taskTimeout must be positive or nil, got \(taskTimeout)")

@@ -15,7 +15,8 @@ import Musl
 /// ```
 /// Install it with one line, ``bootstrap(logLevel:)``, before making a pool: workers then
 /// install the same handler at the same level, so a task's `logger.info(...)` prints with the
-/// worker's name. Each line goes to standard error in a single `write`, so lines from
+/// worker's name (as do records workers send to the parent, ``ProcessPool/WorkerLogs/parent``).
+/// Each line goes to standard error in a single `write`, so lines from
 /// different processes never interleave.
 public struct ProcessNameLogHandler: LogHandler {
     private static let installedLevel = Mutex<Logger.Level?>(nil)
@@ -34,12 +35,17 @@ public struct ProcessNameLogHandler: LogHandler {
     /// `main` may have installed the handler already, above `Multiprocessing.bootstrap()`, and
     /// `LoggingSystem.bootstrap` may run only once.
     static func bootstrapInWorker(logLevel: Logger.Level) {
-        let alreadyInstalled = installedLevel.withLock { installed in
-            defer { installed = installed ?? logLevel }
-            return installed != nil
-        }
-        guard !alreadyInstalled else { return }
+        guard claimBootstrap(logLevel: logLevel) else { return }
         LoggingSystem.bootstrap { label in ProcessNameLogHandler(label: label, logLevel: logLevel) }
+    }
+
+    /// In a worker: whether it may call `LoggingSystem.bootstrap`, which then installs a
+    /// handler at `logLevel`. False when its run of `main` installed this handler already.
+    static func claimBootstrap(logLevel: Logger.Level) -> Bool {
+        installedLevel.withLock { installed in
+            defer { installed = installed ?? logLevel }
+            return installed == nil
+        }
     }
 
     /// The logger's label (not printed: the seed's format shows only process and message).
@@ -61,10 +67,18 @@ public struct ProcessNameLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    /// Writes "ProcessName: message" to standard error.
+    /// Writes "ProcessName: message" to standard error. A record a worker sent to this
+    /// process (``ProcessPool/WorkerLogs/parent``) is written under the worker's name, which
+    /// its metadata `worker` and `pid` carry, and without them.
     public func log(event: LogEvent) {
-        var line = "\(CurrentProcess.name): \(event.message)"
-        let merged = event.metadata.map { metadata.merging($0) { _, new in new } } ?? metadata
+        var merged = event.metadata.map { metadata.merging($0) { _, new in new } } ?? metadata
+        var name = CurrentProcess.name
+        if !CurrentProcess.isPoolWorker, case .string(let worker)? = event.metadata?["worker"], event.metadata?["pid"] != nil {
+            name = worker
+            merged["worker"] = nil
+            merged["pid"] = nil
+        }
+        var line = "\(name): \(event.message)"
         if !merged.isEmpty {
             line += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }

@@ -67,7 +67,7 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         self.core = PoolCore(
             settings: SchedulerSettings(
                 configuration, processes: localProcesses, initializer: encodedInitializer,
-                logLevel: ProcessNameLogHandler.levelForWorkers?.rawValue))
+                logLevel: Self.workerLogLevel(configuration.workerLogs)?.rawValue))
         try core.start()
         do {
             for worker in try makeWorkers(core) { core.adopt(worker) }
@@ -88,13 +88,16 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         maxMessageBytes: Int = 1 << 30,
         cancellation: CancellationPolicy = .killRunningTasks,
         workerScheduling: WorkerScheduling = .inherit,
-        startTimeout: Duration = .seconds(120)
+        startTimeout: Duration = .seconds(120),
+        maxMemoryPerChild: Int? = nil,
+        workerLogs: WorkerLogs = .standardError
     ) throws(PoolError) {
         try self.init(
             Configuration(
                 processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
                 taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
-                cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout))
+                cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout,
+                maxMemoryPerChild: maxMemoryPerChild, workerLogs: workerLogs))
     }
 
     deinit {
@@ -144,6 +147,8 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         cancellation: CancellationPolicy = .killRunningTasks,
         workerScheduling: WorkerScheduling = .inherit,
         startTimeout: Duration = .seconds(120),
+        maxMemoryPerChild: Int? = nil,
+        workerLogs: WorkerLogs = .standardError,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
@@ -151,7 +156,8 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
             Configuration(
                 processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
                 taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
-                cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout),
+                cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout,
+                maxMemoryPerChild: maxMemoryPerChild, workerLogs: workerLogs),
             isolation: isolation, body)
     }
 

@@ -29,6 +29,13 @@ extension PoolCore {
             throw ProtocolViolation(description: "\(worker.label.name) announced an answer on the socket, on the socket")
         case .groupDone(let id):
             try groupDone(id, from: worker)
+        case .logs(let batch):
+            ForwardedLogs.emit(batch, from: answeredBy ?? worker.label)
+        case .retiring:
+            let retires = state.withLock { $0.retire(worker.key) }
+            // It runs what it was sent, then reads the end of its channel and exits; its end
+            // brings a replacement.
+            if retires { worker.shutdownAfterQueued() }
         case .result(let chunkID, let nanoseconds, let outcome):
             let match: AnswerMatch = state.withLock { state in
                 guard let slot = state.workers[worker.key] else { return .unknown }

@@ -25,7 +25,7 @@ extension PoolCore {
         // The group before may still have members passing its last chunks: this one takes the
         // other half of the claim words, which the one before that has left.
         if let current = state.group, !current.isDrained || state.drainedGroup != nil { return nil }
-        guard let board = wakeBoard, state.pending.isEmpty, state.phase == .running, settings.maxTasksPerChild == nil,
+        guard let board = wakeBoard, state.pending.isEmpty, state.phase == .running, !settings.retiresWorkers,
             Self.isGroupable(chunks, perItemNanoseconds: chunks.first.flatMap { state.itemNanoseconds[$0.taskType] })
         else { return nil }
         let members = Array(state.workers.values)

@@ -52,7 +52,9 @@ final class PoolCore: Sendable {
                 ParentMessage.configure(
                     WorkerConfiguration(
                         workerName: worker.label.name, logLevel: settings.logLevel, initializer: settings.initializer,
-                        maxTasksPerChild: settings.maxTasksPerChild ?? 0, maxMessageBytes: settings.maxMessageBytes)
+                        maxTasksPerChild: settings.maxTasksPerChild ?? 0, maxMessageBytes: settings.maxMessageBytes,
+                        forwardedLogRecords: settings.forwardedLogRecords,
+                        maxMemoryPerChild: settings.configuration.maxMemoryPerChild ?? 0)
                 ).encodeFrame())
         ])
         let (toSend, isDoomed, toShutDown): ([any PoolWorker], Bool, [any PoolWorker]) = state.withLock { state in

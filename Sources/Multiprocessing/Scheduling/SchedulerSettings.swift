@@ -27,6 +27,11 @@ struct SchedulerSettings: Sendable {
     }
 
     var maxTasksPerChild: Int? { configuration.maxTasksPerChild }
+    /// Records a worker holds for the parent, 0 when workers log by themselves.
+    var forwardedLogRecords: Int { configuration.workerLogs.forwardsToParent ? configuration.workerLogs.bufferedRecords : 0 }
+    /// Whether a worker's chunk count or memory can end it: chunks then go to one worker at a
+    /// time, not as a group.
+    var retiresWorkers: Bool { configuration.maxTasksPerChild != nil || configuration.maxMemoryPerChild != nil }
     var maxMessageBytes: Int { configuration.maxMessageBytes }
     var killGrace: Duration { configuration.killGrace }
     var cancellation: ProcessPool.CancellationPolicy { configuration.cancellation }

@@ -30,6 +30,8 @@ final class TrackedWorker {
     var headStarted: ContinuousClock.Instant?
     /// Set when the pool signalled the worker to end, for the chunk `killedChunkID` if any.
     var killReason: KillReason?
+    /// Set when the worker said it retires (over `maxMemoryPerChild`): it gets no more chunks.
+    var retiring = false
     var killedChunkID: UInt64?
     var terminateSentAt: ContinuousClock.Instant?
     var killSent = false
@@ -109,6 +111,14 @@ struct SchedulerState {
         return workers.values.map(\.worker)
     }
 
+    /// Worker `key` said it retires (over `maxMemoryPerChild`): it gets no more chunks. Returns
+    /// whether its channel is to be closed after what was sent to it (once).
+    mutating func retire(_ key: Int) -> Bool {
+        guard let slot = workers[key], !slot.retiring else { return false }
+        slot.retiring = true
+        return true
+    }
+
     /// Hands pending chunks to the least-loaded workers that can take them. Chunks of calls
     /// that no longer want results (failed early, cancelled) are dropped. Returns the workers
     /// to send to, and whether a chunk with a time limit started (the watchdog must look).
@@ -129,7 +139,7 @@ struct SchedulerState {
             // signal can still free a place in its queue, and a chunk put there would die with it.
             for slot in workers.values
             where slot.inFlight.count < depth * slot.worker.capacity && slot.sentChunks < limit && slot.killReason == nil
-                && !isInGroup(slot.worker.key)
+                && !slot.retiring && !isInGroup(slot.worker.key)
             {
                 if slot.inFlight.count < bestLoad || (slot.inFlight.count == bestLoad && slot.worker.key < best!.worker.key) {
                     best = slot

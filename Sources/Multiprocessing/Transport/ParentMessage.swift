@@ -6,7 +6,8 @@
 struct WorkerConfiguration: Sendable, Equatable {
     /// The process name the worker takes (Python's "SpawnPoolWorker-1").
     var workerName: String
-    /// `Logger.Level` raw value for the process-named log handler, or nil when not installed.
+    /// `Logger.Level` raw value for the process-named log handler, or nil when not installed;
+    /// when logs go to the parent, the level records are sent from.
     var logLevel: String?
     /// The pool's initializer, run once before the first chunk.
     var initializer: EncodedValue?
@@ -14,6 +15,11 @@ struct WorkerConfiguration: Sendable, Equatable {
     var maxTasksPerChild: Int
     /// The largest message the parent accepts; a bigger result is reported as an error.
     var maxMessageBytes: Int
+    /// Records the worker holds for the parent (``ProcessPool/WorkerLogs/parent``); 0 when
+    /// it logs by itself.
+    var forwardedLogRecords: Int = 0
+    /// Resident bytes over which the worker retires after a chunk; 0 means no limit.
+    var maxMemoryPerChild: Int = 0
 }
 
 /// Parent to worker.
@@ -48,6 +54,8 @@ enum ParentMessage: Sendable, Equatable {
                 }
                 writer.writeVarint(UInt64(configuration.maxTasksPerChild))
                 writer.writeVarint(UInt64(configuration.maxMessageBytes))
+                writer.writeVarint(UInt64(configuration.forwardedLogRecords))
+                writer.writeVarint(UInt64(configuration.maxMemoryPerChild))
             }
         case .run(let chunkID, let task, let inputs):
             return Array(ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs).joined())
@@ -91,10 +99,13 @@ enum ParentMessage: Sendable, Equatable {
             let initializer = try reader.readByte() == 1 ? try EncodedValue.read(from: &reader) : nil
             let maxTasksPerChild = Int(clamping: try reader.readVarint())
             let maxMessageBytes = Int(clamping: try reader.readVarint())
+            let forwardedLogRecords = Int(clamping: try reader.readVarint())
+            let maxMemoryPerChild = Int(clamping: try reader.readVarint())
             return .configure(
                 WorkerConfiguration(
                     workerName: name, logLevel: level, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
-                    maxMessageBytes: maxMessageBytes))
+                    maxMessageBytes: maxMessageBytes, forwardedLogRecords: forwardedLogRecords,
+                    maxMemoryPerChild: maxMemoryPerChild))
         case .run:
             let chunkID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader)

@@ -19,9 +19,15 @@ enum WorkerMessage: Sendable, Equatable {
     /// The worker has passed every chunk of group `id` (run, or claimed by another worker); the
     /// answers it still held follow at once.
     case groupDone(id: UInt64)
+    /// swift-log records logged in the worker, for the parent's handlers.
+    case logs(WorkerLogBatch)
+    /// The worker's resident memory was over the pool's `maxMemoryPerChild` after a chunk: it
+    /// runs what it was sent, then exits when the parent closes its channel.
+    case retiring(residentBytes: UInt64)
 
     private enum Kind: UInt8 {
         case ready = 1, initializerFailed = 2, result = 3, followsOnSocket = 4, groupDone = 5, initializing = 6
+        case logs = 7, retiring = 8
     }
     private enum OutcomeKind: UInt8 { case allSucceeded = 0, mixed = 1, rejected = 2 }
 
@@ -57,6 +63,16 @@ enum WorkerMessage: Sendable, Equatable {
             return makeFrame { writer in
                 writer.writeByte(Kind.groupDone.rawValue)
                 writer.writeVarint(id)
+            }
+        case .logs(let batch):
+            return makeFrame(capacity: 16 + batch.records.count * 96) { writer in
+                writer.writeByte(Kind.logs.rawValue)
+                batch.write(to: &writer)
+            }
+        case .retiring(let residentBytes):
+            return makeFrame { writer in
+                writer.writeByte(Kind.retiring.rawValue)
+                writer.writeVarint(residentBytes)
             }
         case .result(let chunkID, let nanoseconds, .allSucceeded(let outputs)):
             return Array(
@@ -113,6 +129,10 @@ enum WorkerMessage: Sendable, Equatable {
             return .initializing
         case .groupDone:
             return .groupDone(id: try reader.readVarint())
+        case .logs:
+            return .logs(try WorkerLogBatch.read(from: &reader))
+        case .retiring:
+            return .retiring(residentBytes: try reader.readVarint())
         case .result:
             let chunkID = try reader.readVarint()
             let nanoseconds = try reader.readVarint()

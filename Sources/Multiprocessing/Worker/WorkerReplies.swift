@@ -19,18 +19,49 @@ struct WorkerReplies {
     let answers: Int32
     /// The largest message the parent accepts; a larger result is reported as an error.
     let maxMessageBytes: Int
+    /// The log records waiting for the parent, when they go there; its lock is taken around
+    /// every frame written.
+    let logs: WorkerLogOutbox?
     private var held = HeldAnswers()
 
-    init(requests: Int32, answers: Int32, maxMessageBytes: Int) {
+    init(requests: Int32, answers: Int32, maxMessageBytes: Int, logs: WorkerLogOutbox? = nil) {
         self.requests = requests
         self.answers = answers
         self.maxMessageBytes = maxMessageBytes
+        self.logs = logs
+    }
+
+    /// Sends the log records waiting, if any, ahead of whatever is written next: what a chunk
+    /// logged reaches the parent before its result.
+    func sendLogs() {
+        guard let logs, logs.hasWaiting else { return }
+        logs.writeLock.withLock { _ in
+            guard let batch = logs.take() else { return }
+            // Frames small enough for the pipe: a record's texts are bounded (`longestText`).
+            var start = 0
+            var dropped = batch.dropped
+            while start < batch.records.count || dropped > 0 {
+                var end = start
+                var size = 0
+                while end < batch.records.count && (end == start || size < Self.largestPipedFrame / 4) {
+                    let record = batch.records[end]
+                    size += 64 + record.message.utf8.count + record.file.utf8.count + record.function.utf8.count
+                    for (key, value) in record.metadata { size += 8 + key.utf8.count + value.utf8.count }
+                    end += 1
+                }
+                let part = WorkerLogBatch(records: Array(batch.records[start..<end]), dropped: dropped)
+                sendNow([WireBytes(WorkerMessage.logs(part).encodeFrame())])
+                dropped = 0
+                start = end
+            }
+        }
     }
 
     /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held if it is in a
     /// group and small and quick enough to hold, sent at once otherwise (after what is held);
     /// past the last chunk of a group, ends it.
     mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
+        sendLogs()
         let pieces = Self.resultFrame(run.chunkID, outcome, ranFor: nanoseconds, maxMessageBytes: maxMessageBytes)
         let finished = cmp_monotonic_ns()
         if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
@@ -86,20 +117,26 @@ struct WorkerReplies {
     /// pipe is locked for the whole of a write, so the parent could not copy a large result out
     /// while it goes in, and payload throughput fell by a fifth when results went by the pipe.
     func send(_ pieces: [WireBytes]) {
+        guard let logs else { return sendNow(pieces) }
+        logs.writeLock.withLock { _ in sendNow(pieces) }
+    }
+
+    /// `send(_:)` for a caller that holds the write lock, or for a worker without one.
+    private func sendNow(_ pieces: [WireBytes]) {
         let total = pieces.byteCount
         if total > Self.largestPipedFrame {
-            writeFrame(Self.followsOnSocketFrame, to: answers)
-            for piece in pieces { writeFrame(piece, to: requests) }
+            writeFrameNow(WireBytes(Self.followsOnSocketFrame), to: answers)
+            for piece in pieces { writeFrameNow(piece, to: requests) }
             return
         }
         guard pieces.count > 1 else {
-            if let only = pieces.first { writeFrame(only, to: answers) }
+            if let only = pieces.first { writeFrameNow(only, to: answers) }
             return
         }
         var joined: [UInt8] = []
         joined.reserveCapacity(total)
         for piece in pieces { piece.withUnsafeBytes { joined.append(contentsOf: $0) } }
-        writeFrame(joined, to: answers)
+        writeFrameNow(WireBytes(joined), to: answers)
     }
 
     /// Sends the answers held, if any, in one write.
@@ -123,8 +160,14 @@ struct WorkerReplies {
         writeFrame(WireBytes(frame), to: descriptor)
     }
 
-    /// Blocking write of a piece of a frame, from where its bytes are stored.
+    /// Blocking write of a whole frame, under the write lock when there is one.
     private func writeFrame(_ frame: WireBytes, to descriptor: Int32) {
+        guard let logs else { return writeFrameNow(frame, to: descriptor) }
+        logs.writeLock.withLock { _ in writeFrameNow(frame, to: descriptor) }
+    }
+
+    /// Blocking write of a piece of a frame, from where its bytes are stored.
+    private func writeFrameNow(_ frame: WireBytes, to descriptor: Int32) {
         frame.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {

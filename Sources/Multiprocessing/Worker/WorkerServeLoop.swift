@@ -28,10 +28,13 @@ struct WorkerServeLoop {
         do {
             guard let first = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return .finished }
             guard case .configure(let configuration) = first else { return .unexpectedFirstMessage }
-            configure(configuration)
+            let logs = configure(configuration)
             let replies = WorkerReplies(
                 requests: requests, answers: answers,
-                maxMessageBytes: configuration.maxMessageBytes)
+                maxMessageBytes: configuration.maxMessageBytes, logs: logs)
+            if let logs { startSendingLogs(logs, maxMessageBytes: configuration.maxMessageBytes) }
+            // What the worker logged last leaves before it exits.
+            defer { replies.sendLogs() }
             if let initializer = configuration.initializer {
                 replies.send(.initializing)
                 do {
@@ -44,7 +47,7 @@ struct WorkerServeLoop {
             replies.send(.ready(pid: getpid()))
             var state = ServeLoopState(
                 inbox: WorkerInbox(reader: reader, wakeBoard: wakeBoard), replies: replies,
-                maxTasksPerChild: configuration.maxTasksPerChild)
+                maxTasksPerChild: configuration.maxTasksPerChild, maxMemoryPerChild: configuration.maxMemoryPerChild)
             return try await serveChunks(&state)
         } catch FrameReader.Failure.readFailed(let error) where error == EBADF || error == ENOTSOCK {
             return .channelClosed
@@ -57,18 +60,30 @@ struct WorkerServeLoop {
     /// Receives, runs and answers chunks until the parent closes the channel or the task limit
     /// is reached.
     private func serveChunks(_ state: inout ServeLoopState) async throws -> WorkerExitCode {
+        // Set when the parent closed the channel after this worker said it retires: the runs
+        // it was sent before are still to run.
+        var closedAfterRetiring = false
         while true {
             if state.inbox.isEmpty {
                 // Nothing is held while the worker waits: the parent may be waiting for it.
                 state.replies.sendHeld()
-                guard try state.inbox.waitForRequest() else { return .finished }
+                guard !closedAfterRetiring, try state.inbox.waitForRequest() else { return .finished }
             }
-            guard try state.inbox.takeBuffered() else { return .finished }
+            if !closedAfterRetiring, try !state.inbox.takeBuffered() {
+                guard state.retiring else { return .finished }
+                closedAfterRetiring = true
+            }
             // The raw clock: `ContinuousClock`'s 128-bit `Duration` arithmetic showed in the
             // serve loop's profile, which reads the clock twice per chunk.
             let started = cmp_monotonic_ns()
-            guard try state.inbox.pollIfDue(now: started) else { return .finished }
-            guard let run = state.inbox.next() else { continue }
+            if !closedAfterRetiring, try !state.inbox.pollIfDue(now: started) {
+                guard state.retiring else { return .finished }
+                closedAfterRetiring = true
+            }
+            guard let run = state.inbox.next() else {
+                if closedAfterRetiring { return .finished }
+                continue
+            }
             if let claim = run.claim, wakeBoard?.claim(claim) != true {
                 // Another worker took this chunk of the group.
                 if let group = run.endsGroup { state.replies.endGroup(group) }
@@ -82,10 +97,20 @@ struct WorkerServeLoop {
                 state.replies.sendHeld()
                 return .finished
             }
+            if state.maxMemoryPerChild > 0 && !state.retiring, let resident = ResidentMemory.bytes(),
+                resident > state.maxMemoryPerChild
+            {
+                // The parent sends no more and closes the channel; what it sent before still runs.
+                state.retiring = true
+                state.replies.sendHeld()
+                state.replies.send(.retiring(residentBytes: UInt64(resident)))
+            }
         }
     }
 
-    private func configure(_ configuration: WorkerConfiguration) {
+    /// Takes the worker's name and installs its log handler; returns the outbox its records
+    /// wait in when they go to the parent.
+    private func configure(_ configuration: WorkerConfiguration) -> WorkerLogOutbox? {
         CurrentProcess.becomeWorker(named: configuration.workerName)
         cmp_set_thread_name(configuration.workerName)
         // `ps` shows the main thread's name, which is still "exe": rename it too.
@@ -95,8 +120,31 @@ struct WorkerServeLoop {
             _ = name.withUnsafeBytes { write(comm, $0.baseAddress, $0.count) }
             close(comm)
         }
-        if let level = configuration.logLevel.flatMap(Logger.Level.init(rawValue:)) {
+        guard let level = configuration.logLevel.flatMap(Logger.Level.init(rawValue:)) else { return nil }
+        guard configuration.forwardedLogRecords > 0 else {
             ProcessNameLogHandler.bootstrapInWorker(logLevel: level)
+            return nil
+        }
+        let outbox = WorkerLogOutbox(capacity: configuration.forwardedLogRecords, maxMessageBytes: configuration.maxMessageBytes)
+        // A worker whose run of `main` installed a handler already keeps it (one bootstrap
+        // per process).
+        guard ProcessNameLogHandler.claimBootstrap(logLevel: level) else { return nil }
+        LoggingSystem.bootstrap { label in ParentForwardingLogHandler(label: label, outbox: outbox, logLevel: level) }
+        return outbox
+    }
+
+    /// Starts the thread that sends `logs`' records as they come, so that they reach the
+    /// parent while a long chunk runs (and before the worker dies, if it does).
+    private func startSendingLogs(_ logs: WorkerLogOutbox, maxMessageBytes: Int) {
+        let requests = requests
+        let answers = answers
+        // Without the thread, records still go with each answer.
+        try? NativeThread.detach(name: "mp-logs") {
+            let replies = WorkerReplies(requests: requests, answers: answers, maxMessageBytes: maxMessageBytes, logs: logs)
+            while true {
+                logs.waitForRecords()
+                replies.sendLogs()
+            }
         }
     }
 
@@ -123,12 +171,17 @@ struct ServeLoopState: ~Copyable {
     var replies: WorkerReplies
     /// Chunks to run before exiting (Python's `maxtasksperchild`); 0 means no limit.
     let maxTasksPerChild: Int
+    /// Resident bytes over which the worker retires after a chunk; 0 means no limit.
+    let maxMemoryPerChild: Int
     /// Chunks taken so far: run, or skipped as cancelled.
     var completed = 0
+    /// Set once the worker told the parent it retires (over `maxMemoryPerChild`).
+    var retiring = false
 
-    init(inbox: consuming WorkerInbox, replies: WorkerReplies, maxTasksPerChild: Int) {
+    init(inbox: consuming WorkerInbox, replies: WorkerReplies, maxTasksPerChild: Int, maxMemoryPerChild: Int) {
         self.inbox = inbox
         self.replies = replies
         self.maxTasksPerChild = maxTasksPerChild
+        self.maxMemoryPerChild = maxMemoryPerChild
     }
 }
