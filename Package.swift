@@ -21,6 +21,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The core's metrics (CoreMetrics) and tracing (Tracing): small, Foundation-free APIs whose
+        // default backends do nothing.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // `swift package generate-documentation --target Multiprocessing` (the DocC catalog in
         // Sources/Multiprocessing/Multiprocessing.docc); a plugin only, not linked into anything.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -44,6 +48,8 @@ let package = Package(
                 "CMultiprocessing",
                 "CMPIShim",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .executableTarget(
@@ -54,9 +60,14 @@ let package = Package(
             ]
         ),
         // A pool parent for the fault tests that need a process of their own (parent death, soak).
+        // Also the tracing test's parent: it bootstraps an in-memory tracer in itself and its workers.
         .executableTarget(
             name: "MultiprocessingProbe",
-            dependencies: ["Multiprocessing"]
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ]
         ),
         // A program written as top-level code (`main.swift`), for the tests of where workers start.
         .executableTarget(
@@ -80,6 +91,7 @@ let package = Package(
             dependencies: [
                 "Multiprocessing",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
     ]

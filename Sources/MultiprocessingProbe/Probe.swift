@@ -1,5 +1,7 @@
+import InMemoryTracing
 import Multiprocessing
 import Synchronization
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -62,12 +64,26 @@ struct Tagged: PoolTask {
     func run(_ x: Int) async throws -> Answer { Answer(value: x &* 31 &+ 7, pid: getpid()) }
 }
 
+/// Starts a span in the worker and returns its trace id and parent span id, as `TRACE PARENT`.
+struct SpanInWorker: PoolTask {
+    func run(_ x: Int) async throws -> String {
+        // The bootstrapped tracer, as any task would use it.
+        withSpan("task \(x)") { span in
+            let ids = span.context.inMemorySpanContext
+            return "\(ids?.traceID ?? "-") \(ids?.parentSpanID ?? "-")"
+        }
+    }
+}
+
 @main
 struct Probe {
     static func main() async throws {
+        // Above `bootstrap()`, so that the workers, which run `main` up to it, have the tracer too.
+        if CommandLine.arguments.dropFirst().first == "trace" { InstrumentationSystem.bootstrap(Self.tracer) }
         try Multiprocessing.bootstrap()
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch arguments.first {
+        case "trace": try await trace()
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
@@ -79,6 +95,30 @@ struct Probe {
             print("usage: MultiprocessingProbe orphan-parent PIDFILE | soak [TASKS] [KILL-EVERY]")
             exit(2)
         }
+    }
+
+    /// The tracing scenario's tracer: random ids, so that a worker's own trace cannot pass for
+    /// the parent's.
+    static let tracer = InMemoryTracer(
+        idGenerator: .init(
+            nextTraceID: { "trace-\(UInt64.random(in: 1...UInt64.max))" },
+            nextSpanID: { "span-\(UInt64.random(in: 1...UInt64.max))" }))
+
+    /// A `map` and an `apply` inside a span of the caller's, whose tasks start spans of their own
+    /// in the workers. Prints the caller's trace, each call's span, and what each task's span
+    /// saw: `name id`, then `task TRACE PARENT` lines.
+    static func trace() async throws {
+        let pool = try ProcessPool(processes: 2)
+        let (mapped, applied) = try await tracer.withSpan("caller") { span in
+            say("caller \(span.traceID)")
+            return (try await pool.map(SpanInWorker(), [1, 2], chunksize: 1), try await pool.apply(SpanInWorker(), 3))
+        }
+        pool.close()
+        try await pool.join()
+        for span in tracer.finishedSpans where span.operationName.hasPrefix("ProcessPool.") {
+            say("\(span.operationName) \(span.traceID) \(span.spanID) \(span.parentSpanID ?? "-")")
+        }
+        for seen in mapped + [applied] { say("task \(seen)") }
     }
 
     /// Three workers: one spinning, one sleeping in a task, one idle. Prints "ready" and the

@@ -1,4 +1,5 @@
 import CMultiprocessing
+import CoreMetrics
 
 extension ProcessPool {
     /// Every setting of a pool, in one value: what ``ProcessPool/init(_:)`` and
@@ -38,6 +39,11 @@ extension ProcessPool {
         /// ``PoolError/Code-swift.struct/spawnFailed`` naming the limit, so a call never waits
         /// forever for a worker that cannot start.
         public var startTimeout: Duration
+        /// Where the pool's metrics go: items done and failed, chunk run times, worker deaths,
+        /// replacements and time-limit kills, queued chunks and busy workers (see
+        /// <doc:Observability>). Nil: the factory `MetricsSystem.bootstrap` installed when the
+        /// pool is made; with swift-metrics' default no-op factory the pool records nothing.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// A configuration; every setting left out keeps its default.
         public init(
@@ -49,7 +55,8 @@ extension ProcessPool {
             maxMessageBytes: Int = 1 << 30,
             cancellation: CancellationPolicy = .killRunningTasks,
             workerScheduling: WorkerScheduling = .inherit,
-            startTimeout: Duration = .seconds(120)
+            startTimeout: Duration = .seconds(120),
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.processes = processes
             self.initializer = initializer
@@ -60,6 +67,7 @@ extension ProcessPool {
             self.cancellation = cancellation
             self.workerScheduling = workerScheduling
             self.startTimeout = startTimeout
+            self.metricsFactory = metricsFactory
         }
 
         /// The number of workers: `processes`, or the CPUs this process may use.

@@ -38,11 +38,25 @@ extension ProcessPool {
         task: EncodedValue, taskType: ObjectIdentifier, input: EncodedItems,
         timeout: Duration?, isolation actor: isolated (any Actor)?
     ) async throws -> SingleAnswer {
+        guard core.tracer != nil else {
+            return try await applyRoundTrip(task: task, taskType: taskType, input: input, timeout: timeout, isolation: actor)
+        }
+        return try await core.traced("ProcessPool.apply", isolation: actor) {
+            try await applyRoundTrip(task: task, taskType: taskType, input: input, timeout: timeout, isolation: actor)
+        }
+    }
+
+    /// `apply`'s round trip, past its span.
+    private func applyRoundTrip(
+        task: EncodedValue, taskType: ObjectIdentifier, input: EncodedItems,
+        timeout: Duration?, isolation actor: isolated (any Actor)?
+    ) async throws -> SingleAnswer {
         let timeLimit = try effectiveTimeLimit(timeout)
         let call = ApplyCall()
         let chunk = try makeChunk(
             task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
-            timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call)
+            timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call,
+            call: core.observation(of: taskType, task))
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
@@ -110,7 +124,8 @@ extension ProcessPool {
         let chunk = try makeChunk(
             task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
             firstItem: 0, timeLimit: timeLimit,
-            maxMessageBytes: core.settings.maxMessageBytes, sink: job)
+            maxMessageBytes: core.settings.maxMessageBytes, sink: job,
+            call: core.observation(of: ObjectIdentifier(T.self), encodedTask))
         try core.submit([chunk])
         return job
     }

@@ -25,8 +25,19 @@ extension ProcessPool {
         _ task: T, _ items: some Sequence<T.Input>, chunksize: Int? = nil, timeout: Duration? = nil,
         isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] {
+        let items = Array(items)
+        guard core.tracer != nil else { return try await mapSubmitted(task, items, chunksize, timeout, isolation: isolation) }
+        return try await core.traced("ProcessPool.map", isolation: isolation) {
+            try await mapSubmitted(task, items, chunksize, timeout, isolation: isolation)
+        }
+    }
+
+    /// `map` past its span: submits the items and waits for their outputs.
+    private func mapSubmitted<T: PoolTask>(
+        _ task: T, _ items: [T.Input], _ chunksize: Int?, _ timeout: Duration?, isolation: isolated (any Actor)?
+    ) async throws -> [T.Output] {
         let job = try submitMap(
-            task, Array(items), chunksize: chunksize, timeout: timeout,
+            task, items, chunksize: chunksize, timeout: timeout,
             onSuccess: nil, onError: nil
         ) { $0 }
         return try await awaitCancellable(job, isolation: isolation)
@@ -87,6 +98,7 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
+        let observation = core.observation(of: ObjectIdentifier(T.self), encodedTask)
         let plan =
             chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
             ?? ChunkPlan(itemCount: items.count, processes: processes)
@@ -104,7 +116,7 @@ extension ProcessPool {
                 let chunk = try makeChunk(
                     task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
                     firstItem: range.lowerBound, timeLimit: timeLimit,
-                    maxMessageBytes: core.settings.maxMessageBytes, sink: job)
+                    maxMessageBytes: core.settings.maxMessageBytes, sink: job, call: observation)
                 portion.append(chunk)
                 portionBytes += chunk.frameBytes
                 if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {

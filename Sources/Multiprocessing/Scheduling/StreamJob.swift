@@ -93,6 +93,8 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     private let core: PoolCore
     private let task: EncodedValue
     private let taskType: ObjectIdentifier
+    /// Taken when the call was made: the caller's trace context is its at that moment.
+    private let observation: CallObservation?
     private let timeLimit: Duration?
     private let ordered: Bool
     private let window: Int
@@ -109,6 +111,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         self.core = core
         self.task = task
         self.taskType = taskType
+        self.observation = core.observation(of: taskType, task)
         self.timeLimit = timeLimit
         self.ordered = ordered
         self.window = window
@@ -150,7 +153,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                     try makeChunk(
                         task: task, taskType: taskType, items: items, index: producer.nextChunk,
                         firstItem: producer.nextItem, timeLimit: timeLimit,
-                        maxMessageBytes: core.settings.maxMessageBytes, sink: self))
+                        maxMessageBytes: core.settings.maxMessageBytes, sink: self, call: observation))
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
@@ -304,11 +307,12 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     }
 }
 
-/// Encodes a chunk's items into a run frame. `timeLimit` is per item.
+/// Encodes a chunk's items into a run frame. `timeLimit` is per item; `call` is what the call
+/// adds to each of its chunks (metrics, trace context).
 func makeChunk<Input: Encodable>(
     task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
     timeLimit: Duration?, maxMessageBytes: Int,
-    sink: any ChunkSink
+    sink: any ChunkSink, call: CallObservation? = nil
 ) throws(PoolError) -> ChunkWork {
     let inputs: EncodedItems
     do {
@@ -318,16 +322,16 @@ func makeChunk<Input: Encodable>(
     }
     return try makeChunk(
         task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
-        firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink)
+        firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink, call: call)
 }
 
 /// Builds the run frame of a chunk whose `itemCount` items are already encoded.
 func makeChunk(
     task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedItems, itemCount: Int, index: Int, firstItem: Int,
-    timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink
+    timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink, call: CallObservation? = nil
 ) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
-    let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs)
+    let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: call?.traceCarrier)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maxMessageBytes else {
         throw PoolError(
@@ -336,7 +340,7 @@ func makeChunk(
     }
     return ChunkWork(
         chunkID: chunkID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
-        itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
+        itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink, metrics: call?.metrics)
 }
 
 /// Chunk ids, unique in the process, so a stray answer can never match another call's chunk.
