@@ -104,21 +104,28 @@ struct Probe {
             nextTraceID: { "trace-\(UInt64.random(in: 1...UInt64.max))" },
             nextSpanID: { "span-\(UInt64.random(in: 1...UInt64.max))" }))
 
-    /// A `map` and an `apply` inside a span of the caller's, whose tasks start spans of their own
-    /// in the workers. Prints the caller's trace, each call's span, and what each task's span
-    /// saw: `name id`, then `task TRACE PARENT` lines.
+    /// Each kind of call inside a span of the caller's, whose tasks start spans of their own in
+    /// the workers. Prints the caller's trace (`caller TRACE`), each call's span
+    /// (`ProcessPool.NAME TRACE SPAN PARENT`), and what each task's span saw
+    /// (`task ProcessPool.NAME TRACE PARENT`).
     static func trace() async throws {
         let pool = try ProcessPool(processes: 2)
-        let (mapped, applied) = try await tracer.withSpan("caller") { span in
+        let seen: [(String, String)] = try await tracer.withSpan("caller") { span in
             say("caller \(span.traceID)")
-            return (try await pool.map(SpanInWorker(), [1, 2], chunksize: 1), try await pool.apply(SpanInWorker(), 3))
+            var seen: [(String, String)] = []
+            for line in try await pool.map(SpanInWorker(), [1, 2], chunksize: 1) { seen.append(("ProcessPool.map", line)) }
+            seen.append(("ProcessPool.apply", try await pool.apply(SpanInWorker(), 3)))
+            for line in try await pool.mapAsync(SpanInWorker(), [4]).get() { seen.append(("ProcessPool.mapAsync", line)) }
+            seen.append(("ProcessPool.applyAsync", try await pool.applyAsync(SpanInWorker(), 5).get()))
+            for try await line in try pool.imap(SpanInWorker(), [6]) { seen.append(("ProcessPool.imap", line)) }
+            return seen
         }
         pool.close()
         try await pool.join()
         for span in tracer.finishedSpans where span.operationName.hasPrefix("ProcessPool.") {
             say("\(span.operationName) \(span.traceID) \(span.spanID) \(span.parentSpanID ?? "-")")
         }
-        for seen in mapped + [applied] { say("task \(seen)") }
+        for (call, line) in seen { say("task \(call) \(line)") }
     }
 
     /// Three workers: one spinning, one sleeping in a task, one idle. Prints "ready" and the

@@ -121,12 +121,21 @@ extension ProcessPool {
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
         let job = ApplyJob(result: AsyncResult<T.Output>(onSuccess: onSuccess, onError: onError))
-        let chunk = try makeChunk(
-            task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
-            firstItem: 0, timeLimit: timeLimit,
-            maxMessageBytes: core.settings.maxMessageBytes, sink: job,
-            call: core.observation(of: ObjectIdentifier(T.self), encodedTask))
-        try core.submit([chunk])
+        let span = core.startCallSpan("ProcessPool.applyAsync")
+        let chunk: ChunkWork
+        do {
+            chunk = try makeChunk(
+                task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
+                firstItem: 0, timeLimit: timeLimit,
+                maxMessageBytes: core.settings.maxMessageBytes, sink: job,
+                call: core.observation(of: ObjectIdentifier(T.self), encodedTask, in: span))
+            try core.submit([chunk])
+        } catch {
+            span?.recordError(error)
+            span?.end()
+            throw error
+        }
+        job.result.ends(span)
         return job
     }
 }

@@ -66,7 +66,7 @@ extension ProcessPool {
     ) throws(PoolError) -> AsyncResult<[T.Output]> {
         try submitMap(
             task, Array(items), chunksize: chunksize, timeout: timeout,
-            onSuccess: onSuccess, onError: onError
+            onSuccess: onSuccess, onError: onError, spanName: "ProcessPool.mapAsync"
         ) { $0 }.result
     }
 
@@ -90,6 +90,7 @@ extension ProcessPool {
         timeout: Duration?,
         onSuccess: AsyncResult<Value>.SuccessCallback?,
         onError: AsyncResult<Value>.ErrorCallback?,
+        spanName: String? = nil,
         finish: @escaping @Sendable ([T.Output]) -> Value
     ) throws(PoolError) -> MapJob<T.Output, Value> {
         if let chunksize, chunksize < 1 {
@@ -98,13 +99,17 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
-        let observation = core.observation(of: ObjectIdentifier(T.self), encodedTask)
+        // `map` runs in a span of its own already; `mapAsync` returns first, so its span ends
+        // with its outcome.
+        let span = spanName.flatMap { core.startCallSpan($0) }
+        let observation = core.observation(of: ObjectIdentifier(T.self), encodedTask, in: span)
         let plan =
             chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
             ?? ChunkPlan(itemCount: items.count, processes: processes)
         let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError)
         let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, finish: finish)
+        result.ends(span)
         // Chunks go to the scheduler in portions of at most about a megabyte, and of 64 chunks at
         // first, twice as many each time: workers start while the rest is still being encoded,
         // where one portion of all would have every chunk encoded before the first ran.

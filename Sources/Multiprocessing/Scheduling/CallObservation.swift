@@ -13,12 +13,12 @@ struct CallObservation: Sendable {
 
 extension PoolCore {
     /// What the chunks of a call of `task` (of type `taskType`) carry; nil when there is nothing
-    /// to observe.
-    func observation(of taskType: ObjectIdentifier, _ task: EncodedValue) -> CallObservation? {
+    /// to observe. `span`: the call's own, whose context the chunks carry instead of the caller's.
+    func observation(of taskType: ObjectIdentifier, _ task: EncodedValue, in span: (any Span)? = nil) -> CallObservation? {
         guard metrics != nil || tracer != nil else { return nil }
         let taskMetrics = metrics?.task(taskType, named: Self.taskName(task))
         var carrier: [String: String]?
-        if let tracer, let context = ServiceContext.current {
+        if let tracer, let context = span?.context ?? ServiceContext.current {
             var injected: [String: String] = [:]
             tracer.inject(context, into: &injected, using: TraceCarrier.Injecting())
             if !injected.isEmpty { carrier = injected }
@@ -32,6 +32,12 @@ extension PoolCore {
         _typeByName(task.typeName).map { String(reflecting: $0) } ?? task.typeName
     }
 
+    /// Starts the span of a call that returns before its work is done (`mapAsync`, `applyAsync`,
+    /// `imap`), in the caller's context; nil without a tracer.
+    func startCallSpan(_ operation: String) -> (any Span)? {
+        tracer?.startSpan(operation, context: ServiceContext.current ?? .topLevel, ofKind: .client)
+    }
+
     /// Runs `body` in a span named `operation` when a tracer was bootstrapped before the pool was
     /// made; the call's chunks carry the span's context to the workers.
     func traced<T>(
@@ -39,5 +45,16 @@ extension PoolCore {
     ) async throws -> T {
         guard let tracer else { return try await body() }
         return try await tracer.withSpan(operation, ofKind: .client, isolation: actor) { _ in try await body() }
+    }
+}
+
+extension AsyncResult {
+    /// Ends `span`, a call's, when the call's outcome is known, with its error if it failed.
+    func ends(_ span: (any Span)?) {
+        guard let span else { return }
+        whenDone { outcome in
+            if case .failure(let error) = outcome { span.recordError(error) }
+            span.end()
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Synchronization
+import Tracing
 
 /// An `imap` call as the scheduler sees it while the pool closes.
 protocol OpenStream: AnyObject, Sendable {
@@ -95,6 +96,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     private let taskType: ObjectIdentifier
     /// Taken when the call was made: the caller's trace context is its at that moment.
     private let observation: CallObservation?
+    /// The call's span, when a tracer was bootstrapped: it ends when the call is over (its
+    /// sequence dropped and its chunks done, so that nothing holds the job).
+    private let span: (any Span)?
     private let timeLimit: Duration?
     private let ordered: Bool
     private let window: Int
@@ -111,7 +115,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         self.core = core
         self.task = task
         self.taskType = taskType
-        self.observation = core.observation(of: taskType, task)
+        let span = core.startCallSpan(ordered ? "ProcessPool.imap" : "ProcessPool.imapUnordered")
+        self.span = span
+        self.observation = core.observation(of: taskType, task, in: span)
         self.timeLimit = timeLimit
         self.ordered = ordered
         self.window = window
@@ -121,6 +127,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     deinit {
         // Dropped by its consumer before the end: it submits nothing more.
         reportClosed()
+        span?.end()
     }
 
     /// Registers the stream with the scheduler; call once, before the first `refill`.
