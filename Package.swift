@@ -9,6 +9,9 @@ let package = Package(
     name: "swift-multiprocessing",
     products: [
         .library(name: "Multiprocessing", targets: ["Multiprocessing"]),
+        // The pool as a swift-service-lifecycle `Service`: a product of its own, so that the core
+        // does not depend on service-lifecycle (and its async-algorithms).
+        .library(name: "MultiprocessingServiceLifecycle", targets: ["MultiprocessingServiceLifecycle"]),
         .executable(name: "multiprocessing-demo", targets: ["MultiprocessingDemo"]),
         .executable(name: "pool-bench", targets: ["PoolBench"]),
         .executable(name: "pool-bench-data", targets: ["PoolBenchData"]),
@@ -21,6 +24,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The core's metrics (CoreMetrics) and tracing (Tracing): small, Foundation-free APIs whose
+        // default backends do nothing.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        // MultiprocessingServiceLifecycle only.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // `swift package generate-documentation --target Multiprocessing` (the DocC catalog in
         // Sources/Multiprocessing/Multiprocessing.docc); a plugin only, not linked into anything.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
@@ -44,6 +53,16 @@ let package = Package(
                 "CMultiprocessing",
                 "CMPIShim",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
+        ),
+        // `ProcessPoolService`: a pool run by a swift-service-lifecycle `ServiceGroup`.
+        .target(
+            name: "MultiprocessingServiceLifecycle",
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -54,9 +73,15 @@ let package = Package(
             ]
         ),
         // A pool parent for the fault tests that need a process of their own (parent death, soak).
+        // Also the tracing test's parent: it bootstraps an in-memory tracer in itself and its workers.
         .executableTarget(
             name: "MultiprocessingProbe",
-            dependencies: ["Multiprocessing", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Multiprocessing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ]
         ),
         // A program written as top-level code (`main.swift`), for the tests of where workers start.
         .executableTarget(
@@ -79,7 +104,10 @@ let package = Package(
             name: "MultiprocessingTests",
             dependencies: [
                 "Multiprocessing",
+                "MultiprocessingServiceLifecycle",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ]

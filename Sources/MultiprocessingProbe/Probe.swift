@@ -1,6 +1,8 @@
 import Dispatch
+import InMemoryTracing
 import Multiprocessing
 import Synchronization
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -90,12 +92,26 @@ struct Tagged: PoolTask {
     func run(_ x: Int) async throws -> Answer { Answer(value: x &* 31 &+ 7, pid: getpid()) }
 }
 
+/// Starts a span in the worker and returns its trace id and parent span id, as `TRACE PARENT`.
+struct SpanInWorker: PoolTask {
+    func run(_ x: Int) async throws -> String {
+        // The bootstrapped tracer, as any task would use it.
+        withSpan("task \(x)") { span in
+            let ids = span.context.inMemorySpanContext
+            return "\(ids?.traceID ?? "-") \(ids?.parentSpanID ?? "-")"
+        }
+    }
+}
+
 @main
 struct Probe {
     static func main() async throws {
+        // Above `bootstrap()`, so that the workers, which run `main` up to it, have the tracer too.
+        if CommandLine.arguments.dropFirst().first == "trace" { InstrumentationSystem.bootstrap(Self.tracer) }
         try Multiprocessing.bootstrap()
         let arguments = Array(CommandLine.arguments.dropFirst())
         switch arguments.first {
+        case "trace": try await trace()
         case "orphan-parent": try await orphanParent(pidFile: arguments[1])
         case "death-loop": try await deathLoop(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
         case "chaos": try await chaos(rounds: Int(arguments.dropFirst().first ?? "") ?? 50)
@@ -116,6 +132,37 @@ struct Probe {
                     + " | chaos [ROUNDS] | soak [TASKS] [KILL-EVERY] | stderr-flood [LINES] | stderr-order [ITEMS]")
             exit(2)
         }
+    }
+
+    /// The tracing scenario's tracer: random ids, so that a worker's own trace cannot pass for
+    /// the parent's.
+    static let tracer = InMemoryTracer(
+        idGenerator: .init(
+            nextTraceID: { "trace-\(UInt64.random(in: 1...UInt64.max))" },
+            nextSpanID: { "span-\(UInt64.random(in: 1...UInt64.max))" }))
+
+    /// Each kind of call inside a span of the caller's, whose tasks start spans of their own in
+    /// the workers. Prints the caller's trace (`caller TRACE`), each call's span
+    /// (`ProcessPool.NAME TRACE SPAN PARENT`), and what each task's span saw
+    /// (`task ProcessPool.NAME TRACE PARENT`).
+    static func trace() async throws {
+        let pool = try ProcessPool(processes: 2)
+        let seen: [(String, String)] = try await tracer.withSpan("caller") { span in
+            say("caller \(span.traceID)")
+            var seen: [(String, String)] = []
+            for line in try await pool.map(SpanInWorker(), [1, 2], chunksize: 1) { seen.append(("ProcessPool.map", line)) }
+            seen.append(("ProcessPool.apply", try await pool.apply(SpanInWorker(), 3)))
+            for line in try await pool.mapAsync(SpanInWorker(), [4]).get() { seen.append(("ProcessPool.mapAsync", line)) }
+            seen.append(("ProcessPool.applyAsync", try await pool.applyAsync(SpanInWorker(), 5).get()))
+            for try await line in try pool.imap(SpanInWorker(), [6]) { seen.append(("ProcessPool.imap", line)) }
+            return seen
+        }
+        pool.close()
+        try await pool.join()
+        for span in tracer.finishedSpans where span.operationName.hasPrefix("ProcessPool.") {
+            say("\(span.operationName) \(span.traceID) \(span.spanID) \(span.parentSpanID ?? "-")")
+        }
+        for (call, line) in seen { say("task \(call) \(line)") }
     }
 
     /// Three workers: one spinning, one sleeping in a task, one idle. Prints "ready" and the

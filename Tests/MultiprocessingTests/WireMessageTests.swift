@@ -29,11 +29,26 @@ struct WireMessageTests {
                     maxTasksPerChild: 3, maxMessageBytes: 1 << 20, forwardedLogRecords: 4096, maxMemoryPerChild: 64 << 20)),
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maxTasksPerChild: 0, maxMessageBytes: 4096)),
             .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedItems(bytes: [9, 8, 7])),
+            .run(
+                chunkID: 5, task: EncodedValue(typeName: "4Demo6SquareV", payload: [3]), inputs: EncodedItems(bytes: [1]),
+                traceCarrier: ["traceparent": "00-abc-def-01", "tracestate": ""]),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
         ]
         for message in messages {
             #expect(try ParentMessage.decode(payload(message.encodeFrame())) == message)
         }
+    }
+
+    @Test("a run frame without a trace carrier is the plain run frame; one with a carrier is a traced run frame")
+    func traceCarrierFraming() {
+        let task = EncodedValue(typeName: "4Demo6SquareV", payload: [])
+        let plain = Array(ParentMessage.encodeRunFrame(chunkID: 1, task: task, inputs: EncodedItems(bytes: [7])).joined())
+        let traced = Array(
+            ParentMessage.encodeRunFrame(chunkID: 1, task: task, inputs: EncodedItems(bytes: [7]), traceCarrier: ["k": "v"]).joined())
+        // After the 4-byte length: the kind, 2 for run, 5 for a traced run.
+        #expect(plain[4] == 2)
+        #expect(traced[4] == 5)
+        #expect(traced.count > plain.count)
     }
 
     @Test("worker messages round-trip")
@@ -188,7 +203,7 @@ struct FrameReaderTests {
         }
         #expect(
             messages == [.run(chunkID: 1, task: task, inputs: first), .cancel(chunkIDs: [4]), .run(chunkID: 2, task: task, inputs: second)])
-        guard case .run(_, _, let inputs) = messages[0] else { return }
+        guard case .run(_, _, let inputs, _) = messages[0] else { return }
         #expect(try inputs.decode([[UInt8]].self) == EncodedItemsTests.cases[2])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }

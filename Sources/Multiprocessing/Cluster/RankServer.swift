@@ -65,7 +65,7 @@ final class RankServer: ClusterRole {
         do {
             let chunk = try ClusterChunk.decode(bytes)
             let (message, attachments) = try FrameSplitting.split(chunk.frame)
-            guard case .run(let chunkID, let task, let inputs) = try ParentMessage.decode(message, attachments: attachments) else {
+            guard case .run(let chunkID, let task, let inputs, _) = try ParentMessage.decode(message, attachments: attachments) else {
                 return
             }
             remoteID = chunkID

@@ -25,6 +25,8 @@ public final class AsyncResult<Value: Sendable>: Sendable {
         var readyWaiters: [UnsafeContinuation<Void, Never>] = []
         var readyWaiterIDs: [UInt64] = []
         var nextWaiter: UInt64 = 0
+        /// Told the outcome once it is known (a call's span, which ends then).
+        var whenDone: (@Sendable (Result<Value, any Error>) -> Void)?
 
         /// The outcome if there is one, else a fresh waiter id.
         mutating func outcomeOrWaiterID() -> (Result<Value, any Error>?, UInt64) {
@@ -171,11 +173,24 @@ public final class AsyncResult<Value: Sendable>: Sendable {
         }
     }
 
+    /// Calls `body` with the outcome once it is known: at once if it is.
+    func whenDone(_ body: @escaping @Sendable (Result<Value, any Error>) -> Void) {
+        let known: Result<Value, any Error>? = state.withLock { state in
+            if let outcome = state.outcome { return outcome }
+            state.whenDone = body
+            return nil
+        }
+        if let known { body(known) }
+    }
+
     private func publish(_ outcome: Result<Value, any Error>) {
+        var whenDone: (@Sendable (Result<Value, any Error>) -> Void)?
         let (waiters, readyWaiters) = state.withLock { state in
             guard state.outcome == nil else { return ([UnsafeContinuation<Value, any Error>](), [UnsafeContinuation<Void, Never>]()) }
             state.outcome = outcome
+            whenDone = state.whenDone
             defer {
+                state.whenDone = nil
                 state.waiters = []
                 state.waiterIDs = []
                 state.readyWaiters = []
@@ -183,6 +198,7 @@ public final class AsyncResult<Value: Sendable>: Sendable {
             }
             return (state.waiters, state.readyWaiters)
         }
+        whenDone?(outcome)
         for waiter in waiters { waiter.resume(with: outcome) }
         for waiter in readyWaiters { waiter.resume() }
     }

@@ -1,4 +1,5 @@
 import CMultiprocessing
+import CoreMetrics
 
 extension ProcessPool {
     /// Every setting of a pool, in one value: what ``ProcessPool/init(_:)`` and
@@ -45,6 +46,11 @@ extension ProcessPool {
         /// ``PoolError/Code-swift.struct/spawnFailed`` naming the limit, so a call never waits
         /// forever for a worker that cannot start.
         public var startTimeout: Duration
+        /// Where the pool's metrics go: items done and failed, chunk run times, worker deaths,
+        /// replacements and time-limit kills, queued chunks and busy workers (see
+        /// <doc:Observability>). Nil: the factory `MetricsSystem.bootstrap` installed when the
+        /// pool is made; with swift-metrics' default no-op factory the pool records nothing.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// A configuration; every setting left out keeps its default.
         public init(
@@ -58,7 +64,8 @@ extension ProcessPool {
             workerScheduling: WorkerScheduling = .inherit,
             startTimeout: Duration = .seconds(120),
             maxMemoryPerChild: Int? = nil,
-            workerLogs: WorkerLogs = .standardError
+            workerLogs: WorkerLogs = .standardError,
+            metricsFactory: (any MetricsFactory)? = nil
         ) {
             self.processes = processes
             self.initializer = initializer
@@ -71,6 +78,7 @@ extension ProcessPool {
             self.startTimeout = startTimeout
             self.maxMemoryPerChild = maxMemoryPerChild
             self.workerLogs = workerLogs
+            self.metricsFactory = metricsFactory
         }
 
         /// The number of workers: `processes`, or the CPUs this process may use.

@@ -38,11 +38,25 @@ extension ProcessPool {
         task: EncodedValue, taskType: ObjectIdentifier, input: EncodedItems,
         timeout: Duration?, isolation actor: isolated (any Actor)?
     ) async throws -> SingleAnswer {
+        guard core.tracer != nil else {
+            return try await applyRoundTrip(task: task, taskType: taskType, input: input, timeout: timeout, isolation: actor)
+        }
+        return try await core.traced("ProcessPool.apply", isolation: actor) {
+            try await applyRoundTrip(task: task, taskType: taskType, input: input, timeout: timeout, isolation: actor)
+        }
+    }
+
+    /// `apply`'s round trip, past its span.
+    private func applyRoundTrip(
+        task: EncodedValue, taskType: ObjectIdentifier, input: EncodedItems,
+        timeout: Duration?, isolation actor: isolated (any Actor)?
+    ) async throws -> SingleAnswer {
         let timeLimit = try effectiveTimeLimit(timeout)
         let call = ApplyCall()
         let chunk = try makeChunk(
             task: task, taskType: taskType, inputs: input, itemCount: 1, index: 0, firstItem: 0,
-            timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call)
+            timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: call,
+            call: core.observation(of: taskType, task))
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
         core.answerSpin.wait(startedAt: started) { core.readAnswer(for: call) }
@@ -107,11 +121,21 @@ extension ProcessPool {
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
         let job = ApplyJob(result: AsyncResult<T.Output>(onSuccess: onSuccess, onError: onError))
-        let chunk = try makeChunk(
-            task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
-            firstItem: 0, timeLimit: timeLimit,
-            maxMessageBytes: core.settings.maxMessageBytes, sink: job)
-        try core.submit([chunk])
+        let span = core.startCallSpan("ProcessPool.applyAsync")
+        let chunk: ChunkWork
+        do {
+            chunk = try makeChunk(
+                task: encodedTask, taskType: ObjectIdentifier(T.self), items: [input], index: 0,
+                firstItem: 0, timeLimit: timeLimit,
+                maxMessageBytes: core.settings.maxMessageBytes, sink: job,
+                call: core.observation(of: ObjectIdentifier(T.self), encodedTask, in: span))
+            try core.submit([chunk])
+        } catch {
+            span?.recordError(error)
+            span?.end()
+            throw error
+        }
+        job.result.ends(span)
         return job
     }
 }

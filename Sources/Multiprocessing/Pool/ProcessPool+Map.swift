@@ -32,6 +32,20 @@ extension ProcessPool {
         isolation: isolated (any Actor)? = #isolation
     ) async throws -> [T.Output] {
         let items = Array(items)
+        guard core.tracer != nil else {
+            return try await mapSubmitted(task, items, chunksize, timeout, progress, isolation: isolation)
+        }
+        return try await core.traced("ProcessPool.map", isolation: isolation) {
+            try await mapSubmitted(task, items, chunksize, timeout, progress, isolation: isolation)
+        }
+    }
+
+    /// `map` past its span: submits the items, reports their progress to `progress` if given,
+    /// and waits for their outputs.
+    private func mapSubmitted<T: PoolTask>(
+        _ task: T, _ items: [T.Input], _ chunksize: Int?, _ timeout: Duration?,
+        _ progress: (@Sendable (CallProgress) -> Void)?, isolation: isolated (any Actor)?
+    ) async throws -> [T.Output] {
         guard let progress else {
             let job = try submitMap(
                 task, items, chunksize: chunksize, timeout: timeout, reporter: nil,
@@ -84,7 +98,7 @@ extension ProcessPool {
         let items = Array(items)
         return try submitMap(
             task, items, chunksize: chunksize, timeout: timeout, reporter: ProgressReporter(total: items.count),
-            onSuccess: onSuccess, onError: onError
+            onSuccess: onSuccess, onError: onError, spanName: "ProcessPool.mapAsync"
         ) { $0 }.result
     }
 
@@ -110,6 +124,7 @@ extension ProcessPool {
         reporter: ProgressReporter?,
         onSuccess: AsyncResult<Value>.SuccessCallback?,
         onError: AsyncResult<Value>.ErrorCallback?,
+        spanName: String? = nil,
         finish: @escaping @Sendable ([T.Output]) -> Value
     ) throws(PoolError) -> MapJob<T.Output, Value> {
         if let chunksize, chunksize < 1 {
@@ -118,12 +133,17 @@ extension ProcessPool {
         let timeLimit = try effectiveTimeLimit(timeout)
         try core.ensureAcceptingWork()
         let encodedTask = try encodeValue(task, role: "task")
+        // `map` runs in a span of its own already; `mapAsync` returns first, so its span ends
+        // with its outcome.
+        let span = spanName.flatMap { core.startCallSpan($0) }
+        let observation = core.observation(of: ObjectIdentifier(T.self), encodedTask, in: span)
         let plan =
             chunksize.map { ChunkPlan(itemCount: items.count, size: $0) }
             ?? ChunkPlan(itemCount: items.count, processes: processes)
         let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError, reporter: reporter)
         let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, reporter: reporter, finish: finish)
+        result.ends(span)
         // Chunks go to the scheduler in portions of at most about a megabyte, and of 64 chunks at
         // first, twice as many each time: workers start while the rest is still being encoded,
         // where one portion of all would have every chunk encoded before the first ran.
@@ -135,7 +155,7 @@ extension ProcessPool {
                 let chunk = try makeChunk(
                     task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
                     firstItem: range.lowerBound, timeLimit: timeLimit,
-                    maxMessageBytes: core.settings.maxMessageBytes, sink: job)
+                    maxMessageBytes: core.settings.maxMessageBytes, sink: job, call: observation)
                 portion.append(chunk)
                 portionBytes += chunk.frameBytes
                 if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {

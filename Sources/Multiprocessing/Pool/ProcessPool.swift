@@ -1,4 +1,5 @@
 import CMultiprocessing
+import CoreMetrics
 import Logging
 import Synchronization
 
@@ -90,14 +91,15 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         workerScheduling: WorkerScheduling = .inherit,
         startTimeout: Duration = .seconds(120),
         maxMemoryPerChild: Int? = nil,
-        workerLogs: WorkerLogs = .standardError
+        workerLogs: WorkerLogs = .standardError,
+        metricsFactory: (any MetricsFactory)? = nil
     ) throws(PoolError) {
         try self.init(
             Configuration(
                 processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
                 taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
                 cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout,
-                maxMemoryPerChild: maxMemoryPerChild, workerLogs: workerLogs))
+                maxMemoryPerChild: maxMemoryPerChild, workerLogs: workerLogs, metricsFactory: metricsFactory))
     }
 
     deinit {
@@ -149,6 +151,7 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         startTimeout: Duration = .seconds(120),
         maxMemoryPerChild: Int? = nil,
         workerLogs: WorkerLogs = .standardError,
+        metricsFactory: (any MetricsFactory)? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (ProcessPool) async throws -> sending R
     ) async throws -> sending R {
@@ -157,7 +160,7 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
                 processes: processes, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
                 taskTimeout: taskTimeout, killGrace: killGrace, maxMessageBytes: maxMessageBytes,
                 cancellation: cancellation, workerScheduling: workerScheduling, startTimeout: startTimeout,
-                maxMemoryPerChild: maxMemoryPerChild, workerLogs: workerLogs),
+                maxMemoryPerChild: maxMemoryPerChild, workerLogs: workerLogs, metricsFactory: metricsFactory),
             isolation: isolation, body)
     }
 

@@ -52,7 +52,9 @@ extension PoolCore {
                     if next.timeLimit != nil { pokeWatchdog() }
                 }
                 state.record(nanoseconds, of: answered)
-                return .chunk(AnsweredChunk(chunk: answered, toSend: schedule(&state), toShutDown: state.shutdownIfIdle()))
+                return .chunk(
+                    AnsweredChunk(
+                        chunk: answered, toSend: schedule(&state), toShutDown: state.shutdownIfIdle(), ranFor: nanoseconds))
             }
             let answered: AnsweredChunk
             switch match {
@@ -63,7 +65,7 @@ extension PoolCore {
             let chunk = answered.chunk
             for other in answered.toSend where !flushLater.contains(where: { $0 === other }) { flushLater.append(other) }
             for other in answered.toShutDown { other.shutdownAfterQueued() }
-            chunk.sink.chunkFinished(chunk, .answered(outcome, by: answeredBy ?? worker.label))
+            finish(chunk, .answered(outcome, by: answeredBy ?? worker.label), ranFor: answered.ranFor)
         }
     }
 
@@ -82,7 +84,7 @@ extension PoolCore {
             return (failed, state.workers.values.map(\.worker))
         }
         for other in workers where other !== worker { other.kill() }
-        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        for chunk in failed { finish(chunk, .failed(error)) }
     }
 }
 
@@ -100,6 +102,8 @@ struct AnsweredChunk {
     let chunk: ChunkWork
     let toSend: [any PoolWorker]
     let toShutDown: [any PoolWorker]
+    /// The worker's measure of the chunk's run.
+    let ranFor: UInt64
 }
 
 /// A message from a worker that breaks the protocol; the worker is ended for it.

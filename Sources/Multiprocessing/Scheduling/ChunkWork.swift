@@ -91,6 +91,8 @@ struct ChunkWork: Sendable {
     let timeLimit: Duration?
     /// Where the outcome goes.
     let sink: any ChunkSink
+    /// The task type's metrics; nil when the pool records none.
+    var metrics: TaskMetrics? = nil
 }
 
 /// A FIFO of chunks with O(1) removal at the front and re-insertion of requeued work there.
@@ -99,6 +101,8 @@ struct ChunkQueue: Sendable {
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
+    /// How many chunks wait.
+    var count: Int { items.count - head }
     var first: ChunkWork? { head < items.count ? items[head] : nil }
 
     mutating func append(_ chunk: ChunkWork) { items.append(chunk) }

@@ -25,6 +25,10 @@ extension PoolCore {
     func schedule(_ state: inout SchedulerState) -> [any PoolWorker] {
         let (toSend, timed) = state.schedule(maxTasksPerChild: settings.maxTasksPerChild)
         if timed { pokeWatchdog() }
+        if let metrics {
+            metrics.queuedChunks.record(state.pending.count)
+            metrics.busyWorkers.record(state.workers.values.reduce(0) { $0 + ($1.inFlight.isEmpty ? 0 : 1) })
+        }
         return toSend
     }
 

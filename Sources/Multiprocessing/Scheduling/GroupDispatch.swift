@@ -63,7 +63,7 @@ extension PoolCore {
         let chunk = group.chunks[position]
         state.record(nanoseconds, of: chunk)
         let end = afterSettling(group, &state)
-        return .chunk(AnsweredChunk(chunk: chunk, toSend: end.toSend, toShutDown: end.toShutDown))
+        return .chunk(AnsweredChunk(chunk: chunk, toSend: end.toSend, toShutDown: end.toShutDown, ranFor: nanoseconds))
     }
 
     /// Once the group is drained its workers may take other work; once over it is gone, and

@@ -1,5 +1,6 @@
 import CMultiprocessing
 import Synchronization
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -21,9 +22,22 @@ final class PoolCore: Sendable {
     let watchdog = Watchdog(name: "mp-watchdog")
     /// Where idle workers sleep; nil where it cannot be made (they then wait in `poll`).
     let wakeBoard = WakeBoard.make()
+    /// The pool's swift-metrics instruments; nil when its factory is the no-op one.
+    let metrics: PoolMetrics?
+    /// The tracer bootstrapped when the pool was made; nil for none.
+    let tracer: (any Tracer)?
 
     init(settings: SchedulerSettings) {
         self.settings = settings
+        metrics = PoolMetrics.make(settings.configuration.metricsFactory)
+        tracer = TraceCarrier.bootstrappedTracer
+    }
+
+    /// Hands `chunk`'s completion to its call, counting it first; `ranFor` is the worker's
+    /// measure of its run, when it answered.
+    func finish(_ chunk: ChunkWork, _ completion: ChunkCompletion, ranFor nanoseconds: UInt64? = nil) {
+        chunk.metrics?.record(completion, itemCount: chunk.itemCount, ranFor: nanoseconds)
+        chunk.sink.chunkFinished(chunk, completion)
     }
 
     // MARK: - Life cycle
@@ -147,7 +161,7 @@ final class PoolCore: Sendable {
         }
         for worker in workers { worker.kill() }
         let error = PoolError(.terminated, "the pool was terminated before this item finished")
-        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        for chunk in failed { finish(chunk, .failed(error)) }
     }
 
     /// A replacement could not be started: the pool cannot go on.
@@ -159,7 +173,7 @@ final class PoolCore: Sendable {
             guard state.workers.isEmpty else { return (failed, []) }
             return (failed, lastWorkerGone(&state))
         }
-        for chunk in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        for chunk in failed { finish(chunk, .failed(error)) }
         for waiter in waiters { waiter.resume() }
     }
 

@@ -1,4 +1,5 @@
 import Synchronization
+import Tracing
 
 /// An `imap` call as the scheduler sees it while the pool closes.
 protocol OpenStream: AnyObject, Sendable {
@@ -95,6 +96,11 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     private let core: PoolCore
     private let task: EncodedValue
     private let taskType: ObjectIdentifier
+    /// Taken when the call was made: the caller's trace context is its at that moment.
+    private let observation: CallObservation?
+    /// The call's span, when a tracer was bootstrapped: it ends when the call is over (its
+    /// sequence dropped and its chunks done, so that nothing holds the job).
+    private let span: (any Span)?
     private let timeLimit: Duration?
     private let ordered: Bool
     private let window: Int
@@ -113,6 +119,9 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
         self.core = core
         self.task = task
         self.taskType = taskType
+        let span = core.startCallSpan(ordered ? "ProcessPool.imap" : "ProcessPool.imapUnordered")
+        self.span = span
+        self.observation = core.observation(of: taskType, task, in: span)
         self.timeLimit = timeLimit
         self.ordered = ordered
         self.window = window
@@ -128,6 +137,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     deinit {
         // Dropped by its consumer before the end: it submits nothing more.
         reportClosed()
+        span?.end()
     }
 
     /// Registers the stream with the scheduler; call once, before the first `refill`.
@@ -161,7 +171,7 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
                     try makeChunk(
                         task: task, taskType: taskType, items: items, index: producer.nextChunk,
                         firstItem: producer.nextItem, timeLimit: timeLimit,
-                        maxMessageBytes: core.settings.maxMessageBytes, sink: self))
+                        maxMessageBytes: core.settings.maxMessageBytes, sink: self, call: observation))
                 producer.nextChunk += 1
                 producer.nextItem += items.count
             }
@@ -329,11 +339,12 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
     }
 }
 
-/// Encodes a chunk's items into a run frame. `timeLimit` is per item.
+/// Encodes a chunk's items into a run frame. `timeLimit` is per item; `call` is what the call
+/// adds to each of its chunks (metrics, trace context).
 func makeChunk<Input: Encodable>(
     task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
     timeLimit: Duration?, maxMessageBytes: Int,
-    sink: any ChunkSink
+    sink: any ChunkSink, call: CallObservation? = nil
 ) throws(PoolError) -> ChunkWork {
     let inputs: EncodedItems
     do {
@@ -343,16 +354,16 @@ func makeChunk<Input: Encodable>(
     }
     return try makeChunk(
         task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
-        firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink)
+        firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink, call: call)
 }
 
 /// Builds the run frame of a chunk whose `itemCount` items are already encoded.
 func makeChunk(
     task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedItems, itemCount: Int, index: Int, firstItem: Int,
-    timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink
+    timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink, call: CallObservation? = nil
 ) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
-    let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs)
+    let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: call?.traceCarrier)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maxMessageBytes else {
         throw PoolError(
@@ -361,7 +372,7 @@ func makeChunk(
     }
     return ChunkWork(
         chunkID: chunkID, taskType: taskType, frame: frame, frameBytes: size + 4, index: index, firstItem: firstItem,
-        itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink)
+        itemCount: itemCount, timeLimit: timeLimit.map { $0 * itemCount }, sink: sink, metrics: call?.metrics)
 }
 
 /// Chunk ids, unique in the process, so a stray answer can never match another call's chunk.

@@ -24,6 +24,13 @@ extension PoolCore {
                 case .none:
                     break
                 case .terminate(let reason, let chunkID):
+                    if let metrics {
+                        if case .timedOut = reason {
+                            slot.inFlight.first?.metrics?.timeLimitKills.increment()
+                        } else {
+                            metrics.startTimeLimitKills.increment()
+                        }
+                    }
                     slot.killReason = reason
                     slot.killedChunkID = chunkID
                     slot.terminateSentAt = now

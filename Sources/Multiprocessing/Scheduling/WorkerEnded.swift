@@ -17,6 +17,7 @@ extension PoolCore {
         state.withLock { state in
             guard let slot = state.workers.removeValue(forKey: worker.key) else { return }
             if case .cancelled? = slot.killReason { killedForCancel = true }
+            if let metrics, let reason = Self.deathReason(slot: slot, end: end, phase: state.phase) { metrics.workerDied(reason) }
             if let drained = state.drainedGroup, drained.leave(worker.key), drained.members.isEmpty {
                 state.drainedGroup = nil
             }
@@ -57,6 +58,9 @@ extension PoolCore {
                 failed = []
                 abandoned += state.pending.removeAll()
             }
+            // Counted when decided, before the chunks it held are failed: whoever sees them
+            // failed sees the replacement counted.
+            if replace { metrics?.replacements.increment() }
             if state.workers.isEmpty && !replace {
                 if state.phase != .terminating {
                     // Nothing is left to run what waits, nor to be replaced.
@@ -72,15 +76,15 @@ extension PoolCore {
                 waiters = lastWorkerGone(&state)
             }
         }
-        for (chunk, error) in failed { chunk.sink.chunkFinished(chunk, .failed(error)) }
+        for (chunk, error) in failed { finish(chunk, .failed(error)) }
         if !lostInGroup.isEmpty {
             let failure = WorkerFailures.groupLoss(lostInGroup, label: label, end: end, cancelled: killedForCancel)
-            for chunk in lostInGroup { chunk.sink.chunkFinished(chunk, .failed(failure)) }
+            for chunk in lostInGroup { finish(chunk, .failed(failure)) }
         }
         groupEnd?.carryOut(self)
         if !abandoned.isEmpty {
             let error = state.withLock { $0.fatal } ?? PoolError(.terminated, "the pool was terminated before this item finished")
-            for chunk in abandoned { chunk.sink.chunkFinished(chunk, .failed(error)) }
+            for chunk in abandoned { finish(chunk, .failed(error)) }
         }
         send(to: toSend)
         for other in toShutDown { other.shutdownAfterQueued() }
@@ -92,6 +96,22 @@ extension PoolCore {
             }
         }
         for waiter in waiters { waiter.resume() }
+    }
+}
+
+extension PoolCore {
+    /// The `reason` dimension of a worker's death: why the pool ended it, or how it ended on its
+    /// own; nil for a clean exit, or a worker the pool's `terminate()` killed.
+    static func deathReason(slot: TrackedWorker, end: WorkerEnd, phase: PoolPhase) -> String? {
+        switch slot.killReason {
+        case .timedOut?: return "timeLimit"
+        case .startTimedOut?: return "startTimeLimit"
+        case .cancelled?: return "cancelled"
+        case nil: break
+        }
+        if end.violation != nil { return "protocolViolation" }
+        if end.status == .exited(0) || phase == .terminating { return nil }
+        return end.status == nil ? "lost" : "died"
     }
 }
 

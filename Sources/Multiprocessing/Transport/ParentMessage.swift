@@ -27,7 +27,8 @@ enum ParentMessage: Sendable, Equatable {
     /// The first message a worker reads: who it is and what it runs first.
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
-    case run(chunkID: UInt64, task: EncodedValue, inputs: EncodedItems)
+    /// `traceCarrier` is the caller's trace context, when a tracer injected one.
+    case run(chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, traceCarrier: [String: String]? = nil)
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
     case cancel(chunkIDs: [UInt64])
@@ -36,7 +37,9 @@ enum ParentMessage: Sendable, Equatable {
     /// once past them all sends `.groupDone(id)`, then the answers it still holds.
     case group(id: UInt64, firstClaim: Int, count: Int)
 
-    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3, group = 4 }
+    /// `runTraced` is `run` with a trace carrier before the task: a chunk without one is framed
+    /// as before, byte for byte.
+    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3, group = 4, runTraced = 5 }
 
     /// The message as one frame, length prefix included.
     func encodeFrame() -> [UInt8] {
@@ -57,8 +60,9 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeVarint(UInt64(configuration.forwardedLogRecords))
                 writer.writeVarint(UInt64(configuration.maxMemoryPerChild))
             }
-        case .run(let chunkID, let task, let inputs):
-            return Array(ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs).joined())
+        case .run(let chunkID, let task, let inputs, let traceCarrier):
+            return Array(
+                ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: traceCarrier).joined())
         case .cancel(let chunkIDs):
             return makeFrame { writer in
                 writer.writeByte(Kind.cancel.rawValue)
@@ -77,10 +81,25 @@ enum ParentMessage: Sendable, Equatable {
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
     /// the pieces to send in order: large inputs go as pieces of their own, not copied.
-    static func encodeRunFrame(chunkID: UInt64, task: EncodedValue, inputs: EncodedItems) -> [WireBytes] {
-        framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
-            writer.writeByte(Kind.run.rawValue)
+    static func encodeRunFrame(
+        chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, traceCarrier: [String: String]? = nil
+    ) -> [WireBytes] {
+        guard let traceCarrier else {
+            return framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
+                writer.writeByte(Kind.run.rawValue)
+                writer.writeVarint(chunkID)
+                task.write(to: &writer)
+            }
+        }
+        let carrierBytes = traceCarrier.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 10 }
+        return framePieces(headerCapacity: 48 + carrierBytes + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
+            writer.writeByte(Kind.runTraced.rawValue)
             writer.writeVarint(chunkID)
+            writer.writeVarint(UInt64(traceCarrier.count))
+            for (key, value) in traceCarrier.sorted(by: { $0.key < $1.key }) {
+                writer.writeString(key)
+                writer.writeString(value)
+            }
             task.write(to: &writer)
         }
     }
@@ -89,7 +108,7 @@ enum ParentMessage: Sendable, Equatable {
     static func decode(_ bytes: ArraySlice<UInt8>, attachments: [WireBytes] = []) throws -> ParentMessage {
         var reader = ByteReader(bytes)
         let kind = Kind(rawValue: try reader.readByte())
-        guard attachments.isEmpty || kind == .run else {
+        guard attachments.isEmpty || kind == .run || kind == .runTraced else {
             throw BinaryCodingError.invalidData("attachments on a message that cannot have them")
         }
         switch kind {
@@ -111,6 +130,21 @@ enum ParentMessage: Sendable, Equatable {
             let task = try EncodedValue.read(from: &reader)
             let inputs = try reader.readLengthPrefixed()
             return .run(chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments))
+        case .runTraced:
+            let chunkID = try reader.readVarint()
+            let count = Int(clamping: try reader.readVarint())
+            guard count <= reader.remaining else {
+                throw BinaryCodingError.invalidData("trace carrier count \(count) exceeds the frame")
+            }
+            var carrier: [String: String] = [:]
+            for _ in 0..<count {
+                let key = try reader.readString()
+                carrier[key] = try reader.readString()
+            }
+            let task = try EncodedValue.read(from: &reader)
+            let inputs = try reader.readLengthPrefixed()
+            return .run(
+                chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments), traceCarrier: carrier)
         case .cancel:
             let count = Int(clamping: try reader.readVarint())
             guard count <= reader.remaining else {

@@ -6,6 +6,8 @@ struct QueuedRun {
     let task: EncodedValue
     /// The chunk's items, encoded.
     let inputs: EncodedItems
+    /// The caller's trace context, to run the chunk in.
+    var traceCarrier: [String: String]? = nil
     /// The parent asked to skip it (its call was cancelled).
     var skip = false
     /// In a ``ChunkGroup``: the claim word to take before running it.
@@ -38,8 +40,8 @@ struct RunQueue {
     /// skip, or the group the next runs belong to.
     mutating func receive(_ message: ParentMessage) {
         switch message {
-        case .run(let chunkID, let task, let inputs):
-            var run = QueuedRun(chunkID: chunkID, task: task, inputs: inputs)
+        case .run(let chunkID, let task, let inputs, let traceCarrier):
+            var run = QueuedRun(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: traceCarrier)
             if var group = arriving {
                 run.claim = group.nextClaim
                 group.nextClaim += 1

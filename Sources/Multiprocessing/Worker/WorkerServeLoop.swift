@@ -90,7 +90,14 @@ struct WorkerServeLoop {
                 continue
             }
             if run.claim == nil { wakeBoard?.countTaken() }
-            let outcome = await state.runner.run(run)
+            let outcome: WorkerChunkOutcome
+            if run.traceCarrier == nil {
+                outcome = await state.runner.run(run)
+            } else {
+                var runner = state.runner
+                outcome = await TraceCarrier.run(in: run.traceCarrier) { await runner.run(run) }
+                state.runner = runner
+            }
             state.replies.reply(to: run, outcome, ranFor: cmp_monotonic_ns() &- started)
             state.completed += 1
             if state.maxTasksPerChild > 0 && state.completed >= state.maxTasksPerChild {
