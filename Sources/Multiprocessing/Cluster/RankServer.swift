@@ -65,7 +65,9 @@ final class RankServer: ClusterRole {
         do {
             let chunk = try ClusterChunk.decode(bytes)
             let (message, attachments) = try FrameSplitting.split(chunk.frame)
-            guard case .run(let chunkID, let task, let inputs, _) = try ParentMessage.decode(message, attachments: attachments) else {
+            guard
+                case .run(let chunkID, let task, let inputs, let traceCarrier) = try ParentMessage.decode(message, attachments: attachments)
+            else {
                 return
             }
             remoteID = chunkID
@@ -76,7 +78,9 @@ final class RankServer: ClusterRole {
                 ? nil : Duration.nanoseconds(Int64(clamping: chunk.timeLimitNanoseconds / UInt64(max(1, chunk.itemCount))))
             let local = try makeChunk(
                 task: task, taskType: taskType(named: task.typeName), inputs: inputs, itemCount: chunk.itemCount, index: 0,
-                firstItem: chunk.firstItem, timeLimit: perItem, maxMessageBytes: pool.configuration.maxMessageBytes, sink: relay)
+                firstItem: chunk.firstItem, timeLimit: perItem, maxMessageBytes: pool.configuration.maxMessageBytes, sink: relay,
+                // The caller's trace context goes on to the worker, so the task's spans join the caller's trace.
+                call: traceCarrier.map { CallObservation(metrics: nil, traceCarrier: $0) })
             received.withLock { $0.append(local) }
         } catch {
             // Unreadable: rank 0 learns why, for this chunk, if it can be named.
