@@ -80,10 +80,9 @@ out_moved:
     return rc;
 }
 
-int cmp_answer_pipe(int fds[2]) {
+/// A close-on-exec pipe whose read end never blocks; -errno on failure, nothing left open.
+static int pipe_with_nonblocking_reads(int fds[2]) {
     if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
-    // The parent reads without waiting (a caller of apply must never block in read); the
-    // worker writes whole frames with blocking writes.
     int flags = fcntl(fds[0], F_GETFL);
     if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) != 0) {
         int error = errno;
@@ -91,22 +90,22 @@ int cmp_answer_pipe(int fds[2]) {
         close(fds[1]);
         return -error;
     }
+    return 0;
+}
+
+int cmp_answer_pipe(int fds[2]) {
+    // The parent reads without waiting (a caller of apply must never block in read); the
+    // worker writes whole frames with blocking writes.
+    int rc = pipe_with_nonblocking_reads(fds);
+    if (rc != 0) return rc;
     // Room for a whole 1 MiB result, so a worker writing one rarely waits for the reader.
     (void)fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
     return 0;
 }
 
 int cmp_output_pipe(int fds[2]) {
-    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
     // One thread reads every worker's pipe in turn: a read must never wait.
-    int flags = fcntl(fds[0], F_GETFL);
-    if (flags < 0 || fcntl(fds[0], F_SETFL, flags | O_NONBLOCK) != 0) {
-        int error = errno;
-        close(fds[0]);
-        close(fds[1]);
-        return -error;
-    }
-    return 0;
+    return pipe_with_nonblocking_reads(fds);
 }
 
 ssize_t cmp_write_without_sigpipe(int fd, const void *buf, size_t len) {
