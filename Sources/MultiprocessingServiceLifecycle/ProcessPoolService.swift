@@ -25,8 +25,8 @@ public struct ProcessPoolService: Service {
         self.pool = pool
     }
 
-    /// Waits for graceful shutdown, then closes and joins the pool; on cancellation terminates
-    /// it (and joins its workers) and throws `CancellationError`.
+    /// Waits for graceful shutdown, then closes and joins the pool; on cancellation (before or
+    /// during that join) terminates it, joins its workers and throws `CancellationError`.
     public func run() async throws {
         do {
             try await gracefulShutdown()
@@ -36,6 +36,14 @@ public struct ProcessPoolService: Service {
             throw error
         }
         pool.close()
-        try await pool.join()
+        // A group that gives up waiting (its graceful-shutdown timeout) cancels the service: the
+        // work still running is then terminated, or the join would wait for it regardless.
+        let pool = pool
+        try await withTaskCancellationHandler {
+            try await pool.join()
+        } onCancel: {
+            pool.terminate()
+        }
+        if Task.isCancelled { throw CancellationError() }
     }
 }
