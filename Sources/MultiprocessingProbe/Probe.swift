@@ -119,6 +119,7 @@ struct Probe {
         case "stderr-flood": try await stderrFlood(lines: Int(arguments.dropFirst().first ?? "") ?? 16_384)
         case "cancel-on-sigint": try await cancelOnSIGINT(pidFile: arguments[1])
         case "worker-logs": try await workerLogs()
+        case "worker-logs-small-frames": try await workerLogsSmallFrames()
         case "worker-logs-named": try await workerLogsNamed()
         case "memory-limit": try await memoryLimit()
         case "log-flood": try await logFlood(records: Int(arguments.dropFirst().first ?? "") ?? 100_000, fifo: arguments[2])

@@ -43,6 +43,19 @@ struct LogFlood: PoolTask {
     }
 }
 
+/// Logs `count` short records and one with so much metadata that it cannot fit a frame under
+/// a small `maxMessageBytes`.
+struct LogUnderSmallFrames: PoolTask {
+    func run(_ count: Int) async throws -> Int {
+        let logger = Logger(label: "probe.small")
+        for i in 0..<count { logger.info("record \(i)") }
+        var metadata: Logger.Metadata = [:]
+        for i in 0..<500 { metadata["key\(i)"] = "value \(i)" }
+        logger.info("too large", metadata: metadata)
+        return count
+    }
+}
+
 /// The parent's handler: keeps every record, in memory. On the first record of
 /// "probe.flood", waits until the flooding task says (through `floodFIFO`) that it has logged
 /// them all, so that the parent takes nothing from the worker meanwhile.
@@ -110,6 +123,21 @@ extension Probe {
                     "\(record.line)", metadata,
                 ].joined(separator: "\t"))
         }
+    }
+
+    /// A 4 KiB `maxMessageBytes`: a worker logs 300 records and one too large for any frame;
+    /// prints "result N", how many records of "probe.small" the parent saw, and the dropped
+    /// count it was told of.
+    static func workerLogsSmallFrames() async throws {
+        LoggingSystem.bootstrap { RecordingLogHandler(label: $0) }
+        var configuration = ProcessPool.Configuration(processes: 1)
+        configuration.workerLogs = .parent
+        configuration.maxMessageBytes = 4096
+        let result = try await ProcessPool.with(configuration) { pool in try await pool.apply(LogUnderSmallFrames(), 300) }
+        let seen = RecordingLogHandler.seen.withLock { $0 }
+        say("result \(result)")
+        say("small \(seen.filter { $0.label == "probe.small" }.count)")
+        say("dropped \(seen.compactMap { $0.metadata["dropped"].flatMap { Int($0) } }.reduce(0, +))")
     }
 
     /// `ProcessNameLogHandler` in the parent, records sent to it: one worker logs item 7 at

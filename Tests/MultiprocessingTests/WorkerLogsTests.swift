@@ -47,6 +47,18 @@ struct WorkerLogsTests {
         }
     }
 
+    @Test("under a 4 KiB maxMessageBytes records go in frames the parent accepts; one too large for any is dropped and counted")
+    func framesUnderMaxMessageBytes() async throws {
+        try await withDeadline(60) { () async throws in
+            let probe = try ProbeProcess.start(["worker-logs-small-frames"])
+            let (lines, status) = await offCooperativePool { probe.linesUntilExit() }
+            #expect(status == 0, "\(lines)")
+            #expect(lines.contains("result 300"), "\(lines)")
+            #expect(lines.contains("small 300"), "\(lines)")
+            #expect(lines.contains("dropped 1"), "\(lines)")
+        }
+    }
+
     @Test("a flood of 100k records never waits for the parent: the worker keeps 16, drops the rest and says how many")
     func floodDropsAndCounts() async throws {
         try await withDeadline(90) { () async throws in

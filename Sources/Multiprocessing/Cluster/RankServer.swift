@@ -196,7 +196,7 @@ final class RelaySink: ChunkSink {
     }
 
     private func reject(_ error: any Error) {
-        let failure = (error as? PoolError).map { RemoteFailure(poolError: $0.code, $0.message) } ?? RemoteFailure(error)
+        let failure = (error as? PoolError).map { RemoteFailure(poolError: $0.code, $0.messageWithTail) } ?? RemoteFailure(error)
         let frame = WorkerMessage.result(chunkID: remoteID, runNanoseconds: 0, outcome: .rejected(failure)).encodeFrame()
         server.answer(self, frame: [WireBytes(frame)], ranBy: nil)
     }

@@ -91,8 +91,11 @@ final class LocalWorker: PoolWorker {
         // Final now that the worker is gone; read before its slot goes back to the board.
         let chunksTaken = wake?.chunksTaken
         release()
-        // What it printed as it died (a fatal error's message) is in the pipe by now.
-        let tail = stderr?.tail.text(waitingForEndMilliseconds: Self.stderrDrainMilliseconds)
+        // What it printed as it died (a fatal error's message) is in the pipe by now. A clean
+        // exit (a retirement) fails nothing, so its tail is not worth waiting for: a process the
+        // task left holding the pipe would delay the replacement by the whole wait.
+        let drain = status == .exited(0) ? 0 : Self.stderrDrainMilliseconds
+        let tail = stderr?.tail.text(waitingForEndMilliseconds: drain)
         return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken, stderrTail: tail)
     }
 

@@ -21,8 +21,9 @@ extension ProcessPool {
         public var maxTasksPerChild: Int?
         /// A worker whose resident memory is over this many bytes after a chunk exits and is
         /// replaced once it has run the chunks already sent to it; the chunk's results are kept
-        /// (Celery's `worker_max_memory_per_child`, loky's `max_memory_per_child`). For a task
-        /// that leaks, or that leaves its worker's heap grown. Nil: no limit.
+        /// (Celery's `worker_max_memory_per_child`, which counts KiB where this counts bytes;
+        /// loky's workers are replaced for their memory too). For a task that leaks, or that
+        /// leaves its worker's heap grown. Nil: no limit.
         public var maxMemoryPerChild: Int?
         /// Where swift-log records emitted in workers go; see ``WorkerLogs``.
         public var workerLogs: WorkerLogs

@@ -78,7 +78,8 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
     /// kept dying before they were ready: the end of what the worker wrote on its standard
     /// error before it died (a `fatalError` message, the end of a crash backtrace), its last
     /// 4 KiB at most; nil when it wrote nothing. Everything it wrote also went to this
-    /// process's standard error as it came.
+    /// process's standard error as it came. A worker of another MPI rank (a pool across a
+    /// cluster) sends its tail as the end of ``message``; this is nil there.
     public let stderrTail: String?
 
     internal init(
@@ -96,10 +97,13 @@ public struct PoolError: Error, Sendable, CustomStringConvertible {
 
     /// "PoolError.workerDied: ...", then the worker's ``stderrTail``, if it has one, on lines
     /// of its own.
-    public var description: String {
-        let head = "PoolError.\(code): \(message)"
-        guard let stderrTail else { return head }
+    public var description: String { "PoolError.\(code): \(messageWithTail)" }
+
+    /// The message, then the ``stderrTail`` if there is one: what a serving rank sends rank 0,
+    /// whose error has no tail of its own.
+    var messageWithTail: String {
+        guard let stderrTail else { return message }
         let lines = stderrTail.split(separator: "\n", omittingEmptySubsequences: false).map { "  | " + $0 }
-        return head + "\n  its standard error ended with:\n" + lines.joined(separator: "\n")
+        return message + "\n  its standard error ended with:\n" + lines.joined(separator: "\n")
     }
 }

@@ -13,6 +13,13 @@ struct WorkerLogBatch: Sendable, Equatable {
         var function: String
         var line: UInt64
 
+        /// At most how many bytes `write(to:)` gives this record: each string's bytes and a
+        /// length varint of at most 10 bytes, the metadata count and the line likewise.
+        var encodedSizeBound: Int {
+            let texts = [level, message, label, source, file, function].reduce(0) { $0 + 10 + $1.utf8.count }
+            return metadata.reduce(texts + 20) { $0 + 20 + $1.key.utf8.count + $1.value.utf8.count }
+        }
+
         static func == (lhs: Record, rhs: Record) -> Bool {
             lhs.level == rhs.level && lhs.message == rhs.message && lhs.label == rhs.label && lhs.source == rhs.source
                 && lhs.file == rhs.file && lhs.function == rhs.function && lhs.line == rhs.line

@@ -37,22 +37,29 @@ struct WorkerReplies {
         guard let logs, logs.hasWaiting else { return }
         logs.writeLock.withLock { _ in
             guard let batch = logs.take() else { return }
-            // Frames small enough for the pipe: a record's texts are bounded (`longestText`).
-            var start = 0
+            // Frames small enough for the pipe and for the parent, which takes a frame over
+            // `maxMessageBytes` for a broken worker; a record too large for a frame of its own
+            // (many metadata values) is dropped and counted.
+            let limit = min(Self.largestPipedFrame / 4, maxMessageBytes / 2) - 64
+            var records = batch.records[...]
             var dropped = batch.dropped
-            while start < batch.records.count || dropped > 0 {
-                var end = start
+            while !records.isEmpty || dropped > 0 {
+                var part: [WorkerLogBatch.Record] = []
                 var size = 0
-                while end < batch.records.count && (end == start || size < Self.largestPipedFrame / 4) {
-                    let record = batch.records[end]
-                    size += 64 + record.message.utf8.count + record.file.utf8.count + record.function.utf8.count
-                    for (key, value) in record.metadata { size += 8 + key.utf8.count + value.utf8.count }
-                    end += 1
+                while let record = records.first {
+                    let bound = record.encodedSizeBound
+                    if bound > limit {
+                        dropped += 1
+                    } else if size + bound <= limit {
+                        part.append(record)
+                        size += bound
+                    } else {
+                        break
+                    }
+                    records = records.dropFirst()
                 }
-                let part = WorkerLogBatch(records: Array(batch.records[start..<end]), dropped: dropped)
-                sendNow([WireBytes(WorkerMessage.logs(part).encodeFrame())])
+                sendNow([WireBytes(WorkerMessage.logs(WorkerLogBatch(records: part, dropped: dropped)).encodeFrame())])
                 dropped = 0
-                start = end
             }
         }
     }
