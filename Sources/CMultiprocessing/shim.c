@@ -349,6 +349,23 @@ int cmp_shared_is_sealed(int fd) {
 #endif
 }
 
+uint64_t cmp_shared_machine(void) {
+    uint64_t hash = 14695981039346656037ull;  // FNV-1a
+    char boot[64] = {0};
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t got = read(fd, boot, sizeof boot - 1);
+        close(fd);
+        for (ssize_t i = 0; i < got; i++) hash = (hash ^ (unsigned char)boot[i]) * 1099511628211ull;
+    }
+    struct stat info;
+    if (stat("/proc/self/ns/pid", &info) == 0) {
+        uint64_t ino = (uint64_t)info.st_ino;
+        for (int i = 0; i < 8; i++) hash = (hash ^ ((ino >> (8 * i)) & 0xff)) * 1099511628211ull;
+    }
+    return hash;
+}
+
 int cmp_shared_still_held(int pid, int fd, uint64_t inode) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);

@@ -80,6 +80,28 @@ struct SharedArrayTests {
         #expect(throws: SharedArrayError.self) { try SharedArray<UInt8>(count: -1) }
     }
 
+    @Test("a handle whose array was released, or that was made on another machine, decodes to SharedArrayError.unavailable")
+    func unavailable() throws {
+        let bytes: [UInt8]
+        do {
+            let released = try SharedArray<UInt8>(count: 4096)
+            bytes = try BinaryEncoder().encode(released)
+        }
+        let error = #expect(throws: SharedArrayError.self) { _ = try BinaryDecoder().decode(SharedArray<UInt8>.self, from: bytes) }
+        guard case .unavailable? = error else {
+            Issue.record("\(String(describing: error))")
+            return
+        }
+        let live = try SharedArray<UInt8>(count: 4096)
+        var handle = live.memory.handle
+        handle.machine &+= 1
+        let foreign = #expect(throws: SharedArrayError.self) { _ = try SharedMemoryRegistry.memory(for: handle) }
+        guard case .unavailable(let why)? = foreign, why.contains("another machine") else {
+            Issue.record("\(String(describing: foreign))")
+            return
+        }
+    }
+
     @Test("workers write in place: the caller sees every slice's bytes changed, and reads floats through Span")
     func inPlaceWrites() async throws {
         try await withDeadline(60) { () async throws in

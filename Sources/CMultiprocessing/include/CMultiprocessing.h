@@ -183,6 +183,11 @@ int cmp_shared_freeze(int fd, void *base, size_t bytes);
 /// Whether `fd` carries F_SEAL_WRITE.
 int cmp_shared_is_sealed(int fd);
 
+/// A number that differs between machines and between pid namespaces of one machine: a hash of
+/// the kernel's boot id and of this process's pid namespace (a handle's pid and descriptor mean
+/// something only where both are the same); 0 if neither can be read.
+uint64_t cmp_shared_machine(void);
+
 /// Whether process `pid` still holds, as descriptor `fd`, the file with inode `inode`.
 int cmp_shared_still_held(int pid, int fd, uint64_t inode);
 

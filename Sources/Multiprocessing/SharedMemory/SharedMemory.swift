@@ -45,7 +45,8 @@ final class SharedMemory: @unchecked Sendable {
         descriptor = fd
         frozen = Atomic(false)
         handle = SharedMemoryHandle(
-            owner: getpid(), descriptor: fd, inode: cmp_shared_inode(fd), id: SharedMemoryRegistry.nextID(), byteCount: byteCount,
+            machine: SharedMemoryHandle.thisMachine, owner: getpid(), descriptor: fd, inode: cmp_shared_inode(fd),
+            id: SharedMemoryRegistry.nextID(), byteCount: byteCount,
             readOnly: false)
         SharedMemoryRegistry.registerOwned(self)
     }

@@ -1,7 +1,12 @@
+import CMultiprocessing
+
 /// What a shared array's encoding carries instead of its bytes: where another process of this
 /// machine can reopen its memfd (`/proc/OWNER/fd/DESCRIPTOR`), and what to check it is the same
 /// file (the inode and size) rather than a later one under a reused descriptor number.
 struct SharedMemoryHandle: Sendable, Hashable, Codable {
+    /// The machine and pid namespace it was made in (`cmp_shared_machine`): elsewhere the pid
+    /// and descriptor name nothing.
+    var machine: UInt64
     /// The pid of the process that made it and holds its memfd.
     var owner: Int32
     /// The memfd's descriptor number in the owner.
@@ -14,6 +19,9 @@ struct SharedMemoryHandle: Sendable, Hashable, Codable {
     var byteCount: Int
     /// Whether the memory is frozen: receivers map it read-only.
     var readOnly: Bool
+
+    /// This process's machine and pid namespace.
+    static let thisMachine = cmp_shared_machine()
 
     /// The key under which a receiver caches its mapping.
     var key: Key { Key(owner: owner, id: id) }
@@ -29,6 +37,7 @@ extension SharedMemoryHandle {
     /// Encodes the fields in order, without their names.
     func encode(to encoder: any Encoder) throws {
         var container = encoder.unkeyedContainer()
+        try container.encode(machine)
         try container.encode(owner)
         try container.encode(descriptor)
         try container.encode(inode)
@@ -40,6 +49,7 @@ extension SharedMemoryHandle {
     /// Decodes what `encode(to:)` wrote.
     init(from decoder: any Decoder) throws {
         var container = try decoder.unkeyedContainer()
+        machine = try container.decode(UInt64.self)
         owner = try container.decode(Int32.self)
         descriptor = try container.decode(Int32.self)
         inode = try container.decode(UInt64.self)

@@ -41,6 +41,9 @@ enum SharedMemoryRegistry {
 
     /// The memory a handle names: this process's own, a cached mapping, or a new mapping.
     static func memory(for handle: SharedMemoryHandle) throws(SharedArrayError) -> SharedMemory {
+        guard handle.machine == SharedMemoryHandle.thisMachine else {
+            throw .unavailable("it was made on another machine (or in another pid namespace); its elements are not copied")
+        }
         if handle.owner == getpid() {
             guard let memory = owned.withLock({ $0[handle.id]?.memory }) else {
                 throw .unavailable("this process has released it")
