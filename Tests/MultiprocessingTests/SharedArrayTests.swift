@@ -30,6 +30,20 @@ struct SumFloats: PoolTask {
     }
 }
 
+/// The README's example task: halves its tile in place and sums it.
+struct Blur: PoolTask {
+    func run(_ tile: SharedArray<Float>.Slice) async throws -> Double {
+        try tile.withUnsafeMutableBufferPointer { values in
+            var sum = 0.0
+            for i in values.indices {
+                values[i] *= 0.5
+                sum += Double(values[i])
+            }
+            return sum
+        }
+    }
+}
+
 /// Writes through a pointer the frozen array gave read-only: the worker's mapping is read-only,
 /// so the write faults and the worker dies instead of changing the caller's data.
 struct WriteThroughReadOnlyPointer: PoolTask {
@@ -113,6 +127,12 @@ struct SharedArrayTests {
                 _ = try await pool.map(AddInPlace(amount: 2), buffer.slices(of: 100_000))
                 let sums = try await pool.map(SumFloats(), floats.slices(of: 1024))
                 #expect(sums.reduce(0, +) == Double(4095 * 4096 / 2))
+                // The README's example, smaller.
+                let image = try SharedArray<Float>(count: 1 << 16)
+                try image.withUnsafeMutableBufferPointer { $0.update(repeating: 1) }
+                let halves = try await pool.map(Blur(), image.slices(of: 1 << 12))
+                #expect(halves == [Double](repeating: 2048, count: 16))
+                #expect(image.withUnsafeBufferPointer { $0.allSatisfy { $0 == 0.5 } })
             }
             #expect(buffer.withUnsafeBufferPointer { $0.allSatisfy { $0 == 3 } })
         }
