@@ -24,12 +24,14 @@ struct SharedMemoryHandle: Sendable, Hashable, Codable {
     static let thisMachine = cmp_shared_machine()
 
     /// The key under which a receiver caches its mapping.
-    var key: Key { Key(owner: owner, id: id) }
+    var key: Key { Key(owner: owner, id: id, inode: inode) }
 
-    /// A shared array's identity across processes.
+    /// A shared array's identity across processes: with the inode, a later owner under a reused
+    /// pid is not mistaken for an earlier one.
     struct Key: Hashable, Sendable {
         var owner: Int32
         var id: UInt64
+        var inode: UInt64
     }
 }
 
