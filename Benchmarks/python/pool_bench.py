@@ -22,6 +22,12 @@ import resource
 import statistics
 import sys
 import time
+from multiprocessing import shared_memory
+
+import numpy as np
+
+# Blocks a worker has attached, by name (shared-payload).
+_attached = {}
 
 # --- Worker functions ---------------------------------------------------------
 # These must live at module top level: under "spawn" the child re-imports this
@@ -228,6 +234,51 @@ def wl_payload(ctx, processes, quick):
                   buffer_bytes=size, bytes_moved=moved, seconds=elapsed)
 
 
+def add_one_in_place(job):
+    """Adds 1 to every byte of a slice of a SharedMemory block, in place, with numpy.
+
+    A worker attaches each block once and keeps it (as our workers keep their mappings).
+    Spawned workers share the parent's resource tracker, so attaching registers nothing new.
+    """
+    name, start, length = job
+    block = _attached.get(name)
+    if block is None:
+        block = shared_memory.SharedMemory(name=name)
+        _attached[name] = block
+    view = np.ndarray((length,), dtype=np.uint8, buffer=block.buf, offset=start)
+    view += 1
+    return length
+
+
+def wl_shared_payload(ctx, processes, quick):
+    count = 16 if quick else 64
+    size = 1 << 20
+    block = shared_memory.SharedMemory(create=True, size=count * size)
+    try:
+        whole = np.ndarray((count * size,), dtype=np.uint8, buffer=block.buf)
+        for i in range(count):
+            whole[i * size:(i + 1) * size] = (i * 37 + 1) & 0xFF
+        jobs = [(block.name, i * size, size) for i in range(count)]
+        with ctx.Pool(processes) as pool:
+            warm(pool, processes)
+            t0 = time.perf_counter()
+            out = pool.map(add_one_in_place, jobs, chunksize=1)
+            elapsed = time.perf_counter() - t0
+        check(out == [size] * count, "wrong slice lengths")
+        for i in range(count):
+            fill = (i * 37 + 2) & 0xFF
+            check(whole[i * size] == fill and whole[(i + 1) * size - 1] == fill
+                  and whole[i * size + size // 2] == fill, f"slice {i} was not incremented once")
+        del whole
+    finally:
+        block.close()
+        block.unlink()
+    # Counted as `payload` counts its buffers (in and out), though nothing is copied.
+    moved = 2 * count * size
+    return result(moved / elapsed / 1e6, "MB/s", buffers=count,
+                  buffer_bytes=size, bytes_moved=moved, seconds=elapsed)
+
+
 def wl_cpu_bound(ctx, processes, quick):
     items = 16 if quick else 64
     n = 30000
@@ -257,6 +308,7 @@ WORKLOADS = {
     "map-default": wl_map_default,
     "imap-stream": wl_imap_stream,
     "payload": wl_payload,
+    "shared-payload": wl_shared_payload,
     "cpu-bound": wl_cpu_bound,
 }
 

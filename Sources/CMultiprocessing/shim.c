@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -273,6 +274,106 @@ void *cmp_wake_board_map(int fd) {
 
 void cmp_wake_board_unmap(void *board) {
     if (board != NULL) munmap(board, CMP_WAKE_BOARD_BYTES);
+}
+
+int cmp_shared_create(size_t bytes) {
+#if defined(__linux__)
+    int fd = memfd_create("swift-multiprocessing-shared-array", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return -errno;
+    if (ftruncate(fd, (off_t)bytes) != 0) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    return fd;
+#else
+    return -ENOSYS;
+#endif
+}
+
+uint64_t cmp_shared_inode(int fd) {
+    struct stat info;
+    if (fstat(fd, &info) != 0) return 0;
+    return (uint64_t)info.st_ino;
+}
+
+int cmp_shared_open(int pid, int fd, uint64_t inode, size_t bytes, int writable) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+    int opened;
+    do { opened = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC); } while (opened < 0 && errno == EINTR);
+    if (opened < 0) return -errno;
+    struct stat info;
+    if (fstat(opened, &info) != 0 || (uint64_t)info.st_ino != inode || (size_t)info.st_size != bytes) {
+        close(opened);
+        return -ESTALE;
+    }
+    return opened;
+}
+
+void *cmp_shared_map(int fd, size_t bytes, int writable) {
+    void *base = mmap(NULL, bytes == 0 ? 1 : bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
+    return base == MAP_FAILED ? NULL : base;
+}
+
+int cmp_shared_freeze(int fd, void *base, size_t bytes) {
+#if defined(__linux__)
+    size_t length = bytes == 0 ? 1 : bytes;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    // A read-only descriptor's shared mapping does not count as writable, so the seal can apply.
+    int readonly = open(path, O_RDONLY | O_CLOEXEC);
+    if (readonly < 0) return -errno;
+    void *again = mmap(base, length, PROT_READ, MAP_SHARED | MAP_FIXED, readonly, 0);
+    int error = again == MAP_FAILED ? errno : 0;
+    close(readonly);
+    if (error != 0) return -error;
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        error = errno;
+        mmap(base, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+        return -error;
+    }
+    return 0;
+#else
+    return -ENOSYS;
+#endif
+}
+
+int cmp_shared_is_sealed(int fd) {
+#if defined(__linux__)
+    int seals = fcntl(fd, F_GET_SEALS);
+    return seals >= 0 && (seals & F_SEAL_WRITE) != 0;
+#else
+    return 0;
+#endif
+}
+
+uint64_t cmp_shared_machine(void) {
+    uint64_t hash = 14695981039346656037ull;  // FNV-1a
+    char boot[64] = {0};
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t got = read(fd, boot, sizeof boot - 1);
+        close(fd);
+        for (ssize_t i = 0; i < got; i++) hash = (hash ^ (unsigned char)boot[i]) * 1099511628211ull;
+    }
+    struct stat info;
+    if (stat("/proc/self/ns/pid", &info) == 0) {
+        uint64_t ino = (uint64_t)info.st_ino;
+        for (int i = 0; i < 8; i++) hash = (hash ^ ((ino >> (8 * i)) & 0xff)) * 1099511628211ull;
+    }
+    return hash;
+}
+
+int cmp_shared_still_held(int pid, int fd, uint64_t inode) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
+    struct stat info;
+    return stat(path, &info) == 0 && (uint64_t)info.st_ino == inode;
+}
+
+void cmp_shared_unmap(void *base, size_t bytes) {
+    if (base != NULL) munmap(base, bytes == 0 ? 1 : bytes);
 }
 
 static uint32_t *board_word(void *board, int index) { return (uint32_t *)board + index; }

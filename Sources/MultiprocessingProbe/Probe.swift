@@ -122,6 +122,7 @@ struct Probe {
         case "worker-logs-small-frames": try await workerLogsSmallFrames()
         case "worker-logs-named": try await workerLogsNamed()
         case "memory-limit": try await memoryLimit()
+        case "shared-array-leaks": try await sharedArrayLeaks()
         case "log-flood": try await logFlood(records: Int(arguments.dropFirst().first ?? "") ?? 100_000, fifo: arguments[2])
         case "soak":
             try await soak(

@@ -301,6 +301,42 @@ nonisolated func oursPayload(setup: PoolSetup, sizes: Sizes) async throws -> Mea
         ])
 }
 
+/// 6b. `payload`'s buffers as 1 MiB slices of one shared array, each incremented in place by a
+/// task: no byte is copied. MB/s counted as `payload` counts them (each buffer in and out), so the
+/// two rows compare what a user gets.
+nonisolated func oursSharedPayload(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {
+    let count = sizes.payloadBuffers
+    let size = sizes.payloadBytes
+    let array = try SharedArray<UInt8>(count: count * size)
+    // Filled before the pool (as `payload` makes its buffers before): every page is in memory.
+    try array.withUnsafeMutableBufferPointer { bytes in
+        for i in 0..<count {
+            let fill = UInt8(truncatingIfNeeded: i &* 37 &+ 1)
+            UnsafeMutableBufferPointer(rebasing: bytes[(i * size)..<((i + 1) * size)]).update(repeating: fill)
+        }
+    }
+    let (out, elapsed) = try await withWarmPool(setup) { pool in
+        let start = monotonicNanos()
+        let out = try await pool.map(AddOneInPlace(), array.slices(of: size), chunksize: 1)
+        return (out, seconds(since: start))
+    }
+    try check(out == [Int](repeating: size, count: count), "wrong slice counts")
+    for i in 0..<count {
+        let fill = UInt8(truncatingIfNeeded: i &* 37 &+ 2)
+        try check(
+            array[i * size] == fill && array[(i + 1) * size - 1] == fill && array[i * size + size / 2] == fill,
+            "slice \(i) was not incremented once")
+    }
+    let moved = 2 * count * size
+    return Measurement(
+        value: Double(moved) / elapsed / 1e6,
+        details: [
+            .init(name: "buffers", value: Double(count)),
+            .init(name: "bytes_moved", value: Double(moved)),
+            .init(name: "seconds", value: elapsed),
+        ])
+}
+
 /// 7. Primes below 30 000 on each of 64 items: the pool's speedup over a serial loop in this
 /// process, next to a 2-way `TaskGroup` in this process.
 nonisolated func oursCPUBound(setup: PoolSetup, sizes: Sizes) async throws -> Measurement {

@@ -225,6 +225,7 @@ let localWorkloads: [Workload] = [
     Workload(
         name: "payload-data", unit: "MB/s", lowerIsBetter: false, ours: oursPayloadData, floor: nil,
         pythonName: "payload", finish: { DataPayloadPeer.shared.stop() }),
+    Workload(name: "shared-payload", unit: "MB/s", lowerIsBetter: false, ours: oursSharedPayload, floor: nil),
     Workload(name: "cpu-bound", unit: "x", lowerIsBetter: false, ours: oursCPUBound, floor: nil),
 ]
 
@@ -419,6 +420,12 @@ func jsonLine(_ row: Row, rounds: Int, earlier: [Row] = []) -> String {
         let payload = earlier.first(where: { $0.name == "payload" })?.oursMedian
         fields.append("\"vs_payload\": \(jsonNumber(row.oursMedian.flatMap { data in payload.map { data / $0 } }))")
     }
+    if row.name == "shared-payload" {
+        let payload = earlier.first(where: { $0.name == "payload" })
+        let ours = row.oursMedian
+        fields.append("\"vs_payload\": \(jsonNumber(ours.flatMap { shared in payload?.oursMedian.map { shared / $0 } }))")
+        fields.append("\"vs_python_payload\": \(jsonNumber(ours.flatMap { shared in payload?.pythonMedian.map { shared / $0 } }))")
+    }
     fields += row.fields.map { "\(jsonString($0.name)): \($0.json)" }
     if let note = row.note { fields.append("\"note\": \(jsonString(note))") }
     if row.hasOurs { fields += ["\"ours_rounds\": \(list(row.ours))", "\"ours_detail\": \(details(row.ours))"] }
@@ -524,6 +531,16 @@ func notes(_ rows: [Row]) -> [String] {
             lines.append(
                 "- payload-data: ours \(row.oursMedian.map(readable) ?? "null") MB/s = \(share) payload's "
                     + "\(payload.map(readable) ?? "null") MB/s (same run); python's column is its bytes payload again")
+        case "shared-payload":
+            // Against `payload` of the same run: the copying map, ours and Python's.
+            let payload = rows.first(where: { $0.name == "payload" })
+            func share(_ other: Double?) -> String {
+                row.oursMedian.flatMap { shared in other.map { fixed(shared / $0, 1) + "x" } } ?? "null (run payload too)"
+            }
+            lines.append(
+                "- shared-payload: ours in place \(row.oursMedian.map(readable) ?? "null") MB/s = "
+                    + "\(share(payload?.oursMedian)) our copying payload, \(share(payload?.pythonMedian)) python's copying payload "
+                    + "(same run); python's column is SharedMemory + numpy in place")
         case "cpu-bound":
             lines.append(
                 "- cpu-bound ours: serial \(value(row, row.ours, "serial_s", " s")), "

@@ -47,3 +47,14 @@ func countPrimes(below n: Int) -> Int {
 }
 
 let primesBelow30000 = 3245
+
+/// Adds 1 to every byte of its slice of a shared array, in place (Python: `a += 1` on a numpy
+/// view of a `SharedMemory`).
+struct AddOneInPlace: PoolTask {
+    func run(_ slice: SharedArray<UInt8>.Slice) async throws -> Int {
+        try slice.withUnsafeMutableBufferPointer { bytes in
+            for index in bytes.indices { bytes[index] &+= 1 }
+        }
+        return slice.count
+    }
+}

@@ -158,6 +158,42 @@ void *cmp_wake_board_map(int fd);
 /// Unmaps a board.
 void cmp_wake_board_unmap(void *board);
 
+/// A close-on-exec memfd of `bytes` zero bytes that can be sealed, for a shared array; -errno on
+/// failure (Linux only).
+int cmp_shared_create(size_t bytes);
+
+/// Reopens another process's descriptor through /proc (`/proc/PID/fd/FD`), read-write or
+/// read-only, close-on-exec, and checks that it is the file with inode `inode` and `bytes`
+/// bytes; the new descriptor, or -errno (-ESTALE when it is another file).
+int cmp_shared_open(int pid, int fd, uint64_t inode, size_t bytes, int writable);
+
+/// The inode number of `fd`'s file, or 0 if fstat fails.
+uint64_t cmp_shared_inode(int fd);
+
+/// Maps `bytes` of `fd` shared, read-write or read-only; NULL on failure (errno set). A zero
+/// byte count maps one page.
+void *cmp_shared_map(int fd, size_t bytes, int writable);
+
+/// Replaces the read-write mapping at `base` with a read-only one of the same file at the same
+/// address, then seals the file against writes and resizing (F_SEAL_WRITE, F_SEAL_SHRINK,
+/// F_SEAL_GROW, F_SEAL_SEAL); 0, or -errno (-EBUSY: another process still maps it writable; the
+/// mapping is then read-write again).
+int cmp_shared_freeze(int fd, void *base, size_t bytes);
+
+/// Whether `fd` carries F_SEAL_WRITE.
+int cmp_shared_is_sealed(int fd);
+
+/// A number that differs between machines and between pid namespaces of one machine: a hash of
+/// the kernel's boot id and of this process's pid namespace (a handle's pid and descriptor mean
+/// something only where both are the same); 0 if neither can be read.
+uint64_t cmp_shared_machine(void);
+
+/// Whether process `pid` still holds, as descriptor `fd`, the file with inode `inode`.
+int cmp_shared_still_held(int pid, int fd, uint64_t inode);
+
+/// Unmaps what `cmp_shared_map` mapped.
+void cmp_shared_unmap(void *base, size_t bytes);
+
 /// For slot `slot`'s worker: returns once `fd` is readable (data, end of stream or error).
 /// Between checks it sleeps on the board's futex, marked asleep, for at most `timeout_ms`: a
 /// ring it missed would cost that long, never a hang. `*unrung` (start at -1) carries, from a
