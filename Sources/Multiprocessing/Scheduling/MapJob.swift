@@ -71,14 +71,15 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     }
 
     /// Stores a chunk's outputs in `outputs`, or says which of its items failed first. The
-    /// common case, every item succeeded, decodes straight into an array that is moved into
-    /// place; anything else goes through ``DecodedChunk``.
+    /// common case, every item succeeded, copies raw numbers straight into place, or decodes an
+    /// array that is then stored; anything else goes through ``DecodedChunk``.
     private static func values(of chunk: ChunkWork, _ completion: ChunkCompletion, into outputs: MapOutputs<Output>) -> ChunkValues {
-        if case .answered(.allSucceeded(let items), _) = completion,
-            let decoded = try? items.decode([Output].self), decoded.count == chunk.itemCount
-        {
-            outputs.store(decoded, at: chunk.firstItem)
-            return .stored
+        if case .answered(.allSucceeded(let items), _) = completion {
+            if outputs.place(items, at: chunk.firstItem, count: chunk.itemCount) { return .stored }
+            if let decoded = try? items.decode([Output].self), decoded.count == chunk.itemCount {
+                outputs.store(decoded, at: chunk.firstItem)
+                return .stored
+            }
         }
         return slowValues(of: chunk, completion, into: outputs)
     }

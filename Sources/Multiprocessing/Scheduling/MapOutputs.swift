@@ -65,6 +65,14 @@ final class MapOutputs<Output>: @unchecked Sendable {
         if !isTrivial { written.withLock { $0.append(offset..<(offset + outputs.count)) } }
     }
 
+    /// Places the `count` encoded outputs of a chunk (every item succeeded) from `offset` on,
+    /// copied straight from the answer's bytes: for trivial outputs that the coder writes as raw
+    /// bytes. Returns false, having stored nothing, for any other (decode and ``store(_:at:)``).
+    func place(_ items: EncodedItems, at offset: Int, count itemCount: Int) -> Bool {
+        guard isTrivial, items.attachments.isEmpty, let base, offset >= 0, offset + itemCount <= count else { return false }
+        return PackedArrayPlacement.place(items.bytes, into: UnsafeMutableBufferPointer(start: base + offset, count: itemCount))
+    }
+
     /// Every output, in order: called once, after every range was stored.
     func take() -> [Output] {
         precondition(!isTaken, "the outputs of a map call were taken twice")
