@@ -301,6 +301,33 @@ def wl_cpu_bound(ctx, processes, quick):
                   items=items, n=n)
 
 
+def many_results(n):
+    """map squaring n Ints, default chunks, in a fresh interpreter (the driver runs one workload
+    per process): the time, and the peak growth over the resident size measured after the pool
+    was warmed and the input list built (peak reset there), against the size of a Swift [Int]
+    of the results (8 bytes an item), as the Swift side reports it."""
+    def run(ctx, processes, quick):
+        data = list(range(n))
+        with ctx.Pool(processes) as pool:
+            warm(pool, processes)
+            peak_reset = reset_peak_rss()
+            rss_before, hwm_before = memory_mib()
+            t0 = time.perf_counter()
+            out = pool.map(square, data)
+            elapsed = time.perf_counter() - t0
+            _, hwm_after = memory_mib()
+            check(len(out) == n, f"{len(out)} results for {n} items")
+            check(all(out[i] == i * i for i in range(0, n, 9973)), "map(square) result mismatch")
+            check(out[-1] == (n - 1) * (n - 1), "the last result is wrong")
+        growth = hwm_after - rss_before
+        results = n * 8 / (1024 * 1024)
+        return result(elapsed * 1e3, "ms", n=n, seconds=elapsed, peak_reset=peak_reset,
+                      baseline_rss_mib=rss_before, baseline_hwm_mib=hwm_before,
+                      hwm_after_mib=hwm_after, peak_growth_mib=growth,
+                      results_mib=results, growth_over_results=growth / results)
+    return run
+
+
 WORKLOADS = {
     "startup": wl_startup,
     "apply-latency": wl_apply_latency,
@@ -310,6 +337,8 @@ WORKLOADS = {
     "payload": wl_payload,
     "shared-payload": wl_shared_payload,
     "cpu-bound": wl_cpu_bound,
+    "many-results-1m": many_results(1_000_000),
+    "many-results-10m": many_results(10_000_000),
 }
 
 

@@ -22,6 +22,7 @@ struct PoolBench {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "--floor-child" { floorChildMain(Array(arguments.dropFirst())) }
         if arguments.first == "--mpi-child" { await mpiChildMain(Array(arguments.dropFirst())) }
+        if arguments.first == "--many-results-child" { await manyResultsChildMain(Array(arguments.dropFirst())) }
         signal(SIGPIPE, SIG_IGN)  // a floor child that dies must not kill the bench
         switch Options.parse(arguments) {
         case .help:
@@ -71,7 +72,8 @@ struct Options: Sendable {
 
         workloads: \(workloadNames.joined(separator: ", "))
           --quick                 smaller sizes, 3 rounds: under a minute in all
-          --workload NAME         run only these (repeatable, or comma-separated)
+          --workload NAME         run only these (repeatable, or comma-separated; many-results
+                                  names many-results-1m and many-results-10m)
           --processes N           workers per pool (default 2)
           --worker-scheduling     our pools' ProcessPool.WorkerScheduling: inherit (default) or batch
           --python-start-method   spawn (default), fork or forkserver
@@ -108,7 +110,7 @@ struct Options: Sendable {
             case "--no-python": options.skipPython = true
             case "--workload":
                 guard let names = value(argument) else { return .failure("--workload needs a name") }
-                for name in names.split(separator: ",").flatMap({ $0 == "mpi" ? mpiWorkloadNames : [String($0)] }) {
+                for name in names.split(separator: ",").flatMap(expandedWorkloadNames) {
                     guard workloadNames.contains(name) else {
                         return .failure("unknown workload '\(name)' (known: \(workloadNames.joined(separator: ", ")))")
                     }
@@ -229,9 +231,18 @@ let localWorkloads: [Workload] = [
     Workload(name: "cpu-bound", unit: "x", lowerIsBetter: false, ours: oursCPUBound, floor: nil),
 ]
 
-let workloads = localWorkloads + mpiWorkloads
+let workloads = localWorkloads + manyResultsWorkloads + mpiWorkloads
 
 let workloadNames = workloads.map(\.name) + ["floor"]
+
+/// A `--workload` name as the workloads it stands for: `mpi` and `many-results` name groups.
+func expandedWorkloadNames(_ name: Substring) -> [String] {
+    switch name {
+    case "mpi": mpiWorkloadNames
+    case "many-results": manyResultsWorkloadNames
+    default: [String(name)]
+    }
+}
 
 /// What runs without `--workload`: everything, but the MPI workloads only where they can run.
 let defaultWorkloadNames = workloadNames.filter { name in
@@ -552,6 +563,12 @@ func notes(_ rows: [Row]) -> [String] {
                     + "count \(value(row, row.ours, "count", "")) (expected \(primesBelow30000))")
         case let name where mpiWorkloadNames.contains(name):
             lines += mpiNotes(row)
+        case let name where manyResultsWorkloadNames.contains(name):
+            func memory(_ side: [Measurement]) -> String {
+                "peak growth \(value(row, side, "peak_growth_mib", " MiB")) for \(value(row, side, "results_mib", " MiB")) "
+                    + "of results = \(value(row, side, "growth_over_results", "x"))"
+            }
+            lines.append("- \(name) parent memory, ours: \(memory(row.ours)); python: \(memory(row.python))")
         case "floor-stream":
             lines.append(
                 "- floor-stream: 64 KiB writes \(value(row, row.floor, "write_64KiB_MBps", " MB/s")), "

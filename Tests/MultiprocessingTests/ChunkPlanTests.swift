@@ -48,4 +48,16 @@ struct ChunkPlanTests {
         #expect(sizes.last! <= (pythonSize + 7) / 8, "\(sizes)")
         #expect(sizes.count <= 2 * pythonChunks + processes, "\(sizes.count) chunks against Python's \(pythonChunks)")
     }
+
+    @Test("a call of millions of items gets no default chunk over the ceiling, and its chunks still shrink to the end")
+    func ceiling() {
+        let count = 10_000_000
+        let plan = ChunkPlan(itemCount: count, processes: 2)
+        expectCovers(plan, count)
+        let sizes = plan.ranges.map(\.count)
+        #expect(sizes.max() == ChunkPlan.largestDefaultChunk)
+        #expect(zip(sizes, sizes.dropFirst()).allSatisfy { $0 >= $1 })
+        // A chunksize given by the caller is theirs.
+        #expect(ChunkPlan(itemCount: count, size: count / 2).ranges.count == 2)
+    }
 }

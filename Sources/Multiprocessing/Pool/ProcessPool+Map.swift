@@ -142,7 +142,8 @@ extension ProcessPool {
             ?? ChunkPlan(itemCount: items.count, processes: processes)
         let chunkCount = plan.ranges.count
         let result = AsyncResult<Value>(onSuccess: onSuccess, onError: onError, reporter: reporter)
-        let job = MapJob<T.Output, Value>(chunkCount: chunkCount, result: result, reporter: reporter, finish: finish)
+        let job = MapJob<T.Output, Value>(
+            chunkCount: chunkCount, itemCount: items.count, result: result, reporter: reporter, finish: finish)
         result.ends(span)
         // Chunks go to the scheduler in portions of at most about a megabyte, and of 64 chunks at
         // first, twice as many each time: workers start while the rest is still being encoded,

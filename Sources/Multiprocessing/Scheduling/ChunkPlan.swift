@@ -7,8 +7,14 @@
 /// in rounds of one per worker, each chunk of a round half an even share of what is left, so
 /// the chunks shrink as the call goes on and the last ones are small enough for the workers to
 /// finish together. A floor of an eighth of Python's chunk keeps cheap items in large chunks:
-/// the call makes at most about twice Python's number of chunks.
+/// the call makes at most about twice Python's number of chunks. A ceiling,
+/// ``largestDefaultChunk`` items, bounds what one chunk costs the parent while it is in flight
+/// (its input copied and encoded, its answer read and placed), so that a call of millions of
+/// items holds little more than its results; such a call has more chunks than Python's.
 struct ChunkPlan {
+    /// The most items a default chunk has.
+    static let largestDefaultChunk = 65_536
+
     /// Item ranges of the chunks, in input order.
     let ranges: [Range<Int>]
 
@@ -26,7 +32,7 @@ struct ChunkPlan {
         var ranges: [Range<Int>] = []
         var start = 0
         while start < itemCount {
-            let size = max(floor, Self.ceilingDivision(itemCount - start, 2 * workers))
+            let size = min(max(floor, Self.ceilingDivision(itemCount - start, 2 * workers)), Self.largestDefaultChunk)
             for _ in 0..<workers where start < itemCount {
                 let end = min(start + size, itemCount)
                 ranges.append(start..<end)

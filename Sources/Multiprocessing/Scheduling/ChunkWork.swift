@@ -96,8 +96,10 @@ struct ChunkWork: Sendable {
 }
 
 /// A FIFO of chunks with O(1) removal at the front and re-insertion of requeued work there.
+/// A chunk taken from the front leaves its slot empty at once: a slot still holding it would
+/// keep its encoded frame until the queue next compacts, long after it was sent.
 struct ChunkQueue: Sendable {
-    private var items: [ChunkWork] = []
+    private var items: [ChunkWork?] = []
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
@@ -106,11 +108,14 @@ struct ChunkQueue: Sendable {
     var first: ChunkWork? { head < items.count ? items[head] : nil }
 
     mutating func append(_ chunk: ChunkWork) { items.append(chunk) }
-    mutating func append(contentsOf chunks: [ChunkWork]) { items.append(contentsOf: chunks) }
+    mutating func append(contentsOf chunks: [ChunkWork]) {
+        items.reserveCapacity(items.count + chunks.count)
+        for chunk in chunks { items.append(chunk) }
+    }
 
     mutating func popFirst() -> ChunkWork? {
         guard head < items.count else { return nil }
-        let chunk = items[head]
+        let chunk = items[head].take()
         head += 1
         if head == items.count {
             items.removeAll(keepingCapacity: items.count < 4096)
@@ -125,12 +130,12 @@ struct ChunkQueue: Sendable {
     /// Puts chunks back at the front, keeping their order (work a dead worker had not started).
     mutating func prepend(_ chunks: [ChunkWork]) {
         guard !chunks.isEmpty else { return }
-        items.replaceSubrange(head..<head, with: chunks)
+        items.replaceSubrange(head..<head, with: chunks.lazy.map { Optional($0) })
     }
 
     /// Removes and returns every chunk.
     mutating func removeAll() -> [ChunkWork] {
-        let rest = Array(items[head...])
+        let rest = items[head...].map { $0! }
         items = []
         head = 0
         return rest
@@ -139,8 +144,8 @@ struct ChunkQueue: Sendable {
     /// Removes and returns the chunks whose sink is `sink`.
     mutating func removeAll(for sink: any ChunkSink) -> [ChunkWork] {
         var removed: [ChunkWork] = []
-        var kept: [ChunkWork] = []
-        for chunk in items[head...] {
+        var kept: [ChunkWork?] = []
+        for case let chunk? in items[head...] {
             if chunk.sink === sink { removed.append(chunk) } else { kept.append(chunk) }
         }
         items = kept

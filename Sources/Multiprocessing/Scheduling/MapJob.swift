@@ -8,6 +8,8 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     let result: AsyncResult<Value>
     private let finish: @Sendable ([Output]) -> Value
     private let progress: Mutex<MapProgress>
+    /// Where each chunk's outputs go as it comes in.
+    private let outputs: MapOutputs<Output>
     /// The caller's view of the call's progress, if one may ask for it; the items are counted
     /// only then.
     private let reporter: ProgressReporter?
@@ -15,10 +17,11 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     private let done = Atomic<Bool>(false)
 
     init(
-        chunkCount: Int, result: AsyncResult<Value>, reporter: ProgressReporter?,
+        chunkCount: Int, itemCount: Int, result: AsyncResult<Value>, reporter: ProgressReporter?,
         finish: @escaping @Sendable ([Output]) -> Value
     ) {
         self.result = result
+        self.outputs = MapOutputs(count: chunkCount == 0 ? 0 : itemCount)
         self.finish = finish
         self.reporter = reporter
         self.progress = Mutex(MapProgress(chunkCount: chunkCount))
@@ -40,7 +43,9 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
-        let values = Self.values(of: chunk, completion)
+        // A call that is over needs no more outputs.
+        if isFinished { return }
+        let values = Self.values(of: chunk, completion, into: outputs)
         let counted = reporter != nil
         let (outcome, items) = progress.withLock { progress -> (MapProgress.Outcome, ItemCounts) in
             if counted { progress.count(values, itemCount: chunk.itemCount) }
@@ -59,29 +64,33 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
         case .failed(let error):
             done.store(true, ordering: .releasing)
             result.fulfill(.failure(error))
-        case .succeeded(let chunks):
+        case .succeeded:
             done.store(true, ordering: .releasing)
-            result.fulfill(.success(finish(Self.joined(chunks))))
+            result.fulfill(.success(finish(outputs.take())))
         }
     }
 
-    /// A chunk's outputs, or its first failed item. The common case, every item succeeded,
-    /// decodes straight into a box; anything else goes through ``DecodedChunk``.
-    private static func values(of chunk: ChunkWork, _ completion: ChunkCompletion) -> ChunkValues {
-        if case .answered(.allSucceeded(let items), _) = completion,
-            let outputs = try? items.decode([Output].self), outputs.count == chunk.itemCount
-        {
-            return .outputs(OutputsBox(outputs))
+    /// Stores a chunk's outputs in `outputs`, or says which of its items failed first. The
+    /// common case, every item succeeded, copies raw numbers straight into place, or decodes an
+    /// array that is then stored; anything else goes through ``DecodedChunk``.
+    private static func values(of chunk: ChunkWork, _ completion: ChunkCompletion, into outputs: MapOutputs<Output>) -> ChunkValues {
+        if case .answered(.allSucceeded(let items), _) = completion {
+            if outputs.place(items, at: chunk.firstItem, count: chunk.itemCount) { return .stored }
+            if let decoded = try? items.decode([Output].self), decoded.count == chunk.itemCount {
+                outputs.store(decoded, at: chunk.firstItem)
+                return .stored
+            }
         }
-        return slowValues(of: chunk, completion)
+        return slowValues(of: chunk, completion, into: outputs)
     }
 
     /// Apart, so that the common case does not pay for the generic types of this one.
     @inline(never)
-    private static func slowValues(of chunk: ChunkWork, _ completion: ChunkCompletion) -> ChunkValues {
+    private static func slowValues(of chunk: ChunkWork, _ completion: ChunkCompletion, into outputs: MapOutputs<Output>) -> ChunkValues {
         switch DecodedChunk<Output>(chunk, completion) {
-        case .outputs(let outputs):
-            return .outputs(OutputsBox(outputs))
+        case .outputs(let decoded):
+            outputs.store(decoded, at: chunk.firstItem)
+            return .stored
         case .items(let items):
             var first: (item: Int, error: any Error)?
             var count = 0
@@ -91,17 +100,8 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
                 count += 1
             }
             if let first { return .failed(item: first.item, error: first.error, count: count) }
-            return .outputs(OutputsBox(items.map { try! $0.get() }))
+            outputs.store(items.map { try! $0.get() }, at: chunk.firstItem)
+            return .stored
         }
-    }
-
-    /// Every chunk's outputs, in order.
-    private static func joined(_ chunks: [any ChunkOutputs]) -> [Output] {
-        var total = 0
-        for chunk in chunks { total += unsafeDowncast(chunk, to: OutputsBox<Output>.self).values.count }
-        var all: [Output] = []
-        all.reserveCapacity(total)
-        for chunk in chunks { all.append(contentsOf: unsafeDowncast(chunk, to: OutputsBox<Output>.self).values) }
-        return all
     }
 }

@@ -1,13 +1,14 @@
 /// What a finished chunk brought a `map` call.
 enum ChunkValues: Sendable {
-    case outputs(any ChunkOutputs)
+    /// Every item succeeded, and the outputs are in the call's ``MapOutputs``.
+    case stored
     /// The chunk's first failed item, in input order, and its error; `count` items of the
     /// chunk failed in all.
     case failed(item: Int, error: any Error, count: Int)
 }
 
-/// Which chunks of a `map` call are in, their outputs, and the call's first failure: the state
-/// of ``MapJob``.
+/// Which chunks of a `map` call are in, and the call's first failure: the state of ``MapJob``
+/// (the outputs themselves are in its ``MapOutputs``).
 ///
 /// Not generic, on purpose: `MapJob` runs unspecialised on the reader threads, where each
 /// generic type the code touches (this state, its lock, the optionals and tuples around it)
@@ -20,11 +21,10 @@ struct MapProgress {
         case pending
         /// Fail with the first failed item's error: every chunk before it is in.
         case failed(any Error)
-        /// Every chunk succeeded: their outputs, in order.
-        case succeeded([any ChunkOutputs])
+        /// Every chunk succeeded: the outputs are all stored.
+        case succeeded
     }
 
-    private var outputs: [(any ChunkOutputs)?]
     private var completed: [Bool]
     /// Chunks 0..<completedPrefix are all in.
     private var completedPrefix = 0
@@ -35,7 +35,6 @@ struct MapProgress {
     private(set) var items = ItemCounts()
 
     init(chunkCount: Int) {
-        outputs = Array(repeating: nil, count: chunkCount)
         completed = Array(repeating: false, count: chunkCount)
         remaining = chunkCount
         isDone = chunkCount == 0
@@ -45,7 +44,6 @@ struct MapProgress {
     /// still running.
     mutating func end() -> Bool {
         defer { isDone = true }
-        outputs = []
         return !isDone
     }
 
@@ -54,7 +52,7 @@ struct MapProgress {
     mutating func count(_ values: ChunkValues, itemCount: Int) {
         guard !isDone else { return }
         switch values {
-        case .outputs: items.add(itemCount: itemCount, failed: 0)
+        case .stored: items.add(itemCount: itemCount, failed: 0)
         case .failed(_, _, let count): items.add(itemCount: itemCount, failed: count)
         }
     }
@@ -67,15 +65,8 @@ struct MapProgress {
         while completedPrefix < completed.count && completed[completedPrefix] {
             completedPrefix += 1
         }
-        switch values {
-        case .outputs(let box):
-            // Once an item has failed the call fails: outputs are no longer needed.
-            if firstFailure == nil { outputs[index] = box }
-        case .failed(let item, let error, _):
-            if firstFailure.map({ item < $0.item }) ?? true {
-                firstFailure = (item, index, error)
-                outputs = []
-            }
+        if case .failed(let item, let error, _) = values, firstFailure.map({ item < $0.item }) ?? true {
+            firstFailure = (item, index, error)
         }
         if let first = firstFailure {
             guard completedPrefix > first.chunk || remaining == 0 else { return .pending }
@@ -84,8 +75,6 @@ struct MapProgress {
         }
         guard remaining == 0 else { return .pending }
         isDone = true
-        let all = outputs.map { $0! }
-        outputs = []
-        return .succeeded(all)
+        return .succeeded
     }
 }
