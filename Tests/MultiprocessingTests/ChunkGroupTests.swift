@@ -1,3 +1,4 @@
+import MetricsTestKit
 import Testing
 
 @testable import Multiprocessing
@@ -49,6 +50,28 @@ struct ChunkGroupTests {
             let async = try pool.mapAsync(GroupProbe(milliseconds: 1), Array(0..<20))
             #expect(try await async.get().map { $0[0] } == (0..<20).map(Int32.init))
             #expect(pool.core.groupsMade == 4)
+        }
+    }
+
+    @Test("while a group runs, the gauges count its members busy and its unanswered chunks waiting")
+    func gaugesCountAGroup() async throws {
+        try await withDeadline(60) { () async throws in
+            let metrics = TestMetrics()
+            let (busy, queued) = try await ProcessPool.with(processes: 2, metricsFactory: metrics) {
+                (pool: ProcessPool) async throws -> ([Double], [Double]) in
+                _ = try await pool.map(GroupProbe(milliseconds: 1), Array(0..<8))
+                let busyBefore = try metrics.expectGauge("multiprocessing_busy_workers").values.count
+                let queuedBefore = try metrics.expectGauge("multiprocessing_queued_chunks").values.count
+                try await expectEveryItem(pool, GroupProbe(milliseconds: 2))
+                #expect(pool.core.groupsMade == 1)
+                return (
+                    Array(try metrics.expectGauge("multiprocessing_busy_workers").values.dropFirst(busyBefore)),
+                    Array(try metrics.expectGauge("multiprocessing_queued_chunks").values.dropFirst(queuedBefore))
+                )
+            }
+            #expect(busy.contains(2), "busy workers during the group: \(busy)")
+            #expect(queued.contains { $0 > 0 }, "queued chunks during the group: \(queued)")
+            #expect(busy.last == 0 && queued.last == 0, "after the group: \(busy), \(queued)")
         }
     }
 

@@ -55,6 +55,9 @@ final class ChunkGroup {
     /// Every chunk is answered, failed or taken back: workers have nothing left to claim.
     var isDrained: Bool { unsettled == 0 }
 
+    /// Chunks not yet answered (running or waiting for a member).
+    var unsettledCount: Int { unsettled }
+
     /// Drained, and every member has passed every chunk: the claim words are free.
     var isOver: Bool { members.isEmpty && isDrained }
 

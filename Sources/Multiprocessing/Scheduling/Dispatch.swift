@@ -25,11 +25,20 @@ extension PoolCore {
     func schedule(_ state: inout SchedulerState) -> [any PoolWorker] {
         let (toSend, timed) = state.schedule(maxTasksPerChild: settings.maxTasksPerChild)
         if timed { pokeWatchdog() }
-        if let metrics {
-            metrics.queuedChunks.record(state.pending.count)
-            metrics.busyWorkers.record(state.workers.values.reduce(0) { $0 + ($1.inFlight.isEmpty ? 0 : 1) })
-        }
+        recordGauges(state)
         return toSend
+    }
+
+    /// Sets the gauges of queued chunks and busy workers. The members of a chunk group not yet
+    /// drained take its chunks themselves: they are busy, and its unanswered chunks beyond the
+    /// one each member runs are waiting.
+    func recordGauges(_ state: SchedulerState) {
+        guard let metrics else { return }
+        let group = state.group.flatMap { $0.isDrained ? nil : $0 }
+        let members = group?.members ?? []
+        let busy = state.workers.reduce(0) { $0 + (!$1.value.inFlight.isEmpty || members.contains($1.key) ? 1 : 0) }
+        metrics.queuedChunks.record(state.pending.count + max(0, (group?.unsettledCount ?? 0) - members.count))
+        metrics.busyWorkers.record(busy)
     }
 
     /// Sends what is queued for these workers, then wakes the ones asleep on the board with one

@@ -43,6 +43,7 @@ extension PoolCore {
             slot.worker.enqueue([WireBytes(header)])
             for chunk in chunks { slot.worker.enqueue(chunk.frame) }
         }
+        recordGauges(state)
         return members.map(\.worker)
     }
 
@@ -62,6 +63,7 @@ extension PoolCore {
         guard group.settle(position) else { return .ignored }
         let chunk = group.chunks[position]
         state.record(nanoseconds, of: chunk)
+        if !group.isDrained { recordGauges(state) }
         let end = afterSettling(group, &state)
         return .chunk(AnsweredChunk(chunk: chunk, toSend: end.toSend, toShutDown: end.toShutDown, ranFor: nanoseconds))
     }
