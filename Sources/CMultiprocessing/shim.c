@@ -252,16 +252,23 @@ ssize_t cmp_read_available(int fd, void *buf, size_t len, int is_socket) {
     return read_now(fd, buf, len, is_socket);
 }
 
-int cmp_wake_board_create(void) {
 #if defined(__linux__)
-    int fd = memfd_create("swift-multiprocessing-wake-board", MFD_CLOEXEC);
+/// A memfd of `bytes` zeroed bytes; -errno on failure, nothing left open.
+static int memfd_of_size(const char *name, unsigned int flags, size_t bytes) {
+    int fd = memfd_create(name, flags);
     if (fd < 0) return -errno;
-    if (ftruncate(fd, CMP_WAKE_BOARD_BYTES) != 0) {
+    if (ftruncate(fd, (off_t)bytes) != 0) {
         int error = errno;
         close(fd);
         return -error;
     }
     return fd;
+}
+#endif
+
+int cmp_wake_board_create(void) {
+#if defined(__linux__)
+    return memfd_of_size("swift-multiprocessing-wake-board", MFD_CLOEXEC, CMP_WAKE_BOARD_BYTES);
 #else
     return -ENOSYS;
 #endif
@@ -278,15 +285,9 @@ void cmp_wake_board_unmap(void *board) {
 
 int cmp_shared_create(size_t bytes) {
 #if defined(__linux__)
-    int fd = memfd_create("swift-multiprocessing-shared-array", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return -errno;
-    if (ftruncate(fd, (off_t)bytes) != 0) {
-        int error = errno;
-        close(fd);
-        return -error;
-    }
-    return fd;
+    return memfd_of_size("swift-multiprocessing-shared-array", MFD_CLOEXEC | MFD_ALLOW_SEALING, bytes);
 #else
+    (void)bytes;
     return -ENOSYS;
 #endif
 }
