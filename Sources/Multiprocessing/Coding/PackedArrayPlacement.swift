@@ -23,9 +23,13 @@ enum PackedArrayPlacement {
     }
 
     /// The element types whose arrays the coder writes as raw bytes (on a little-endian machine).
-    private static func isRaw<Element>(_: Element.Type) -> Bool {
-        Element.self == Int.self || Element.self == Double.self || Element.self == UInt.self
+    static func isRaw<Element>(_: Element.Type) -> Bool {
+        #if _endian(little)
+        return Element.self == Int.self || Element.self == Double.self || Element.self == UInt.self
             || Element.self == Int64.self || Element.self == UInt64.self || Element.self == Int32.self
             || Element.self == UInt32.self || Element.self == Int16.self || Element.self == UInt16.self
+        #else
+        return false
+        #endif
     }
 }

@@ -153,10 +153,19 @@ extension ProcessPool {
         var portionLimit = 64
         do {
             for (index, range) in plan.ranges.enumerated() {
-                let chunk = try makeChunk(
-                    task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
-                    firstItem: range.lowerBound, timeLimit: timeLimit,
-                    maxMessageBytes: core.settings.maxMessageBytes, sink: job, call: observation)
+                let chunk: ChunkWork
+                if let inPlace = InPlaceInputs.split(items, range) {
+                    chunk = try makeChunk(
+                        task: encodedTask, taskType: ObjectIdentifier(T.self), inputs: inPlace.head,
+                        inputsBody: inPlace.body, itemCount: range.count, index: index, firstItem: range.lowerBound,
+                        timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: job,
+                        call: observation)
+                } else {
+                    chunk = try makeChunk(
+                        task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
+                        firstItem: range.lowerBound, timeLimit: timeLimit,
+                        maxMessageBytes: core.settings.maxMessageBytes, sink: job, call: observation)
+                }
                 portion.append(chunk)
                 portionBytes += chunk.frameBytes
                 if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {

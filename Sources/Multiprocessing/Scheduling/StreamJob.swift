@@ -357,13 +357,16 @@ func makeChunk<Input: Encodable>(
         firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink, call: call)
 }
 
-/// Builds the run frame of a chunk whose `itemCount` items are already encoded.
+/// Builds the run frame of a chunk whose `itemCount` items are already encoded (in `inputs`,
+/// continued by `inputsBody` if given).
 func makeChunk(
-    task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedItems, itemCount: Int, index: Int, firstItem: Int,
-    timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink, call: CallObservation? = nil
+    task: EncodedValue, taskType: ObjectIdentifier, inputs: EncodedItems, inputsBody: WireBytes? = nil, itemCount: Int,
+    index: Int, firstItem: Int, timeLimit: Duration?, maxMessageBytes: Int, sink: any ChunkSink,
+    call: CallObservation? = nil
 ) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
-    let frame = ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: call?.traceCarrier)
+    let frame = ParentMessage.encodeRunFrame(
+        chunkID: chunkID, task: task, inputs: inputs, inputsBody: inputsBody, traceCarrier: call?.traceCarrier)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maxMessageBytes else {
         throw PoolError(

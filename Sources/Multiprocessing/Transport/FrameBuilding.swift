@@ -13,10 +13,13 @@ func makeFrame(capacity: Int = 64, _ body: (inout ByteWriter) throws -> Void) re
 /// A frame whose last field is `tail` (length-prefixed), as pieces to send in order: the head
 /// in one array (with the tail inline when it is small), then a large tail and the attachments
 /// as pieces of their own, so a large payload is never copied again. With attachments the frame
-/// takes `FrameReader`'s attachment layout.
-func framePieces(headerCapacity: Int, tail: EncodedItems, _ header: (inout ByteWriter) -> Void) -> [WireBytes] {
-    let tailCount = tail.bytes.count
-    let inline = tailCount <= 16 * 1024
+/// takes `FrameReader`'s attachment layout. A `tailBody` continues the tail's bytes and is sent
+/// as a piece of its own, from where it is (see ``InPlaceInputs``).
+func framePieces(
+    headerCapacity: Int, tail: EncodedItems, tailBody: WireBytes? = nil, _ header: (inout ByteWriter) -> Void
+) -> [WireBytes] {
+    let tailCount = tail.bytes.count + (tailBody?.count ?? 0)
+    let inline = tailBody == nil && tailCount <= 16 * 1024
     var writer = ByteWriter(capacity: headerCapacity + 28 + 8 * tail.attachments.count + (inline ? tailCount : 0))
     let lengthOffset: Int
     if tail.attachments.isEmpty {
@@ -36,6 +39,10 @@ func framePieces(headerCapacity: Int, tail: EncodedItems, _ header: (inout ByteW
     if inline {
         writer.writeBytes(tail.bytes)
         return [WireBytes(writer.takeBytes())] + tail.attachments
+    }
+    if let tailBody {
+        writer.writeBytes(tail.bytes)
+        return [WireBytes(writer.takeBytes()), tailBody] + tail.attachments
     }
     return [WireBytes(writer.takeBytes()), WireBytes(Array(tail.bytes))] + tail.attachments
 }

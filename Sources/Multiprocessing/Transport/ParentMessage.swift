@@ -80,19 +80,26 @@ enum ParentMessage: Sendable, Equatable {
     }
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
-    /// the pieces to send in order: large inputs go as pieces of their own, not copied.
+    /// the pieces to send in order: large inputs go as pieces of their own, not copied. An
+    /// `inputsBody` continues the bytes of `inputs` (see ``InPlaceInputs``).
     static func encodeRunFrame(
-        chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, traceCarrier: [String: String]? = nil
+        chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, inputsBody: WireBytes? = nil,
+        traceCarrier: [String: String]? = nil
     ) -> [WireBytes] {
         guard let traceCarrier else {
-            return framePieces(headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
+            return framePieces(
+                headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs, tailBody: inputsBody
+            ) { writer in
                 writer.writeByte(Kind.run.rawValue)
                 writer.writeVarint(chunkID)
                 task.write(to: &writer)
             }
         }
         let carrierBytes = traceCarrier.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count + 10 }
-        return framePieces(headerCapacity: 48 + carrierBytes + task.typeName.utf8.count + task.payload.count, tail: inputs) { writer in
+        return framePieces(
+            headerCapacity: 48 + carrierBytes + task.typeName.utf8.count + task.payload.count, tail: inputs,
+            tailBody: inputsBody
+        ) { writer in
             writer.writeByte(Kind.runTraced.rawValue)
             writer.writeVarint(chunkID)
             writer.writeVarint(UInt64(traceCarrier.count))
