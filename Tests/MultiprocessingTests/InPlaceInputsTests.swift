@@ -63,4 +63,19 @@ struct InPlaceInputsTests {
         #expect(InPlaceInputs.split((0..<100_000).map(String.init), 0..<100_000) == nil)
         #expect(InPlaceInputs.split([Bool](repeating: true, count: 100_000), 0..<100_000) == nil)
     }
+
+    @Test("map and imap of numbers whose chunks go in place return every output in order")
+    func inPlaceCalls() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 2) { (pool: ProcessPool) async throws in
+                let doubles = (0..<200_000).map { Double($0) / 4 }
+                #expect(try await pool.map(Identity<Double>(), doubles, chunksize: 30_000) == doubles)
+                var squares: [Int] = []
+                for try await square in try pool.imap(Square(), Array(0..<100_000), chunksize: 8_000) {
+                    squares.append(square)
+                }
+                #expect(squares == (0..<100_000).map { $0 * $0 })
+            }
+        }
+    }
 }

@@ -7,7 +7,8 @@ extension ProcessPool {
     ///
     /// Called on an actor (the main actor, say), `map` runs on it: it cuts and encodes the items
     /// there, then waits and resumes there, without a detour through another executor. A large
-    /// input occupies the actor while it is encoded.
+    /// input occupies the actor while it is encoded; large chunks of fixed-width numbers (`Int`,
+    /// `Double`, ...) are not encoded but sent from `items` where they are.
     ///
     /// - Parameters:
     ///   - task: What to run on each item; its stored properties travel with it.
@@ -153,19 +154,10 @@ extension ProcessPool {
         var portionLimit = 64
         do {
             for (index, range) in plan.ranges.enumerated() {
-                let chunk: ChunkWork
-                if let inPlace = InPlaceInputs.split(items, range) {
-                    chunk = try makeChunk(
-                        task: encodedTask, taskType: ObjectIdentifier(T.self), inputs: inPlace.head,
-                        inputsBody: inPlace.body, itemCount: range.count, index: index, firstItem: range.lowerBound,
-                        timeLimit: timeLimit, maxMessageBytes: core.settings.maxMessageBytes, sink: job,
-                        call: observation)
-                } else {
-                    chunk = try makeChunk(
-                        task: encodedTask, taskType: ObjectIdentifier(T.self), items: Array(items[range]), index: index,
-                        firstItem: range.lowerBound, timeLimit: timeLimit,
-                        maxMessageBytes: core.settings.maxMessageBytes, sink: job, call: observation)
-                }
+                let chunk = try makeChunk(
+                    task: encodedTask, taskType: ObjectIdentifier(T.self), items: items, range: range, index: index,
+                    firstItem: range.lowerBound, timeLimit: timeLimit,
+                    maxMessageBytes: core.settings.maxMessageBytes, sink: job, call: observation)
                 portion.append(chunk)
                 portionBytes += chunk.frameBytes
                 if portionBytes >= 1 << 20 || portion.count >= portionLimit || index == chunkCount - 1 {

@@ -9,8 +9,9 @@
 /// finish together. A floor of an eighth of Python's chunk keeps cheap items in large chunks:
 /// the call makes at most about twice Python's number of chunks. A ceiling,
 /// ``largestDefaultChunk`` items, bounds what one chunk costs the parent while it is in flight
-/// (its input copied and encoded, its answer read and placed), so that a call of millions of
-/// items holds little more than its results; such a call has more chunks than Python's.
+/// (its input encoded unless it goes in place, see ``InPlaceInputs``; its answer read and
+/// placed), so that a call of millions of items holds little more than its results; such a
+/// call has more chunks than Python's.
 struct ChunkPlan {
     /// The most items a default chunk has.
     static let largestDefaultChunk = 65_536

@@ -341,19 +341,38 @@ final class StreamJob<Input: Codable & Sendable, Output: Codable & Sendable>: Ch
 
 /// Encodes a chunk's items into a run frame. `timeLimit` is per item; `call` is what the call
 /// adds to each of its chunks (metrics, trace context).
-func makeChunk<Input: Encodable>(
+func makeChunk<Input: Encodable & Sendable>(
     task: EncodedValue, taskType: ObjectIdentifier, items: [Input], index: Int, firstItem: Int,
     timeLimit: Duration?, maxMessageBytes: Int,
     sink: any ChunkSink, call: CallObservation? = nil
 ) throws(PoolError) -> ChunkWork {
+    try makeChunk(
+        task: task, taskType: taskType, items: items, range: items.indices, index: index, firstItem: firstItem,
+        timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink, call: call)
+}
+
+/// The run frame of the chunk `items[range]`, whose first item is the call's `firstItem`: sent
+/// from `items` in place when they are numbers the coder writes raw (see ``InPlaceInputs``),
+/// encoded otherwise.
+func makeChunk<Input: Encodable & Sendable>(
+    task: EncodedValue, taskType: ObjectIdentifier, items: [Input], range: Range<Int>, index: Int, firstItem: Int,
+    timeLimit: Duration?, maxMessageBytes: Int,
+    sink: any ChunkSink, call: CallObservation? = nil
+) throws(PoolError) -> ChunkWork {
+    if let inPlace = InPlaceInputs.split(items, range) {
+        return try makeChunk(
+            task: task, taskType: taskType, inputs: inPlace.head, inputsBody: inPlace.body, itemCount: range.count,
+            index: index, firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink,
+            call: call)
+    }
     let inputs: EncodedItems
     do {
-        inputs = try EncodedItems.encode(items)
+        inputs = try EncodedItems.encode(range == items.indices ? items : Array(items[range]))
     } catch {
-        throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + items.count) could not be encoded: \(error)")
+        throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + range.count) could not be encoded: \(error)")
     }
     return try makeChunk(
-        task: task, taskType: taskType, inputs: inputs, itemCount: items.count, index: index,
+        task: task, taskType: taskType, inputs: inputs, itemCount: range.count, index: index,
         firstItem: firstItem, timeLimit: timeLimit, maxMessageBytes: maxMessageBytes, sink: sink, call: call)
 }
 
