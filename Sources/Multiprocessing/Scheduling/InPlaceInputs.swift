@@ -18,8 +18,8 @@ enum InPlaceInputs {
         _ items: [Element], _ range: Range<Int>
     ) -> (head: EncodedItems, body: WireBytes)? {
         let byteCount = range.count * MemoryLayout<Element>.stride
-        guard PackedArrayPlacement.isRaw(Element.self), byteCount > smallestInPlaceBytes,
-            byteCount < Int(UInt32.max) - 16
+        // The size first: the small chunks of `chunksize: 1` calls skip the type check.
+        guard byteCount > smallestInPlaceBytes, byteCount < Int(UInt32.max) - 16, PackedArrayPlacement.isRaw(Element.self)
         else { return nil }
         var writer = ByteWriter(capacity: 16)
         let lengthOffset = writer.reserveFixed32()
