@@ -89,6 +89,8 @@ struct MPIProbe {
             }
         case "calls":
             try await everyCall()
+        case "shared":
+            try await SharedArrayScenarios.run()
         case "faults":
             try await faults()
         case "kill-rank":

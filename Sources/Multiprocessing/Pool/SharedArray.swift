@@ -111,8 +111,18 @@ public struct SharedArray<Element: BitwiseCopyable>: Sendable, Codable {
 
     /// Encodes the handle (where the memory is) and the count, not the elements.
     public func encode(to encoder: any Encoder) throws {
+        try encode(to: encoder, referring: 0..<count)
+    }
+
+    /// Encodes the handle as referring to the elements in `elements` only (what a slice uses):
+    /// where the memory cannot be shared, only those are copied.
+    func encode(to encoder: any Encoder, referring elements: Range<Int>) throws {
+        var handle = memory.currentHandle
+        let stride = MemoryLayout<Element>.stride
+        handle.referencedStart = elements.lowerBound * stride
+        handle.referencedCount = elements.count * stride
         var container = encoder.unkeyedContainer()
-        try container.encode(memory.currentHandle)
+        try container.encode(handle)
         try container.encode(count)
     }
 
