@@ -77,6 +77,8 @@ struct SharedArrayShippingTests {
         try received.second.withUnsafeMutableBufferPointer { bytes in
             for i in bytes.indices { bytes[i] = 7 }
         }
+        // The caller changes a byte the copy holds but no task writes: the answer keeps it.
+        image[120] = 99
         // A failed chunk sends nothing back.
         let result = try BinaryEncoder().encode([received.first])
         _ = try SharedArrayShipping.receiveAnswer(copies.answer(result, writeBack: false)[...])
@@ -85,7 +87,7 @@ struct SharedArrayShippingTests {
         // A successful one sends the writable copies' bytes, and the handles it returns name
         // the originals again.
         let answered = try SharedArrayShipping.receiveAnswer(copies.answer(result, writeBack: true)[...])
-        #expect(image[99] == 99 && image[100] == 100 && image[149] == 149)
+        #expect(image[99] == 99 && image[100] == 100 && image[149] == 149 && image[120] == 99)
         #expect(image[150] == 7 && image[299] == 7 && image[300] == UInt8(truncatingIfNeeded: 300))
         let returned = try BinaryDecoder().decode([SharedArray<UInt8>.Slice].self, from: answered)
         #expect(returned[0].base.memory === image.memory && returned[0].range == 100..<200)
@@ -102,6 +104,16 @@ struct SharedArrayShippingTests {
             answer = try made.get().answer([1, 2, 3], writeBack: true)
         }
         #expect(Array(try SharedArrayShipping.receiveAnswer(answer[...])) == [1, 2, 3])
+    }
+
+    @Test("only the bytes that differ from what came go back, in runs")
+    func changedRuns() throws {
+        let image = try SharedArray<UInt8>(count: 1000)
+        let (_, made) = try SharedArrayCopies.receive(
+            try #require(SharedArrayShipping.ship(try BinaryEncoder().encode([image[0..<1000]])))[...])
+        let copy = try made.get().copies[0]
+        for i in [5, 6, 7, 64, 65, 500, 999] { copy.local.base.storeBytes(of: 1, toByteOffset: i, as: UInt8.self) }
+        #expect(SharedArrayCopies.changes(of: copy) == [5..<8, 64..<66, 500..<501, 999..<1000])
     }
 
     @Test("byte ranges are sorted and joined where they touch or overlap")

@@ -1,6 +1,7 @@
 extension SharedArray {
     /// Consecutive elements of a ``SharedArray``, in place: what a task receives to work on part
-    /// of an array. Encoding one sends the array's handle and the range.
+    /// of an array. Encoding one sends the array's handle and the range; where the array must be
+    /// copied (a cluster rank on another host), only the slice's elements are.
     public struct Slice: Sendable, Codable {
         /// The whole array.
         public let base: SharedArray

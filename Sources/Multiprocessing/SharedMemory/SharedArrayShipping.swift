@@ -6,8 +6,8 @@ import Musl
 
 /// Shared arrays sent where their memory cannot be shared (an MPI rank on another host): the
 /// bytes a message's handles refer to travel with it, the receiver makes copies its processes
-/// map, and the bytes of writable copies come back with the answer, written into the originals
-/// before the answer is delivered.
+/// map, and the bytes the tasks changed in writable copies come back with the answer, written
+/// into the originals before the answer is delivered.
 ///
 /// Shipped message: varint array count; per array its handle (machine u64, owner i32,
 /// descriptor i32, inode u64, id u64, varint size, read-only byte), varint range count and per
@@ -128,8 +128,9 @@ final class SharedArrayCopies: Sendable {
         /// The array's handle where it was made.
         let original: SharedMemoryHandle
         let local: SharedMemory
-        /// The bytes that came, and go back if the copy is writable.
-        let ranges: [Range<Int>]
+        /// The bytes that came, where they came: what the answer compares the copy with, so
+        /// that only the bytes the tasks changed go back.
+        let shipped: [(start: Int, bytes: ArraySlice<UInt8>)]
     }
 
     let copies: [Copy]
@@ -194,7 +195,7 @@ final class SharedArrayCopies: Sendable {
                     }
                 }
                 if original.readOnly { try local.freeze() }
-                copies.append(Copy(original: original, local: local, ranges: ranges.map { $0.start..<($0.start + $0.bytes.count) }))
+                copies.append(Copy(original: original, local: local, shipped: ranges))
             }
         } catch {
             return (message, .failure(error))
@@ -206,7 +207,9 @@ final class SharedArrayCopies: Sendable {
     }
 
     /// The answer for `message` (a result): handles of the copies it returns name the originals
-    /// again, and when `writeBack`, the bytes of the writable copies go first.
+    /// again, and when `writeBack`, the bytes of the writable copies that differ from what came
+    /// go first (bytes a task did not change are not written back, so they cannot undo another
+    /// writer's).
     func answer(_ message: [UInt8], writeBack: Bool) -> [UInt8] {
         var message = message
         message.withUnsafeMutableBytes { buffer in
@@ -216,16 +219,47 @@ final class SharedArrayCopies: Sendable {
                 EncodedHandles.rename(at: site.offset, in: buffer, to: copy.original)
             }
         }
-        let returned = writeBack ? copies.filter { !$0.original.readOnly } : []
-        let payload = returned.reduce(0) { $0 + $1.ranges.reduce(0) { $0 + $1.count } }
+        let returned = writeBack ? copies.filter { !$0.original.readOnly }.map { ($0, Self.changes(of: $0)) } : []
+        let payload = returned.reduce(0) { $0 + $1.1.reduce(0) { $0 + 20 + $1.count } }
         var writer = ByteWriter(capacity: 16 + 32 * returned.count + payload + message.count)
         writer.writeVarint(UInt64(returned.count))
-        for copy in returned {
+        for (copy, changed) in returned {
             writer.writeFixed(copy.original.id)
             writer.writeFixed(copy.original.inode)
-            SharedArrayShipping.writeRanges(copy.ranges, of: copy.local, to: &writer)
+            SharedArrayShipping.writeRanges(changed, of: copy.local, to: &writer)
         }
         writer.writeBytes(message)
         return writer.takeBytes()
+    }
+
+    /// The byte ranges of `copy` that differ from what came: compared a block at a time, and
+    /// byte by byte in the blocks that differ.
+    static func changes(of copy: Copy) -> [Range<Int>] {
+        let block = 64
+        var changed: [Range<Int>] = []
+        func add(_ offset: Int) {
+            if let last = changed.last, last.upperBound == offset {
+                changed[changed.count - 1] = last.lowerBound..<(offset + 1)
+            } else {
+                changed.append(offset..<(offset + 1))
+            }
+        }
+        for (start, bytes) in copy.shipped {
+            bytes.withUnsafeBytes { came in
+                guard let cameBase = came.baseAddress else { return }
+                let now = copy.local.base + start
+                var offset = 0
+                while offset < came.count {
+                    let length = min(block, came.count - offset)
+                    if memcmp(now + offset, cameBase + offset, length) != 0 {
+                        for i in offset..<(offset + length) where now.load(fromByteOffset: i, as: UInt8.self) != came[i] {
+                            add(start + i)
+                        }
+                    }
+                    offset += length
+                }
+            }
+        }
+        return changed
     }
 }
