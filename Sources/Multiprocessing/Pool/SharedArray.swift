@@ -31,10 +31,10 @@
 /// ``SharedArrayError/unavailable(_:)``.
 ///
 /// It is shared between processes of one machine. On a cluster pool (the `MPI` trait), a rank on
-/// another host gets a copy of the elements a chunk's handles refer to, and the copy's bytes
-/// come back into this array before the results are delivered, when every item of the chunk
-/// succeeded: the same code works, at the cost of a copy each way (see "Running on a Cluster",
-/// "Shared arrays across hosts").
+/// another host gets a copy of the elements a chunk's handles refer to, and the bytes its tasks
+/// changed come back into this array before the results are delivered, when every item of the
+/// chunk succeeded: the same code works, at the cost of a copy each way (see
+/// <doc:RunningOnACluster>, "Shared arrays across hosts").
 public struct SharedArray<Element: BitwiseCopyable>: Sendable, Codable {
     let memory: SharedMemory
     /// The number of elements.
