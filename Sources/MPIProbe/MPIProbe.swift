@@ -91,6 +91,8 @@ struct MPIProbe {
             try await everyCall()
         case "shared":
             try await SharedArrayScenarios.run()
+        case "shared-speed":
+            try await SharedArrayScenarios.speed()
         case "faults":
             try await faults()
         case "kill-rank":

@@ -97,5 +97,23 @@ enum SharedArrayScenarios {
             )
         }
     }
+
+    /// For diagnosis: 64 tasks each adding 1 to its 1 MiB slice of a 64 MiB array, 5 rounds;
+    /// the median time and the array's megabytes per second (copied or shared, as the hook says).
+    static func speed() async throws {
+        try await ProcessPool.with(cluster: .mpi) { pool in
+            let image = try SharedArray<UInt8>(count: 64 << 20)
+            var times: [Duration] = []
+            for _ in 0..<5 {
+                let started = ContinuousClock.now
+                _ = try await pool.map(AddOneInPlace(), image.slices(of: 1 << 20), chunksize: 1)
+                times.append(ContinuousClock.now - started)
+            }
+            times.sort()
+            let median = times[times.count / 2].components
+            let seconds = Double(median.seconds) + Double(median.attoseconds) / 1e18
+            print("shared-speed median \(times[times.count / 2]) \(Int(64 / seconds)) MB/s, all 5 added \(image[12345] == 5)")
+        }
+    }
 }
 #endif
