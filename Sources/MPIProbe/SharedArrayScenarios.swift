@@ -44,6 +44,11 @@ struct WriteThenFail: PoolTask {
     }
 }
 
+/// Adds 1 to every byte of a copy of its argument, and returns it.
+struct AddOneToBytes: PoolTask {
+    func run(_ bytes: [UInt8]) async throws -> [UInt8] { bytes.map { $0 &+ 1 } }
+}
+
 /// Returns the slice it got.
 struct ReturnSlice: PoolTask {
     func run(_ tile: SharedArray<UInt8>.Slice) async throws -> SharedArray<UInt8>.Slice { tile }
@@ -113,6 +118,16 @@ enum SharedArrayScenarios {
             let median = times[times.count / 2].components
             let seconds = Double(median.seconds) + Double(median.attoseconds) / 1e18
             print("shared-speed median \(times[times.count / 2]) \(Int(64 / seconds)) MB/s, all 5 added \(image[12345] == 5)")
+            // The same bytes as ordinary arguments and results, for comparison.
+            let buffers = [[UInt8]](repeating: [UInt8](repeating: 0, count: 1 << 20), count: 64)
+            var copying: [Duration] = []
+            for _ in 0..<5 {
+                let started = ContinuousClock.now
+                _ = try await pool.map(AddOneToBytes(), buffers, chunksize: 1)
+                copying.append(ContinuousClock.now - started)
+            }
+            copying.sort()
+            print("bytes-speed median \(copying[copying.count / 2])")
         }
     }
 }

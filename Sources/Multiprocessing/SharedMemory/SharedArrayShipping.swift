@@ -237,27 +237,32 @@ final class SharedArrayCopies: Sendable {
     static func changes(of copy: Copy) -> [Range<Int>] {
         let block = 64
         var changed: [Range<Int>] = []
-        func add(_ offset: Int) {
-            if let last = changed.last, last.upperBound == offset {
-                changed[changed.count - 1] = last.lowerBound..<(offset + 1)
-            } else {
-                changed.append(offset..<(offset + 1))
-            }
-        }
         for (start, bytes) in copy.shipped {
             bytes.withUnsafeBytes { came in
                 guard let cameBase = came.baseAddress else { return }
-                let now = copy.local.base + start
+                let now = UnsafeRawPointer(copy.local.base + start)
+                // The run of changed bytes being measured, by its first offset (-1: none).
+                var runStart = -1
                 var offset = 0
                 while offset < came.count {
                     let length = min(block, came.count - offset)
-                    if memcmp(now + offset, cameBase + offset, length) != 0 {
-                        for i in offset..<(offset + length) where now.load(fromByteOffset: i, as: UInt8.self) != came[i] {
-                            add(start + i)
+                    if memcmp(now + offset, cameBase + offset, length) == 0 {
+                        if runStart >= 0 { changed.append((start + runStart)..<(start + offset)) }
+                        runStart = -1
+                    } else {
+                        for i in offset..<(offset + length) {
+                            let differs = now.load(fromByteOffset: i, as: UInt8.self) != cameBase.load(fromByteOffset: i, as: UInt8.self)
+                            if differs, runStart < 0 {
+                                runStart = i
+                            } else if !differs, runStart >= 0 {
+                                changed.append((start + runStart)..<(start + i))
+                                runStart = -1
+                            }
                         }
                     }
                     offset += length
                 }
+                if runStart >= 0 { changed.append((start + runStart)..<(start + came.count)) }
             }
         }
         return changed
