@@ -377,6 +377,13 @@ void cmp_shared_unmap(void *base, size_t bytes) {
     if (base != NULL) munmap(base, bytes == 0 ? 1 : bytes);
 }
 
+long cmp_find_bytes(const void *haystack, size_t count, size_t from, const void *needle, size_t needle_count) {
+    if (haystack == NULL || from >= count) return -1;
+    const char *start = (const char *)haystack;
+    const char *found = memmem(start + from, count - from, needle, needle_count);
+    return found == NULL ? -1 : (long)(found - start);
+}
+
 static uint32_t *board_word(void *board, int index) { return (uint32_t *)board + index; }
 
 static int readable_now(int fd) {

@@ -89,6 +89,10 @@ struct MPIProbe {
             }
         case "calls":
             try await everyCall()
+        case "shared":
+            try await SharedArrayScenarios.run()
+        case "shared-speed":
+            try await SharedArrayScenarios.speed()
         case "faults":
             try await faults()
         case "kill-rank":

@@ -194,6 +194,10 @@ int cmp_shared_still_held(int pid, int fd, uint64_t inode);
 /// Unmaps what `cmp_shared_map` mapped.
 void cmp_shared_unmap(void *base, size_t bytes);
 
+/// The offset of the first occurrence of `needle` in `haystack` at or after `from`, or -1
+/// (glibc's `memmem`, which Swift's Glibc module does not export).
+long cmp_find_bytes(const void *haystack, size_t count, size_t from, const void *needle, size_t needle_count);
+
 /// For slot `slot`'s worker: returns once `fd` is readable (data, end of stream or error).
 /// Between checks it sleeps on the board's futex, marked asleep, for at most `timeout_ms`: a
 /// ring it missed would cost that long, never a hang. `*unrung` (start at -1) carries, from a

@@ -44,15 +44,18 @@ final class ClusterCoordinator: ClusterRole {
                 state.withLock { $0.hellos[source] = hello }
                 arrivals.broadcast()
             }
-        case .result:
-            guard let result = try? ClusterResult.decode(bytes) else { return }
+        case .result, .sharedResult:
+            // Writes into the caller's shared arrays land before the results are delivered.
+            guard let bytes = tag == .result ? bytes : try? SharedArrayShipping.receiveAnswer(bytes),
+                let result = try? ClusterResult.decode(bytes)
+            else { return }
             let worker = state.withLock { state -> RemoteWorker? in
                 guard let worker = state.workers[source] else { return nil }
                 if !state.answered.contains(where: { $0 === worker }) { state.answered.append(worker) }
                 return worker
             }
             worker?.received(result)
-        case .chunk, .skip, .heartbeat, .shutdown, .batch:
+        case .chunk, .sharedChunk, .skip, .heartbeat, .shutdown, .batch:
             break
         }
     }

@@ -17,6 +17,12 @@ enum ClusterTag: Int32, Sendable {
     case shutdown = 6
     /// Either way: several of the messages above, for one destination, in one MPI message.
     case batch = 7
+    /// Rank 0 to a serving rank on another host: a chunk with the bytes of the shared arrays it
+    /// refers to (see `SharedArrayShipping`).
+    case sharedChunk = 8
+    /// A serving rank to rank 0: the outcome of a `sharedChunk`, with the bytes of its writable
+    /// shared arrays when it succeeded.
+    case sharedResult = 9
 }
 
 /// Several messages to one rank packed into one MPI message, in the order they were queued:
@@ -64,19 +70,26 @@ struct ClusterHello: Sendable, Equatable {
     var capacity: Int
     var pid: Int32
     var host: String
+    /// Its machine and pid namespace, as shared arrays' handles name them: where it differs from
+    /// rank 0's, shared arrays are copied to the rank instead of shared.
+    var machine: UInt64 = 0
 
     func encode() -> [UInt8] {
-        var writer = ByteWriter(capacity: 32 + host.utf8.count)
+        var writer = ByteWriter(capacity: 40 + host.utf8.count)
         writer.writeVarint(UInt64(capacity))
         writer.writeFixed(pid)
         writer.writeString(host)
+        writer.writeFixed(machine)
         return writer.takeBytes()
     }
 
     static func decode(_ bytes: ArraySlice<UInt8>) throws -> ClusterHello {
         var reader = ByteReader(bytes)
-        return ClusterHello(
+        var hello = ClusterHello(
             capacity: Int(clamping: try reader.readVarint()), pid: try reader.readFixed(Int32.self), host: try reader.readString())
+        // A hello without it (an older sender) leaves 0: no machine, so arrays are copied.
+        if reader.remaining >= 8 { hello.machine = try reader.readFixed(UInt64.self) }
+        return hello
     }
 }
 

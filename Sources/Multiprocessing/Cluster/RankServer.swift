@@ -26,7 +26,9 @@ final class RankServer: ClusterRole {
         WorkerNumbering.suffix.withLock { $0 = "@rank\(transport.rank)" + (host.isEmpty ? "" : ".\(host)") }
         label = WorkerLabel(name: "rank \(transport.rank) on \(host)", pid: getpid())
         pool = try ProcessPool(processes: processes)
-        transport.send(to: 0, .hello, ClusterHello(capacity: pool.processes, pid: getpid(), host: host).encode())
+        let hello = ClusterHello(
+            capacity: pool.processes, pid: getpid(), host: host, machine: SeparateHostHook.machine(rank: transport.rank))
+        transport.send(to: 0, .hello, hello.encode())
     }
 
     /// Serves until rank 0 says the job ends (or is lost); never returns.
@@ -38,13 +40,17 @@ final class RankServer: ClusterRole {
         guard source == 0 else { return }
         switch tag {
         case .chunk: accept(bytes)
+        case .sharedChunk:
+            // Unreadable, it cannot even be named: like an unreadable chunk, it is dropped.
+            guard let (message, copies) = try? SharedArrayCopies.receive(bytes) else { return }
+            accept(message[...], copies: copies)
         case .skip:
             submitReceived()
             if let skip = try? ClusterSkip.decode(bytes) { self.skip(skip) }
         case .shutdown:
             submitReceived()
             finish()
-        case .hello, .result, .heartbeat, .batch: break
+        case .hello, .result, .sharedResult, .heartbeat, .batch: break
         }
     }
 
@@ -59,8 +65,9 @@ final class RankServer: ClusterRole {
         _exit(1)
     }
 
-    /// Makes a chunk of the pool's own of one rank 0 sent, to submit when the delivery ends.
-    private func accept(_ bytes: ArraySlice<UInt8>) {
+    /// Makes a chunk of the pool's own of one rank 0 sent, to submit when the delivery ends;
+    /// `copies` are the shared arrays copied for it, if it came with some.
+    private func accept(_ bytes: ArraySlice<UInt8>, copies: Result<SharedArrayCopies, SharedArrayError>? = nil) {
         var remoteID: UInt64?
         do {
             let chunk = try ClusterChunk.decode(bytes)
@@ -71,7 +78,7 @@ final class RankServer: ClusterRole {
                 return
             }
             remoteID = chunkID
-            let relay = RelaySink(remoteID: chunkID, server: self)
+            let relay = RelaySink(remoteID: chunkID, server: self, copies: try copies?.get())
             relays.withLock { $0[chunkID] = relay }
             let perItem =
                 chunk.timeLimitNanoseconds == 0
@@ -83,9 +90,14 @@ final class RankServer: ClusterRole {
                 call: traceCarrier.map { CallObservation(metrics: nil, traceCarrier: $0) })
             received.withLock { $0.append(local) }
         } catch {
-            // Unreadable: rank 0 learns why, for this chunk, if it can be named.
+            // Unreadable, or its shared arrays could not be copied: rank 0 learns why, for this
+            // chunk, if it can be named.
             guard let remoteID else { return }
-            relays.withLock { $0[remoteID]?.finish(rejecting: error) } ?? ()
+            let relay = relays.withLock { relays in
+                relays[remoteID] = relays[remoteID] ?? RelaySink(remoteID: remoteID, server: self, copies: nil)
+                return relays[remoteID]!
+            }
+            relay.finish(rejecting: error)
         }
     }
 
@@ -110,10 +122,17 @@ final class RankServer: ClusterRole {
         for relay in skipped { relay.cancel(stopRunning: skip.stopRunning, in: pool) }
     }
 
-    /// Sends a chunk's outcome to rank 0 and forgets the chunk.
-    func answer(_ relay: RelaySink, frame: [WireBytes], ranBy: WorkerLabel?) {
+    /// Sends a chunk's outcome to rank 0 and forgets the chunk. A chunk that came with copies of
+    /// shared arrays sends their bytes back when all its items `succeeded`, and none otherwise:
+    /// a failed item's partial writes are not passed on, nor the writes of the chunk's others.
+    func answer(_ relay: RelaySink, frame: [WireBytes], ranBy: WorkerLabel?, succeeded: Bool = false) {
         relays.withLock { _ = $0.removeValue(forKey: relay.remoteID) }
-        transport.send(to: 0, .result, ClusterResult.encode(ranBy: ranBy ?? label, frame: frame))
+        let message = ClusterResult.encode(ranBy: ranBy ?? label, frame: frame)
+        if let copies = relay.takeCopies() {
+            transport.send(to: 0, .sharedResult, copies.answer(message, writeBack: succeeded))
+        } else {
+            transport.send(to: 0, .result, message)
+        }
     }
 
     /// The job ends: what runs completes, then the pool's workers exit and MPI is finalized.
@@ -145,13 +164,21 @@ final class RelaySink: ChunkSink {
         var dispatchedAt: UInt64?
         var finished = false
         var cancelled = false
+        /// The shared arrays copied for the chunk, held until it is answered.
+        var copies: SharedArrayCopies?
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(remoteID: UInt64, server: RankServer) {
+    init(remoteID: UInt64, server: RankServer, copies: SharedArrayCopies?) {
         self.remoteID = remoteID
         self.server = server
+        state = Mutex(State(copies: copies))
+    }
+
+    /// The chunk's copies of shared arrays, once: the answer sends or drops them.
+    func takeCopies() -> SharedArrayCopies? {
+        state.withLock { $0.copies.take() }
     }
 
     var isFinished: Bool { state.withLock { $0.finished || $0.cancelled } }
@@ -167,7 +194,7 @@ final class RelaySink: ChunkSink {
         case .answered(.allSucceeded(let outputs), let worker):
             server.answer(
                 self, frame: WorkerMessage.encodeSuccessFrame(chunkID: remoteID, runNanoseconds: nanoseconds, outputs: outputs),
-                ranBy: worker)
+                ranBy: worker, succeeded: true)
         case .answered(let outcome, let worker):
             let frame = WorkerMessage.result(chunkID: remoteID, runNanoseconds: nanoseconds, outcome: outcome).encodeFrame()
             server.answer(self, frame: [WireBytes(frame)], ranBy: worker)

@@ -17,6 +17,8 @@ final class RemoteWorker: PoolWorker {
     private let coordinator: ClusterCoordinator
     /// Whether the pool stops running items of a cancelled call.
     private let stopRunningOnCancel: Bool
+    /// Whether the rank is on another host (or pid namespace): shared arrays go there as copies.
+    private let separateHost: Bool
 
     private struct State {
         /// Messages queued and not yet handed to the transport.
@@ -43,6 +45,7 @@ final class RemoteWorker: PoolWorker {
         self.core = core
         self.coordinator = coordinator
         self.stopRunningOnCancel = stopRunningOnCancel
+        self.separateHost = hello.machine != SharedMemoryHandle.thisMachine
     }
 
     func enqueue(_ chunk: ChunkWork) {
@@ -69,13 +72,23 @@ final class RemoteWorker: PoolWorker {
         let messages = queued.map { message -> MPITransport.Outgoing in
             switch message {
             case .chunk(let chunk):
-                (rank, .chunk, ClusterChunk.encode(chunk))
+                chunkMessage(ClusterChunk.encode(chunk))
             case .skip(let ids):
                 (rank, .skip, ClusterSkip(chunkIDs: ids, stopRunning: stopRunningOnCancel).encode())
             }
         }
         coordinator.transport.send(messages)
         return nil
+    }
+
+    /// A chunk's message as it goes: with copies of the shared arrays it refers to when the
+    /// rank cannot map them. Copies beyond an MPI message's size are not sent: the rank's task
+    /// then gets ``SharedArrayError/unavailable(_:)``, as without copies.
+    private func chunkMessage(_ bytes: [UInt8]) -> MPITransport.Outgoing {
+        if separateHost, let shipped = SharedArrayShipping.ship(bytes), shipped.count <= Int(Int32.max) {
+            return (rank, .sharedChunk, shipped)
+        }
+        return (rank, .chunk, bytes)
     }
 
     /// A result from the rank, on the transport's thread. What it frees room for is sent by

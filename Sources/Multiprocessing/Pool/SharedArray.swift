@@ -28,7 +28,13 @@
 ///
 /// The process that makes an array must hold it until the receivers have it: one made in a
 /// task and returned is released when the task ends, and the caller gets
-/// ``SharedArrayError/unavailable(_:)``. It is shared between processes of one machine.
+/// ``SharedArrayError/unavailable(_:)``.
+///
+/// It is shared between processes of one machine. On a cluster pool (the `MPI` trait), a rank on
+/// another host gets a copy of the elements a chunk's handles refer to, and the bytes its tasks
+/// changed come back into this array before the results are delivered, when every item of the
+/// chunk succeeded: the same code works, at the cost of a copy each way (see
+/// <doc:RunningOnACluster>, "Shared arrays across hosts").
 public struct SharedArray<Element: BitwiseCopyable>: Sendable, Codable {
     let memory: SharedMemory
     /// The number of elements.
@@ -111,8 +117,18 @@ public struct SharedArray<Element: BitwiseCopyable>: Sendable, Codable {
 
     /// Encodes the handle (where the memory is) and the count, not the elements.
     public func encode(to encoder: any Encoder) throws {
+        try encode(to: encoder, referring: 0..<count)
+    }
+
+    /// Encodes the handle as referring to the elements in `elements` only (what a slice uses):
+    /// where the memory cannot be shared, only those are copied.
+    func encode(to encoder: any Encoder, referring elements: Range<Int>) throws {
+        var handle = memory.currentHandle
+        let stride = MemoryLayout<Element>.stride
+        handle.referencedStart = elements.lowerBound * stride
+        handle.referencedCount = elements.count * stride
         var container = encoder.unkeyedContainer()
-        try container.encode(memory.currentHandle)
+        try container.encode(handle)
         try container.encode(count)
     }
 

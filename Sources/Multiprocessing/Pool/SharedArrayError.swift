@@ -6,7 +6,8 @@ public enum SharedArrayError: Error, Sendable, Codable, Equatable, CustomStringC
     /// The array was frozen (``SharedArray/freeze()``): it can be read, not written.
     case readOnly
     /// The array could not be received: the process that made it has released it or has ended,
-    /// or it is on another machine (a shared array is shared between processes of one machine).
+    /// or its handle reached another machine without a copy of its elements (a cluster pool
+    /// copies them to its ranks on other hosts; a handle sent there any other way names nothing).
     case unavailable(String)
     /// An operating-system call failed: the call's name and `errno`'s text.
     case systemCallFailed(String)

@@ -1,6 +1,7 @@
 extension SharedArray {
     /// Consecutive elements of a ``SharedArray``, in place: what a task receives to work on part
-    /// of an array. Encoding one sends the array's handle and the range.
+    /// of an array. Encoding one sends the array's handle and the range; where the array must be
+    /// copied (a cluster rank on another host), only the slice's elements are.
     public struct Slice: Sendable, Codable {
         /// The whole array.
         public let base: SharedArray
@@ -39,7 +40,7 @@ extension SharedArray {
         /// Encodes the array's handle and the range.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.unkeyedContainer()
-            try container.encode(base)
+            try container.encode(Reference(array: base, elements: range))
             try container.encode(range.lowerBound)
             try container.encode(range.upperBound)
         }
@@ -60,6 +61,17 @@ extension SharedArray {
         init(base: SharedArray, range: Range<Int>) {
             self.base = base
             self.range = range
+        }
+
+        /// The array encoded as a slice sends it: its handle naming the slice's bytes, so that
+        /// a copy to another host carries only those.
+        private struct Reference: Encodable {
+            let array: SharedArray
+            let elements: Range<Int>
+
+            func encode(to encoder: any Encoder) throws {
+                try array.encode(to: encoder, referring: elements)
+            }
         }
     }
 }

@@ -47,7 +47,7 @@ final class SharedMemory: @unchecked Sendable {
         handle = SharedMemoryHandle(
             machine: SharedMemoryHandle.thisMachine, owner: getpid(), descriptor: fd, inode: cmp_shared_inode(fd),
             id: SharedMemoryRegistry.nextID(), byteCount: byteCount,
-            readOnly: false)
+            readOnly: false, referencedStart: 0, referencedCount: byteCount)
         SharedMemoryRegistry.registerOwned(self)
     }
 

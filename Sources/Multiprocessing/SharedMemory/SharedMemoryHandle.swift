@@ -19,6 +19,14 @@ struct SharedMemoryHandle: Sendable, Hashable, Codable {
     var byteCount: Int
     /// Whether the memory is frozen: receivers map it read-only.
     var readOnly: Bool
+    /// The first byte the encoded value refers to: 0 for a whole array, a slice's start.
+    var referencedStart: Int
+    /// How many bytes from ``referencedStart`` the encoded value refers to: where the memory
+    /// cannot be shared (another host), only these are copied.
+    var referencedCount: Int
+
+    /// The bytes the encoded value refers to.
+    var referenced: Range<Int> { referencedStart..<(referencedStart + referencedCount) }
 
     /// This process's machine and pid namespace.
     static let thisMachine = cmp_shared_machine()
@@ -46,6 +54,8 @@ extension SharedMemoryHandle {
         try container.encode(id)
         try container.encode(byteCount)
         try container.encode(readOnly)
+        try container.encode(referencedStart)
+        try container.encode(referencedCount)
     }
 
     /// Decodes what `encode(to:)` wrote.
@@ -58,5 +68,11 @@ extension SharedMemoryHandle {
         id = try container.decode(UInt64.self)
         byteCount = try container.decode(Int.self)
         readOnly = try container.decode(Bool.self)
+        referencedStart = try container.decode(Int.self)
+        referencedCount = try container.decode(Int.self)
+        guard referencedStart >= 0, referencedCount >= 0, referencedCount <= byteCount - referencedStart else {
+            throw SharedArrayError.invalidArgument(
+                "a handle refers to \(referencedCount) bytes from \(referencedStart) of \(byteCount)")
+        }
     }
 }

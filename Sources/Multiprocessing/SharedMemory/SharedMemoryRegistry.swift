@@ -23,6 +23,9 @@ enum SharedMemoryRegistry {
     private static let owned = Mutex<[UInt64: WeakMemory]>([:])
     private static let received = Mutex<[SharedMemoryHandle.Key: SharedMemory]>([:])
     private static let ids = Atomic<UInt64>(0)
+    /// How many arrays made here are alive: a message needs no search for their handles when
+    /// there are none.
+    private static let liveOwned = Atomic<Int>(0)
 
     /// A new id for an array made here.
     static func nextID() -> UInt64 {
@@ -31,18 +34,37 @@ enum SharedMemoryRegistry {
 
     static func registerOwned(_ memory: SharedMemory) {
         owned.withLock { $0[memory.handle.id] = WeakMemory(memory: memory) }
+        liveOwned.add(1, ordering: .relaxed)
     }
 
     static func forgetOwned(_ id: UInt64) {
         owned.withLock { entries in
             if entries[id]?.memory == nil { entries[id] = nil }
         }
+        liveOwned.subtract(1, ordering: .relaxed)
+    }
+
+    /// Whether this process holds arrays it made.
+    static var holdsOwned: Bool { liveOwned.load(ordering: .relaxed) > 0 }
+
+    /// The array made here under `handle`'s id, if it is alive and is the one the handle names.
+    static func owned(_ handle: SharedMemoryHandle) -> SharedMemory? {
+        guard let memory = ownedMemory(id: handle.id, inode: handle.inode) else { return nil }
+        guard memory.handle.descriptor == handle.descriptor, memory.handle.byteCount == handle.byteCount else { return nil }
+        return memory
+    }
+
+    /// The array made here with id `id`, if it is alive and its memfd has inode `inode`.
+    static func ownedMemory(id: UInt64, inode: UInt64) -> SharedMemory? {
+        guard let memory = owned.withLock({ $0[id]?.memory }), memory.handle.inode == inode else { return nil }
+        return memory
     }
 
     /// The memory a handle names: this process's own, a cached mapping, or a new mapping.
     static func memory(for handle: SharedMemoryHandle) throws(SharedArrayError) -> SharedMemory {
         guard handle.machine == SharedMemoryHandle.thisMachine else {
-            throw .unavailable("it was made on another machine (or in another pid namespace); its elements are not copied")
+            throw .unavailable(
+                "it was made on another machine (or in another pid namespace) and reached this process without a copy of its elements")
         }
         if handle.owner == getpid() {
             guard let memory = owned.withLock({ $0[handle.id]?.memory }) else {

@@ -28,9 +28,10 @@ final class LauncherRun: Sendable {
 
     private let state = Mutex(State())
 
-    /// Starts the probe's `scenario` on the ranks of `hosts`, from their launcher's host.
-    init(_ scenario: [String], on hosts: EmulatedHosts) throws {
-        let (launcher, options) = MPIRun.launcher(ranks: hosts.ranks, options: hosts.launcherOptions)
+    /// Starts the probe's `scenario` on the ranks of `hosts`, from their launcher's host, with
+    /// `launcherOptions` after the hosts' own.
+    init(_ scenario: [String], on hosts: EmulatedHosts, launcherOptions: [String] = []) throws {
+        let (launcher, options) = MPIRun.launcher(ranks: hosts.ranks, options: hosts.launcherOptions + launcherOptions)
         // `ip netns exec` execs the launcher: the process started is the launcher.
         let (path, arguments) = hosts.onLauncherHost(launcher, options + [ProbeProcess.directory + "/MPIProbe"] + scenario)
         let process = try ProbeProcess.start(

@@ -56,6 +56,36 @@ struct MPIClusterTests {
         }
     }
 
+    @Test("shared arrays on a rank that says it is on another host: copied there, its in-place writes seen by the caller")
+    func sharedArraysCopiedToAnotherHost() async throws {
+        // The test hook: rank 2 reports a machine of its own, so rank 0 sends it copies.
+        let (lines, status) = try await run(["shared"], environment: ["MULTIPROCESSING_MPI_SEPARATE_HOST_RANKS=2"])
+        #expect(status == 0, "\(lines)")
+        let inplace = try #require(lines.first { $0.hasPrefix("inplace ") }, "\(lines)")
+        #expect(inplace.hasPrefix("inplace true rank2 ") && !inplace.hasPrefix("inplace true rank2 0 "), "\(inplace)")
+        let frozen = try #require(lines.first { $0.hasPrefix("frozen ") }, "\(lines)")
+        #expect(frozen.hasPrefix("frozen sums true refused true rank2 ") && frozen.hasSuffix(" unchanged true"), "\(frozen)")
+        #expect(!frozen.contains(" rank2 0 "), "\(frozen)")
+        // Chunks that failed on rank 2 wrote their slices there, and none of it came back.
+        let error = try #require(lines.first { $0.hasPrefix("error ") }, "\(lines)")
+        #expect(error.hasSuffix(" untouched true written true") && !error.hasPrefix("error failed 0 "), "\(error)")
+        #expect(lines.contains("returned same true ranges true"), "\(lines)")
+        #expect(await leftovers().isEmpty)
+    }
+
+    @Test("shared arrays on ranks of one host: handles, no copy (a failed task's writes stay, as in a local pool)")
+    func sharedArraysOnOneHost() async throws {
+        let (lines, status) = try await run(["shared"])
+        #expect(status == 0, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("inplace true rank2 ") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("frozen sums true refused true ") && $0.hasSuffix(" unchanged true") }, "\(lines)")
+        // Shared, not copied: the failed tasks' writes are in the caller's array.
+        let error = try #require(lines.first { $0.hasPrefix("error ") }, "\(lines)")
+        #expect(error.hasSuffix(" untouched false written true"), "\(error)")
+        #expect(lines.contains("returned same true ranges true"), "\(lines)")
+        #expect(await leftovers().isEmpty)
+    }
+
     @Test("a crash, a time limit and a cancelled call inside a rank fail alone, naming rank, host, worker and signal")
     func faultsInsideRanks() async throws {
         let (lines, status) = try await run(["faults"])

@@ -36,8 +36,10 @@ struct MPIWireTests {
 
     @Test("hello and skip round-trip")
     func helloAndSkip() throws {
-        let hello = ClusterHello(capacity: 12, pid: 4321, host: "node-7.example")
+        let hello = ClusterHello(capacity: 12, pid: 4321, host: "node-7.example", machine: 0xfeed_beef_0123_4567)
         #expect(try ClusterHello.decode(hello.encode()[...]) == hello)
+        // A hello without a machine (an older rank) names none: its ranks get copies.
+        #expect(try ClusterHello.decode(hello.encode().dropLast(8)).machine == 0)
         let skip = ClusterSkip(chunkIDs: [1, 300, UInt64.max], stopRunning: true)
         #expect(try ClusterSkip.decode(skip.encode()[...]) == skip)
     }
