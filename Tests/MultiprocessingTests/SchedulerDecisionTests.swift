@@ -49,6 +49,7 @@ struct SchedulerDecisionTests {
     @Test("pipelining depth: one chunk until measured, more for short ones, one for large frames")
     func pipelineDepth() {
         #expect(PipelineDepth.chunks(perItemNanoseconds: nil, itemCount: 1, frameBytes: 64) == 1)
+        #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000, itemCount: 1, frameBytes: 64) == 64)
         #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000, itemCount: 10, frameBytes: 64) == 16)
         #expect(PipelineDepth.chunks(perItemNanoseconds: 100_000, itemCount: 2, frameBytes: 64) == 4)
         #expect(PipelineDepth.chunks(perItemNanoseconds: 1_000_000, itemCount: 1, frameBytes: 64) == 2)

@@ -178,6 +178,7 @@ enum PipelineDepth {
         guard let perItemNanoseconds else { return 1 }
         let byTime =
             switch perItemNanoseconds * Double(itemCount) {
+            case ..<10_000: 64
             case ..<50_000: 16
             case ..<500_000: 4
             case ..<5_000_000: 2
