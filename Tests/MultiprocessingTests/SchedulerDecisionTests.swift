@@ -198,6 +198,21 @@ struct SchedulerDecisionTests {
         #expect(timedOut.failed.first?.error.code == .taskTimedOut)
     }
 
+    @Test("chunks in flight keep send order through removals at the front and in the middle")
+    func inFlightChunks() {
+        var inFlight: InFlightChunks = [chunk(0)]
+        for id in 1..<100 { inFlight.append(chunk(UInt64(id))) }
+        for expected in 0..<70 { #expect(inFlight.remove(at: 0).chunkID == UInt64(expected)) }
+        #expect(inFlight.count == 30 && inFlight.first?.chunkID == 70)
+        #expect(inFlight.remove(at: 2).chunkID == 72)
+        inFlight.append(chunk(100))
+        #expect(inFlight.map(\.chunkID) == [70, 71] + Array(73...100))
+        #expect(inFlight[1..<3].map(\.chunkID) == [71, 73])
+        while !inFlight.isEmpty { inFlight.remove(at: 0) }
+        inFlight.append(chunk(101))
+        #expect(inFlight.map(\.chunkID) == [101])
+    }
+
     @Test("a lost host of capacity 2 fails the two chunks it may have been running; the rest run elsewhere")
     func lostHost() {
         let slot = TrackedWorker(worker: FakeWorker(key: 0, capacity: 2, managesItsChunks: true))

@@ -88,7 +88,7 @@ final class PoolCore: Sendable {
             worker.abandon()
             state.withLock { state in
                 // Chunks already handed to it never left: they wait for another worker.
-                if let slot = state.workers.removeValue(forKey: worker.key) { state.pending.prepend(slot.inFlight) }
+                if let slot = state.workers.removeValue(forKey: worker.key) { state.pending.prepend(Array(slot.inFlight)) }
             }
             throw error
         }

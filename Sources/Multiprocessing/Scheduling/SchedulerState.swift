@@ -20,7 +20,7 @@ final class TrackedWorker {
         self.spawnedAt = spawnedAt
     }
     /// Chunks sent and not answered, in send order: the first one is running.
-    var inFlight: [ChunkWork] = []
+    var inFlight = InFlightChunks()
     var sentChunks = 0
     var isReady = false
     /// When it was spawned, and when it said it runs the initializer: its start-up clocks.

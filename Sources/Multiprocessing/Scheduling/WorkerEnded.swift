@@ -136,7 +136,7 @@ struct DeadWorkerDecision {
         let diedStarting = !slot.isReady && (slot.killReason == nil || timedOut != nil)
         if diedStarting {
             // It died starting up (e.g. in the initializer): no chunk ran, so none failed.
-            requeued = slot.inFlight
+            requeued = Array(slot.inFlight)
             if end.status != .exited(0) { startFailure = StartFailure(timedOut: timedOut) }
             return
         }
