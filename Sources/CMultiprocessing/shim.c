@@ -33,6 +33,16 @@ int cmp_socketpair(int fds[2]) {
     return 0;
 }
 
+int cmp_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowest) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
+#else
+    (void)actions;
+    (void)lowest;
+    return 0;
+#endif
+}
+
 int cmp_spawn(const char *path, char *const argv[], char *const envp[],
               const int *fds, const int *targets, int count, pid_t *pid_out) {
     // Every source is first moved above every target: a dup2 onto a number that is still some

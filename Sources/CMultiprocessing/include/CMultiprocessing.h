@@ -4,6 +4,7 @@
 #include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <spawn.h>
 
 /// Creates a close-on-exec AF_UNIX stream socket pair. Returns 0 or -errno.
 int cmp_socketpair(int fds[2]);
@@ -15,6 +16,10 @@ int cmp_socketpair(int fds[2]);
 /// library can). Signal mask and dispositions are reset. Returns 0 or an errno value.
 int cmp_spawn(const char *path, char *const argv[], char *const envp[],
               const int *fds, const int *targets, int count, pid_t *pid_out);
+
+/// Adds to `actions` the closing of every descriptor from `lowest` up, where the C library can
+/// (glibc 2.34 and later; elsewhere nothing is added). Returns 0 or an errno value.
+int cmp_spawn_actions_close_from(posix_spawn_file_actions_t *actions, int lowest);
 
 /// A close-on-exec pipe for a worker's answers: `fds[0]`, the parent's end, is O_NONBLOCK;
 /// `fds[1]`, the worker's, blocks, and is made to hold 1 MiB where the system allows. Returns 0

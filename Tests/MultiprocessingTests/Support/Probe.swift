@@ -58,6 +58,10 @@ struct ProbeProcess {
             posix_spawn_file_actions_adddup2(&actions, inputFDs[0], STDIN_FILENO)
         }
         defer { if input != nil { close(inputFDs[0]) } }
+        // Only the three standard streams: a descriptor another test holds open at this moment
+        // (its probe's pipe, a file it leaves inheritable) must not reach this program, where it
+        // would change its descriptor counts or keep the other test's pipe from ending.
+        _ = cmp_spawn_actions_close_from(&actions, 3)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
