@@ -66,21 +66,6 @@ final class ClusterCoordinator: ClusterRole {
         for worker in answered { worker.sendFreedRoom() }
     }
 
-    /// Naps, on the transport's thread, while every rank in use has a queue of chunks: their
-    /// results are not waited for then (the ranks stay busy), and a thread that yields instead
-    /// takes its share of the CPUs the ranks' workers need.
-    func waitWhileActive(nanoseconds: Int) -> Bool {
-        let allQueued = state.withLock { state in
-            !state.workers.isEmpty && state.workers.values.allSatisfy(\.hasQueue)
-        }
-        guard allQueued else { return false }
-        _ = cmp_mpi_wait_readable(nil, 0, min(nanoseconds, Self.queuedRanksNap))
-        return true
-    }
-
-    /// How long the transport's thread naps while every rank has a queue.
-    static let queuedRanksNap = 20_000
-
     /// A rank stopped answering: its pool's items fail, or the job ends, as the pool in use says.
     func silent(_ rank: Int32, after silence: Duration) {
         let (worker, policy, hello): (RemoteWorker?, ClusterConfiguration.RankLoss, ClusterHello?) = state.withLock { state in

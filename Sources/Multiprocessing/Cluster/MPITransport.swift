@@ -17,9 +17,9 @@ import Musl
 /// (a receive from it just never completes), so liveness is our own: every rank sends a
 /// heartbeat when it has had nothing else to say for ``heartbeatInterval``, and a peer silent
 /// for ``silenceLimit`` is reported lost. While messages flow the thread keeps looking (yielding
-/// its CPU between looks, or waiting a moment where its role can: a serving rank for its own
-/// workers' answers, which it reads itself then, rank 0 while every rank has a queue); idle, it
-/// sleeps in growing steps, so an idle rank does not burn a core.
+/// its CPU between looks, or, on a serving rank whose own workers hold chunks, reading their
+/// answers itself and waiting for them in the kernel); idle, it sleeps in growing steps, so an
+/// idle rank does not burn a core.
 /// What is queued for one rank while the thread is busy leaves as one MPI message (a batch).
 ///
 /// `@unchecked Sendable`: `outbox`, `jobs`, `stopping` and `finished` are only touched with

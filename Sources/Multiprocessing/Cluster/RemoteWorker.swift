@@ -52,12 +52,6 @@ final class RemoteWorker: PoolWorker {
         }
     }
 
-    /// Whether the rank holds chunks enough to keep all its workers busy for a while: three
-    /// waiting behind each one running.
-    var hasQueue: Bool {
-        state.withLock { $0.outstanding.count >= 4 * capacity }
-    }
-
     func enqueueSkip(_ chunkIDs: [UInt64]) {
         state.withLock { $0.queued.append(.skip(chunkIDs)) }
     }
