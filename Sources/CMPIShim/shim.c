@@ -1,4 +1,12 @@
+// ppoll: a wait for pipes shorter than poll's millisecond.
+#define _GNU_SOURCE
 #include "CMPIShim.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 #ifdef SWIFT_MULTIPROCESSING_MPI
 #include <mpi.h>
@@ -106,3 +114,29 @@ void cmp_mpi_abort(int code) { (void)code; }
 int cmp_mpi_finalize(void) { return -1; }
 
 #endif
+
+// Not MPI calls: what the transport's thread does between them, with or without the trait.
+
+int cmp_mpi_wait_readable(const int *descriptors, int count, long timeout_ns) {
+    struct pollfd few[16];
+    struct pollfd *fds = few;
+    if (count > 16) {
+        // A host with many CPUs: as many workers to watch.
+        fds = malloc(sizeof(struct pollfd) * (size_t)count);
+        if (fds == NULL) return -ENOMEM;
+    }
+    for (int i = 0; i < count; i++) {
+        fds[i].fd = descriptors[i];
+        fds[i].events = POLLIN;
+        fds[i].revents = 0;
+    }
+    struct timespec timeout = { .tv_sec = timeout_ns / 1000000000L, .tv_nsec = timeout_ns % 1000000000L };
+    int rc = ppoll(fds, (nfds_t)count, &timeout, NULL);
+    int error = errno;
+    if (fds != few) free(fds);
+    return rc < 0 ? -error : rc;
+}
+
+void cmp_mpi_precise_timers(void) {
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}

@@ -42,4 +42,13 @@ void cmp_mpi_abort(int code);
 /// MPI_Finalize.
 int cmp_mpi_finalize(void);
 
+/// Waits until one of `descriptors` is readable, at most
+/// `timeout_ns`: the number readable, 0 on timeout, -errno on error. Not an MPI call: the
+/// transport's thread waits so for its rank's own workers, whose pipes the kernel can wake it on.
+int cmp_mpi_wait_readable(const int *descriptors, int count, long timeout_ns);
+
+/// Lets the calling thread's timed waits end within a microsecond of their time, not the
+/// default 50: the transport's thread sleeps for tens of microseconds at a time.
+void cmp_mpi_precise_timers(void);
+
 #endif

@@ -58,6 +58,24 @@ protocol ClusterRole: AnyObject, Sendable {
     func deliveryEnded()
     /// `rank` sent nothing for `silence`, the transport's silence limit or more.
     func silent(_ rank: Int32, after silence: Duration)
+    /// The transport's thread is looking while messages flow: the time to read what the rank's
+    /// own workers answered. Returns whether that answered any chunk.
+    func pollWhileActive() -> Bool
+    /// The transport's thread has nothing to do for now but look again: the role may wait at
+    /// most `nanoseconds` where waiting delays no answer (for the rank's own workers to answer,
+    /// say). Returns false at once if it did not wait (the thread then yields its CPU instead).
+    func waitWhileActive(nanoseconds: Int) -> Bool
+    /// The transport's thread stops looking and sleeps until messages come.
+    func transportWillSleep()
+}
+
+extension ClusterRole {
+    /// A role without workers of its own has nothing to read.
+    func pollWhileActive() -> Bool { false }
+    /// A role without workers of its own has nothing to wait for.
+    func waitWhileActive(nanoseconds: Int) -> Bool { false }
+    /// A role without workers of its own has nothing to hand over.
+    func transportWillSleep() {}
 }
 
 /// Hands the transport's messages to the rank's role, holding those that come before it is set.
@@ -95,6 +113,18 @@ final class ClusterRouter: ClusterRole {
 
     func silent(_ rank: Int32, after silence: Duration) {
         role(orHold: .silent(rank, silence))?.silent(rank, after: silence)
+    }
+
+    func pollWhileActive() -> Bool {
+        state.withLock { $0.role }?.pollWhileActive() ?? false
+    }
+
+    func waitWhileActive(nanoseconds: Int) -> Bool {
+        state.withLock { $0.role }?.waitWhileActive(nanoseconds: nanoseconds) ?? false
+    }
+
+    func transportWillSleep() {
+        state.withLock { $0.role }?.transportWillSleep()
     }
 
     /// The role, or nil once `event` is held for it.

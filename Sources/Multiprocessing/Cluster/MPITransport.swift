@@ -17,7 +17,9 @@ import Musl
 /// (a receive from it just never completes), so liveness is our own: every rank sends a
 /// heartbeat when it has had nothing else to say for ``heartbeatInterval``, and a peer silent
 /// for ``silenceLimit`` is reported lost. While messages flow the thread keeps looking (yielding
-/// its CPU between looks); idle, it sleeps in growing steps, so an idle rank does not burn a core.
+/// its CPU between looks, or, on a serving rank whose own workers hold chunks, reading their
+/// answers itself and waiting for them in the kernel); idle, it sleeps in growing steps, so an
+/// idle rank does not burn a core.
 /// What is queued for one rank while the thread is busy leaves as one MPI message (a batch).
 ///
 /// `@unchecked Sendable`: `outbox`, `jobs`, `stopping` and `finished` are only touched with
@@ -36,6 +38,8 @@ final class MPITransport: @unchecked Sendable {
     static let silenceLimit: UInt64 = 1_000_000_000
     /// How long the thread keeps looking after its last message before it starts to sleep.
     static let activeWindow: UInt64 = 1_000_000
+    /// How long the thread may wait, while messages flow, before it looks for them again.
+    static let activeWait = 100_000
     /// Messages larger than this leave alone, and batches stop growing past it: packing saves
     /// a message's fixed cost, which is nothing next to copying a large one.
     static let batchBytes = 1 << 20
@@ -135,6 +139,7 @@ final class MPITransport: @unchecked Sendable {
     private var peers: [Int32] { rank == 0 ? Array(1..<size) : [0] }
 
     private func run() {
+        cmp_mpi_precise_timers()
         let start = cmp_monotonic_ns()
         for peer in peers {
             lastHeard[peer] = start
@@ -143,6 +148,8 @@ final class MPITransport: @unchecked Sendable {
         var lastActivity = start
         var nap: Int64 = 50_000
         var judgedLastTime = true
+        // Whether the thread is in its active window (not back from a nap with nothing new).
+        var looking = true
         while true {
             let turnStarted = cmp_monotonic_ns()
             let (outgoing, work, stop) = condition.withLock {
@@ -162,6 +169,9 @@ final class MPITransport: @unchecked Sendable {
             }
             testSends()
             active = receiveAvailable() || active
+            // While messages flow, the role reads its own workers' answers here; what they
+            // answer leaves at the top of the next turn, without a yield between.
+            if looking || active { active = receiver?.pollWhileActive() == true || active }
             let now = cmp_monotonic_ns()
             // A turn that took long was this thread's stall, not the peers' silence: what they
             // sent meanwhile is received first, on the next turn (once; a stall every turn
@@ -172,11 +182,20 @@ final class MPITransport: @unchecked Sendable {
             if active {
                 lastActivity = now
                 nap = 50_000
+                looking = true
                 continue
             }
             if now &- lastActivity < Self.activeWindow {
-                sched_yield()
+                // A role that can wait without delaying an answer (a serving rank for its own
+                // workers, where the kernel wakes it the moment one answers) waits rather than
+                // yields: a thread that yields still takes its share of CPUs it shares with the
+                // very processes it waits for.
+                if receiver?.waitWhileActive(nanoseconds: Self.activeWait) != true { sched_yield() }
                 continue
+            }
+            if looking {
+                looking = false
+                receiver?.transportWillSleep()
             }
             condition.withLock {
                 if outbox.isEmpty && jobs.isEmpty && !stopping { condition.wait(nanoseconds: nap) }

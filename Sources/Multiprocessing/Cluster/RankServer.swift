@@ -1,4 +1,5 @@
 #if MPI
+import CMPIShim
 import CMultiprocessing
 import Synchronization
 
@@ -19,6 +20,10 @@ final class RankServer: ClusterRole {
     /// Chunks of the delivery under way, submitted to the pool together when it ends.
     private let received = Mutex<[ChunkWork]>([])
     private let label: WorkerLabel
+    /// The workers holding its chunks, which the transport thread reads while it looks.
+    private let reads = Mutex(ServingRankReads<LocalWorker>())
+    /// Outcomes sent to rank 0 so far: tells the transport thread whether its reads answered any.
+    private let answersSent = Atomic<UInt64>(0)
 
     init(transport: MPITransport, processes: Int?) throws(PoolError) {
         self.transport = transport
@@ -56,6 +61,45 @@ final class RankServer: ClusterRole {
 
     func deliveryEnded() {
         submitReceived()
+    }
+
+    /// Reads the answers of the workers that hold chunks, on the transport's thread; whether
+    /// any chunk was answered.
+    func pollWhileActive() -> Bool {
+        let workers = reads.withLock { $0.readable }
+        guard !workers.isEmpty else { return false }
+        let before = answersSent.load(ordering: .relaxed)
+        let now = cmp_monotonic_ns()
+        var toSend: [any PoolWorker] = []
+        for worker in workers where !worker.readAnswersOnTransport(core: pool.core, now: now, sendLater: &toSend) {
+            reads.withLock { $0.handBack(worker) }
+        }
+        pool.core.send(to: toSend)
+        return answersSent.load(ordering: .relaxed) != before
+    }
+
+    /// Waits in the kernel for the workers holding chunks to answer, on the transport's thread.
+    func waitWhileActive(nanoseconds: Int) -> Bool {
+        let descriptors = reads.withLock { $0.readable.map(\.inbound.descriptor) }
+        guard !descriptors.isEmpty else { return false }
+        _ = cmp_mpi_wait_readable(descriptors, Int32(descriptors.count), nanoseconds)
+        return true
+    }
+
+    /// The transport thread stops looking: the reader threads of the workers holding chunks
+    /// take over at once, rather than when they next look.
+    func transportWillSleep() {
+        for worker in reads.withLock({ $0.holding }) { worker.inbound.wakeReader() }
+    }
+
+    /// A relay's chunk went to `worker` (under the scheduler's lock).
+    fileprivate func relayDispatched(to worker: LocalWorker) {
+        reads.withLock { $0.dispatched(to: worker) }
+    }
+
+    /// A relay's chunk that went to `worker` is settled.
+    fileprivate func relaySettled(on worker: LocalWorker) {
+        reads.withLock { $0.settled(worker) }
     }
 
     /// Rank 0 is gone: nothing will read the results, and nobody else would end this rank.
@@ -133,6 +177,7 @@ final class RankServer: ClusterRole {
         } else {
             transport.send(to: 0, .result, message)
         }
+        answersSent.add(1, ordering: .relaxed)
     }
 
     /// The job ends: what runs completes, then the pool's workers exit and MPI is finalized.
@@ -162,6 +207,8 @@ final class RelaySink: ChunkSink {
 
     private struct State {
         var dispatchedAt: UInt64?
+        /// The local worker holding the chunk, until it is settled.
+        var holder: LocalWorker?
         var finished = false
         var cancelled = false
         /// The shared arrays copied for the chunk, held until it is answered.
@@ -184,7 +231,15 @@ final class RelaySink: ChunkSink {
     var isFinished: Bool { state.withLock { $0.finished || $0.cancelled } }
 
     func dispatched(to worker: any PoolWorker) {
-        state.withLock { $0.dispatchedAt = cmp_monotonic_ns() }
+        let (previous, holder): (LocalWorker?, LocalWorker?) = state.withLock { state in
+            state.dispatchedAt = cmp_monotonic_ns()
+            let previous = state.holder
+            // A settled chunk is not watched again (a late re-dispatch must not leave a count behind).
+            state.holder = state.finished ? nil : worker as? LocalWorker
+            return (previous, state.holder)
+        }
+        if let previous { server.relaySettled(on: previous) }
+        if let holder { server.relayDispatched(to: holder) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
@@ -230,11 +285,14 @@ final class RelaySink: ChunkSink {
 
     /// Marks the chunk answered; its start time, or nil if it was already answered.
     private func claimFinish() -> UInt64? {
-        state.withLock { state in
-            guard !state.finished else { return nil }
+        let (started, holder): (UInt64?, LocalWorker?) = state.withLock { state in
+            guard !state.finished else { return (nil, nil) }
             state.finished = true
-            return state.dispatchedAt ?? cmp_monotonic_ns()
+            defer { state.holder = nil }
+            return (state.dispatchedAt ?? cmp_monotonic_ns(), state.holder)
         }
+        if let holder { server.relaySettled(on: holder) }
+        return started
     }
 }
 #endif
