@@ -37,6 +37,9 @@ final class ElementBytes<Element: Sendable>: ByteCollectionBox {
 
     init(_ items: [Element], _ range: Range<Int>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= items.count)
+        // Only numbers the coder writes raw may be sent as their memory: any other type's bytes
+        // are not its encoding (and may be pointers).
+        precondition(PackedArrayPlacement.isRaw(Element.self))
         self.items = items
         self.range = range
     }
