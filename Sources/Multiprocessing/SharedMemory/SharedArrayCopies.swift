@@ -92,8 +92,9 @@ final class SharedArrayCopies: Sendable {
     /// The answer for `message` (a result): handles of the copies it returns name the originals
     /// again, and when `writeBack`, the bytes of the writable copies that differ from what came
     /// go first (bytes a task did not change are not written back, so they cannot undo another
-    /// writer's).
-    func answer(_ message: [UInt8], writeBack: Bool) -> [UInt8] {
+    /// writer's). Throws when the answer would exceed `limit` bytes (an MPI message's size):
+    /// sent, it would be dropped and the caller would wait for it forever.
+    func answer(_ message: [UInt8], writeBack: Bool, limit: Int = Int(Int32.max)) throws(PoolError) -> [UInt8] {
         var message = message
         message.withUnsafeMutableBytes { buffer in
             for site in EncodedHandles.find(machine: SharedMemoryHandle.thisMachine, owner: getpid(), in: UnsafeRawBufferPointer(buffer)) {
@@ -102,9 +103,21 @@ final class SharedArrayCopies: Sendable {
                 EncodedHandles.rename(at: site.offset, in: buffer, to: copy.original)
             }
         }
-        let returned = writeBack ? copies.filter { !$0.original.readOnly }.map { ($0, Self.changes(of: $0)) } : []
-        let payload = returned.reduce(0) { $0 + $1.1.reduce(0) { $0 + 20 + $1.count } }
-        var writer = ByteWriter(capacity: 16 + 32 * returned.count + payload + message.count)
+        // An upper bound of the answer's size, counted as the changes are found: they stop
+        // once it passes the limit, so a task that changes every other byte of a large slice
+        // does not first make an unbounded list of runs.
+        var size = 16 + message.count
+        var returned: [(Copy, [Range<Int>])] = []
+        for copy in writeBack ? copies.filter({ !$0.original.readOnly }) : [] {
+            size += 32
+            guard size <= limit, let changed = Self.changes(of: copy, budget: limit - size) else {
+                throw Self.tooLarge(limit: limit)
+            }
+            size += changed.reduce(0) { $0 + Self.rangeOverhead + $1.count }
+            returned.append((copy, changed))
+        }
+        guard size <= limit else { throw Self.tooLarge(limit: limit) }
+        var writer = ByteWriter(capacity: size)
         writer.writeVarint(UInt64(returned.count))
         for (copy, changed) in returned {
             writer.writeFixed(copy.original.id)
@@ -115,11 +128,36 @@ final class SharedArrayCopies: Sendable {
         return writer.takeBytes()
     }
 
+    /// The most bytes a changed run's start and count take on the wire (two varints).
+    static let rangeOverhead = 20
+
+    /// Why an answer is not sent: what the tasks changed is too much for one message.
+    static func tooLarge(limit: Int) -> PoolError {
+        PoolError(
+            .messageTooLarge,
+            "the bytes the tasks changed in the chunk's shared arrays are too large to send back from another host "
+                + "(more than \(limit) bytes with the results, or scattered in too many runs); "
+                + "pass smaller slices (or smaller chunks) so each chunk changes fewer bytes")
+    }
+
     /// The byte ranges of `copy` that differ from what came: compared a block at a time, and
-    /// byte by byte in the blocks that differ.
-    static func changes(of copy: Copy) -> [Range<Int>] {
+    /// byte by byte in the blocks that differ. Nil once the runs would take more than `budget`
+    /// bytes on the wire.
+    static func changes(of copy: Copy, budget: Int = .max) -> [Range<Int>]? {
         let block = 64
         var changed: [Range<Int>] = []
+        var used = 0
+        var overBudget = false
+        // Records a run; false once the budget is spent.
+        func record(_ run: Range<Int>) -> Bool {
+            used += rangeOverhead + run.count
+            guard used <= budget else {
+                overBudget = true
+                return false
+            }
+            changed.append(run)
+            return true
+        }
         for (start, bytes) in copy.shipped {
             bytes.withUnsafeBytes { came in
                 guard let cameBase = came.baseAddress else { return }
@@ -130,7 +168,7 @@ final class SharedArrayCopies: Sendable {
                 while offset < came.count {
                     let length = min(block, came.count - offset)
                     if memcmp(now + offset, cameBase + offset, length) == 0 {
-                        if runStart >= 0 { changed.append((start + runStart)..<(start + offset)) }
+                        if runStart >= 0, !record((start + runStart)..<(start + offset)) { return }
                         runStart = -1
                     } else {
                         for i in offset..<(offset + length) {
@@ -138,15 +176,16 @@ final class SharedArrayCopies: Sendable {
                             if differs, runStart < 0 {
                                 runStart = i
                             } else if !differs, runStart >= 0 {
-                                changed.append((start + runStart)..<(start + i))
+                                if !record((start + runStart)..<(start + i)) { return }
                                 runStart = -1
                             }
                         }
                     }
                     offset += length
                 }
-                if runStart >= 0 { changed.append((start + runStart)..<(start + came.count)) }
+                if runStart >= 0 { _ = record((start + runStart)..<(start + came.count)) }
             }
+            if overBudget { return nil }
         }
         return changed
     }
