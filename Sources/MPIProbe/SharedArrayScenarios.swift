@@ -103,8 +103,9 @@ enum SharedArrayScenarios {
         }
     }
 
-    /// For diagnosis: 64 tasks each adding 1 to its 1 MiB slice of a 64 MiB array, 5 rounds;
-    /// the median time and the array's megabytes per second (copied or shared, as the hook says).
+    /// For diagnosis: tasks each add 1 to their own slice of one array, over several rounds;
+    /// prints the median time and the array's megabytes per second (copied or shared, as the
+    /// hook says), then the same for the bytes sent as ordinary arguments and results.
     static func speed() async throws {
         try await ProcessPool.with(cluster: .mpi) { pool in
             let image = try SharedArray<UInt8>(count: 64 << 20)

@@ -116,6 +116,27 @@ struct SharedArrayShippingTests {
         #expect(SharedArrayCopies.changes(of: copy) == [5..<8, 64..<66, 500..<501, 999..<1000])
     }
 
+    @Test("an answer whose changed bytes would exceed the message limit is refused with why, not sent")
+    func oversizeAnswer() throws {
+        let image = try SharedArray<UInt8>(count: 4096)
+        let (_, made) = try SharedArrayCopies.receive(
+            try #require(SharedArrayShipping.ship(try BinaryEncoder().encode([image[0..<4096]])))[...])
+        let copies = try made.get()
+        // Every other byte changed: one run per changed byte, the costliest pattern.
+        for i in stride(from: 0, to: 4096, by: 2) { copies.copies[0].local.base.storeBytes(of: 1, toByteOffset: i, as: UInt8.self) }
+        #expect(SharedArrayCopies.changes(of: copies.copies[0], budget: 1000) == nil)
+        #expect(SharedArrayCopies.changes(of: copies.copies[0])?.count == 2048)
+        let error = #expect(throws: PoolError.self) { try copies.answer([1, 2, 3], writeBack: true, limit: 8192) }
+        #expect(error?.code == .messageTooLarge)
+        #expect(error?.message.contains("smaller slices") == true)
+        // Under a limit it fits, the same answer goes and writes exactly the changed bytes.
+        let answer = try copies.answer([1, 2, 3], writeBack: true, limit: 1 << 20)
+        #expect(Array(try SharedArrayShipping.receiveAnswer(answer[...])) == [1, 2, 3])
+        #expect((0..<4096).allSatisfy { image[$0] == ($0 % 2 == 0 ? 1 : 0) })
+        // Without write-back nothing is counted but the message.
+        #expect(throws: Never.self) { try copies.answer([1, 2, 3], writeBack: false, limit: 64) }
+    }
+
     @Test("byte ranges are sorted and joined where they touch or overlap")
     func merge() {
         #expect(SharedArrayShipping.merge([10..<20, 0..<5, 15..<30, 30..<31, 40..<40, 50..<60]) == [0..<5, 10..<31, 50..<60])

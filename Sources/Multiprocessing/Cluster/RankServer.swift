@@ -169,15 +169,35 @@ final class RankServer: ClusterRole {
     /// Sends a chunk's outcome to rank 0 and forgets the chunk. A chunk that came with copies of
     /// shared arrays sends their bytes back when all its items `succeeded`, and none otherwise:
     /// a failed item's partial writes are not passed on, nor the writes of the chunk's others.
+    /// An answer over an MPI message's size is never sent (the transport would drop it and rank
+    /// 0 would wait forever): the chunk is answered with why instead, which fails its items.
     func answer(_ relay: RelaySink, frame: [WireBytes], ranBy: WorkerLabel?, succeeded: Bool = false) {
         relays.withLock { _ = $0.removeValue(forKey: relay.remoteID) }
         let message = ClusterResult.encode(ranBy: ranBy ?? label, frame: frame)
-        if let copies = relay.takeCopies() {
-            transport.send(to: 0, .sharedResult, copies.answer(message, writeBack: succeeded))
-        } else {
-            transport.send(to: 0, .result, message)
+        do throws(PoolError) {
+            if let copies = relay.takeCopies() {
+                transport.send(to: 0, .sharedResult, try copies.answer(message, writeBack: succeeded))
+            } else {
+                guard message.count <= Int(Int32.max) else {
+                    throw PoolError(
+                        .messageTooLarge,
+                        "the chunk's results are too large to send back from another host (\(message.count) bytes, "
+                            + "more than \(Int32.max)); use smaller chunks or a smaller maxMessageBytes")
+                }
+                transport.send(to: 0, .result, message)
+            }
+        } catch {
+            // Without write-back: the rejection is small, and the caller's arrays keep their bytes.
+            transport.send(to: 0, .result, Self.rejection(of: relay.remoteID, error, ranBy: ranBy ?? label))
         }
         answersSent.add(1, ordering: .relaxed)
+    }
+
+    /// The answer that fails every item of rank 0's chunk `remoteID` with `error`.
+    static func rejection(of remoteID: UInt64, _ error: any Error, ranBy: WorkerLabel) -> [UInt8] {
+        let failure = (error as? PoolError).map { RemoteFailure(poolError: $0.code, $0.messageWithTail) } ?? RemoteFailure(error)
+        let frame = WorkerMessage.result(chunkID: remoteID, runNanoseconds: 0, outcome: .rejected(failure)).encodeFrame()
+        return ClusterResult.encode(ranBy: ranBy, frame: [WireBytes(frame)])
     }
 
     /// The job ends: what runs completes, then the pool's workers exit and MPI is finalized.

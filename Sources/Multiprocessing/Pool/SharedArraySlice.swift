@@ -4,6 +4,10 @@ extension SharedArray {
     /// copied (a cluster rank on another host), only the slice's elements are.
     public struct Slice: Sendable, Codable {
         /// The whole array.
+        ///
+        /// On a cluster rank on another host, the array is a copy that holds only the bytes
+        /// the chunk's handles refer to: read through `base` past the slice, it holds zeros,
+        /// and writes outside the slice are not sent back (see <doc:RunningOnACluster>).
         public let base: SharedArray
         /// The positions of the slice's elements in ``base``.
         public let range: Range<Int>
