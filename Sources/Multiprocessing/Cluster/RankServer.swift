@@ -66,7 +66,9 @@ final class RankServer: ClusterRole {
     /// Reads the answers of the workers that hold chunks, on the transport's thread; whether
     /// any chunk was answered.
     func pollWhileActive() -> Bool {
-        let workers = reads.withLock { $0.readable }
+        let (workers, handedBack) = reads.withLock { ($0.readable, $0.handedBack) }
+        // Read here again from the next turn: the reader thread did what it was woken for.
+        for worker in handedBack where worker.readerHasCaughtUp { reads.withLock { $0.resume(worker) } }
         guard !workers.isEmpty else { return false }
         let before = answersSent.load(ordering: .relaxed)
         let now = cmp_monotonic_ns()
