@@ -94,12 +94,13 @@ final class RankServer: ClusterRole {
         for worker in reads.withLock({ $0.holding }) { worker.inbound.wakeReader() }
     }
 
-    /// A relay's chunk went to `worker` (under the scheduler's lock).
+    /// A relay's chunk went to `worker` (under the scheduler's lock and the relay's: `reads` is
+    /// taken after them, and nothing holding it takes them).
     fileprivate func relayDispatched(to worker: LocalWorker) {
         reads.withLock { $0.dispatched(to: worker) }
     }
 
-    /// A relay's chunk that went to `worker` is settled.
+    /// A relay's chunk that went to `worker` is settled (under the relay's lock).
     fileprivate func relaySettled(on worker: LocalWorker) {
         reads.withLock { $0.settled(worker) }
     }
@@ -233,15 +234,15 @@ final class RelaySink: ChunkSink {
     var isFinished: Bool { state.withLock { $0.finished || $0.cancelled } }
 
     func dispatched(to worker: any PoolWorker) {
-        let (previous, holder): (LocalWorker?, LocalWorker?) = state.withLock { state in
+        state.withLock { state in
             state.dispatchedAt = cmp_monotonic_ns()
-            let previous = state.holder
+            // The server's count changes under this lock (then the server's), in the order the
+            // holder does: a settlement racing this dispatch must not be counted before it.
+            if let previous = state.holder { server.relaySettled(on: previous) }
             // A settled chunk is not watched again (a late re-dispatch must not leave a count behind).
             state.holder = state.finished ? nil : worker as? LocalWorker
-            return (previous, state.holder)
+            if let holder = state.holder { server.relayDispatched(to: holder) }
         }
-        if let previous { server.relaySettled(on: previous) }
-        if let holder { server.relayDispatched(to: holder) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
@@ -287,14 +288,12 @@ final class RelaySink: ChunkSink {
 
     /// Marks the chunk answered; its start time, or nil if it was already answered.
     private func claimFinish() -> UInt64? {
-        let (started, holder): (UInt64?, LocalWorker?) = state.withLock { state in
-            guard !state.finished else { return (nil, nil) }
+        state.withLock { state in
+            guard !state.finished else { return nil }
             state.finished = true
-            defer { state.holder = nil }
-            return (state.dispatchedAt ?? cmp_monotonic_ns(), state.holder)
+            if let holder = state.holder.take() { server.relaySettled(on: holder) }
+            return state.dispatchedAt ?? cmp_monotonic_ns()
         }
-        if let holder { server.relaySettled(on: holder) }
-        return started
     }
 }
 #endif
