@@ -182,6 +182,27 @@ int cmp_poll_readable(int fd, int timeout_ms) {
     return rc;
 }
 
+int cmp_poll_readable_either(int first, int second, int timeout_ms) {
+    struct pollfd p[2] = {
+        { .fd = first, .events = POLLIN, .revents = 0 },
+        { .fd = second, .events = POLLIN, .revents = 0 },
+    };
+    int rc = poll(p, 2, timeout_ms);
+    if (rc < 0) return -errno;
+    return (p[0].revents != 0 ? 1 : 0) | (p[1].revents != 0 ? 2 : 0);
+}
+
+int cmp_socket_has_ended(int fd) {
+    char byte;
+    for (;;) {
+        ssize_t count = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (count > 0) return 0;
+        if (count == 0) return 1;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1;
+    }
+}
+
 int cmp_poll_writable(int fd, int timeout_ms) {
     struct pollfd p = { .fd = fd, .events = POLLOUT, .revents = 0 };
     int rc = poll(&p, 1, timeout_ms);

@@ -51,6 +51,12 @@ struct OddFails: PoolTask {
     }
 }
 
+/// A result too large for a worker's answers pipe: it travels on the worker's socket.
+struct LargeResult: PoolTask {
+    var bytes: Int
+    func run(_ x: Int) async throws -> [UInt8] { [UInt8](repeating: UInt8(truncatingIfNeeded: x), count: bytes) }
+}
+
 /// Adds its two arguments.
 struct Add: PoolTask {
     func run(_ arguments: StarArguments<Int, Int>) async throws -> Int {
@@ -89,6 +95,19 @@ struct MPIProbe {
             }
         case "calls":
             try await everyCall()
+        case "large-results":
+            // Answers announced in the pipe and sent on the socket: a serving rank's transport
+            // thread must leave them to the reader threads, never waiting for one itself.
+            try await ProcessPool.with(cluster: .mpi) { pool in
+                let bytes = 6 << 20
+                let results = try await pool.map(LargeResult(bytes: bytes), Array(0..<12), chunksize: 1)
+                let right = results.enumerated().allSatisfy { index, result in
+                    result.count == bytes && result.allSatisfy { $0 == UInt8(index) }
+                }
+                print("large results \(right)")
+                let squares = try await pool.map(Square(), Array(0..<200), chunksize: 3)
+                print("next call \(squares == (0..<200).map { $0 * $0 })")
+            }
         case "shared":
             try await SharedArrayScenarios.run()
         case "shared-speed":

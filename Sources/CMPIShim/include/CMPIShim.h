@@ -47,8 +47,8 @@ int cmp_mpi_finalize(void);
 /// transport's thread waits so for its rank's own workers, whose pipes the kernel can wake it on.
 int cmp_mpi_wait_readable(const int *descriptors, int count, long timeout_ns);
 
-/// Lets the calling thread's timed waits end within a microsecond of their time, not the
-/// default 50: the transport's thread sleeps for tens of microseconds at a time.
+/// Lets the calling thread's timed waits end close to their time rather than within the
+/// kernel's default slack: the transport's thread takes very short sleeps.
 void cmp_mpi_precise_timers(void);
 
 #endif

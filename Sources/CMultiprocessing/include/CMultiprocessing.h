@@ -67,6 +67,14 @@ int cmp_wtermsig(int status);
 /// poll(2) for readability on one descriptor; returns >0 ready, 0 timeout, -errno.
 int cmp_poll_readable(int fd, int timeout_ms);
 
+/// poll(2) for readability on two descriptors (a negative one is ignored): a mask of those
+/// ready (1 the first, 2 the second; hang-ups and errors count), 0 on timeout, or -errno.
+int cmp_poll_readable_either(int first, int second, int timeout_ms);
+
+/// Whether a socket's stream has ended or failed (a peek without waiting finds end of file or
+/// an error); 0 while it may still bring data.
+int cmp_socket_has_ended(int fd);
+
 /// poll(2) for POLLOUT on one descriptor: >0 writable (or hung up/failed), 0 timeout, -errno.
 int cmp_poll_writable(int fd, int timeout_ms);
 

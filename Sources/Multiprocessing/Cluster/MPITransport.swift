@@ -189,8 +189,10 @@ final class MPITransport: @unchecked Sendable {
                 // A role that can wait without delaying an answer (a serving rank for its own
                 // workers, where the kernel wakes it the moment one answers) waits rather than
                 // yields: a thread that yields still takes its share of CPUs it shares with the
-                // very processes it waits for.
-                if receiver?.waitWhileActive(nanoseconds: Self.activeWait) != true { sched_yield() }
+                // very processes it waits for. Not while sends are under way or queued, which
+                // that wait does not watch.
+                let sending = !sends.isEmpty || condition.withLock { !outbox.isEmpty || !jobs.isEmpty }
+                if sending || receiver?.waitWhileActive(nanoseconds: Self.activeWait) != true { sched_yield() }
                 continue
             }
             if looking {

@@ -66,7 +66,9 @@ final class RankServer: ClusterRole {
     /// Reads the answers of the workers that hold chunks, on the transport's thread; whether
     /// any chunk was answered.
     func pollWhileActive() -> Bool {
-        let workers = reads.withLock { $0.readable }
+        let (workers, handedBack) = reads.withLock { ($0.readable, $0.handedBack) }
+        // Read here again from the next turn: the reader thread did what it was woken for.
+        for worker in handedBack where worker.readerHasCaughtUp { reads.withLock { $0.resume(worker) } }
         guard !workers.isEmpty else { return false }
         let before = answersSent.load(ordering: .relaxed)
         let now = cmp_monotonic_ns()
@@ -92,12 +94,13 @@ final class RankServer: ClusterRole {
         for worker in reads.withLock({ $0.holding }) { worker.inbound.wakeReader() }
     }
 
-    /// A relay's chunk went to `worker` (under the scheduler's lock).
+    /// A relay's chunk went to `worker` (under the scheduler's lock and the relay's: `reads` is
+    /// taken after them, and nothing holding it takes them).
     fileprivate func relayDispatched(to worker: LocalWorker) {
         reads.withLock { $0.dispatched(to: worker) }
     }
 
-    /// A relay's chunk that went to `worker` is settled.
+    /// A relay's chunk that went to `worker` is settled (under the relay's lock).
     fileprivate func relaySettled(on worker: LocalWorker) {
         reads.withLock { $0.settled(worker) }
     }
@@ -251,15 +254,15 @@ final class RelaySink: ChunkSink {
     var isFinished: Bool { state.withLock { $0.finished || $0.cancelled } }
 
     func dispatched(to worker: any PoolWorker) {
-        let (previous, holder): (LocalWorker?, LocalWorker?) = state.withLock { state in
+        state.withLock { state in
             state.dispatchedAt = cmp_monotonic_ns()
-            let previous = state.holder
+            // The server's count changes under this lock (then the server's), in the order the
+            // holder does: a settlement racing this dispatch must not be counted before it.
+            if let previous = state.holder { server.relaySettled(on: previous) }
             // A settled chunk is not watched again (a late re-dispatch must not leave a count behind).
             state.holder = state.finished ? nil : worker as? LocalWorker
-            return (previous, state.holder)
+            if let holder = state.holder { server.relayDispatched(to: holder) }
         }
-        if let previous { server.relaySettled(on: previous) }
-        if let holder { server.relayDispatched(to: holder) }
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
@@ -305,14 +308,12 @@ final class RelaySink: ChunkSink {
 
     /// Marks the chunk answered; its start time, or nil if it was already answered.
     private func claimFinish() -> UInt64? {
-        let (started, holder): (UInt64?, LocalWorker?) = state.withLock { state in
-            guard !state.finished else { return (nil, nil) }
+        state.withLock { state in
+            guard !state.finished else { return nil }
             state.finished = true
-            defer { state.holder = nil }
-            return (state.dispatchedAt ?? cmp_monotonic_ns(), state.holder)
+            if let holder = state.holder.take() { server.relaySettled(on: holder) }
+            return state.dispatchedAt ?? cmp_monotonic_ns()
         }
-        if let holder { server.relaySettled(on: holder) }
-        return started
     }
 }
 #endif

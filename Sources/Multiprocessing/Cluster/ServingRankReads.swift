@@ -6,7 +6,7 @@
 /// the workers' answers pipes there spares each answer a wake-up of the worker's reader thread
 /// and a hand-off back to the transport thread, on CPUs that every rank's threads share. What
 /// it must not wait for (a worker's end, a large answer still arriving) it hands back to the
-/// reader thread, which then keeps that worker until the worker holds no chunk of rank 0's.
+/// reader thread, and takes the worker again once that thread has read it.
 struct ServingRankReads<Worker: AnyObject> {
     private struct Entry {
         let worker: Worker
@@ -19,6 +19,11 @@ struct ServingRankReads<Worker: AnyObject> {
     /// The workers to read now.
     var readable: [Worker] {
         entries.compactMap { $0.handedBack ? nil : $0.worker }
+    }
+
+    /// The workers handed back to their reader threads.
+    var handedBack: [Worker] {
+        entries.compactMap { $0.handedBack ? $0.worker : nil }
     }
 
     /// Every worker holding chunks, handed back or not: those whose reader threads must take
@@ -41,27 +46,43 @@ struct ServingRankReads<Worker: AnyObject> {
         if entries[index].chunks <= 0 { entries.remove(at: index) }
     }
 
-    /// `worker`'s reader thread reads it from now on, until it holds no chunk.
+    /// `worker`'s reader thread reads it from now on, until it is resumed or holds no chunk.
     mutating func handBack(_ worker: Worker) {
         guard let index = entries.firstIndex(where: { $0.worker === worker }) else { return }
         entries[index].handedBack = true
     }
+
+    /// `worker`'s reader thread has read what it was handed: it is read here again.
+    mutating func resume(_ worker: Worker) {
+        guard let index = entries.firstIndex(where: { $0.worker === worker }) else { return }
+        entries[index].handedBack = false
+    }
 }
 
 extension LocalWorker {
-    /// For a serving rank's transport thread: handles what this worker has answered, without
+    /// For a serving rank's transport thread: handles what this worker has answered, never
     /// waiting, and keeps its reader thread asleep meanwhile (as a caller of `apply` waiting
     /// actively does). Returns false when what is left is the reader thread's to read (the
-    /// end, or an answer whose large buffers are still arriving): it is woken for it.
+    /// end, an answer whose large buffers are still arriving, or one announced on the socket):
+    /// it is woken for it.
     func readAnswersOnTransport(core: PoolCore, now: UInt64, sendLater: inout [any PoolWorker]) -> Bool {
         inbound.callerReads(now: now)
         let leftForReader = inbound.withStateIfFree { input -> Bool in
-            handleAvailableFrames(&input, core: core, waitForAttachments: false, sendLater: &sendLater)
-            return input.end != nil || input.reader.hasFrameHead
+            handleAvailableFrames(&input, core: core, waitForAttachments: false, mayWait: false, sendLater: &sendLater)
+            return input.end != nil || input.reader.hasFrameHead || input.framesOnSocket > 0
         }
         guard leftForReader == true else { return true }
         inbound.wakeReader()
         return false
+    }
+
+    /// Whether the reader thread this worker was handed back to has read what it was left (no
+    /// answer is announced on the socket or half arrived, and the stream goes on); false while
+    /// that thread is at it.
+    var readerHasCaughtUp: Bool {
+        inbound.withStateIfFree { input in
+            input.end == nil && input.framesOnSocket == 0 && !input.reader.hasFrameHead
+        } ?? false
     }
 }
 #endif

@@ -22,11 +22,14 @@ extension LocalWorker {
         let jobs = ReaderThreadJobs(installingFor: core.executor)
         defer { jobs.uninstall() }
         var end: InboundChannel.End?
+        // The socket is watched too, for an answer a reader that must not wait left there, until
+        // its stream ends (the pipe then brings the worker's end).
+        var watchSocket = true
         while end == nil {
             if inbound.sleepWhileCallerReads() { continue }
             // Wait outside the lock, so that a caller waiting actively for its answer can read
             // meanwhile. EOF and errors count as readable.
-            let ready = cmp_poll_readable(inbound.descriptor, -1)
+            let ready = cmp_poll_readable_either(inbound.descriptor, watchSocket ? inbound.socketDescriptor : -1, -1)
             if ready < 0 && ready != -EINTR {
                 end = .failed(FrameReader.Failure.readFailed(-ready))
                 break
@@ -41,6 +44,10 @@ extension LocalWorker {
                 })
             else { continue }
             end = ended
+            // This pass read every answer announced: a socket still readable brings a new one
+            // (its announcement is in the pipe already) or has ended, and must not keep the
+            // poll returning at once.
+            if ready > 0 && ready & 2 != 0 && cmp_socket_has_ended(inbound.socketDescriptor) != 0 { watchSocket = false }
             core.send(to: toSend)
             toSend.removeAll(keepingCapacity: true)
             jobs.runPending()
@@ -53,20 +60,26 @@ extension LocalWorker {
     /// Handles every frame the channel has now, reading what the pipe holds without waiting;
     /// records the end of the stream in `input` when it reads it. An answer announced in the
     /// pipe is read from the socket at once, waiting for it if need be, by whoever read the
-    /// announcement, a caller of `apply` included: the worker is sending it, and left for the
-    /// reader thread it could wait unseen (the pipe, which the reader thread waits on, may
-    /// have nothing more to say).
+    /// announcement, a caller of `apply` included: the worker is sending it.
+    ///
+    /// A reader that may not wait at all (`mayWait` false, a serving rank's transport thread,
+    /// whose silence would get its rank reported lost) stops at such an announcement, leaving
+    /// `input.framesOnSocket` above 0 for the reader thread, which also waits on the socket; nor
+    /// does it forward the worker's standard error first (a write that can block): the answers
+    /// it reads leave this process, so no output of this process's follows them, and the relay
+    /// forwards the worker's lines.
     func handleAvailableFrames(
-        _ input: inout InboundChannel.State, core: PoolCore, waitForAttachments: Bool,
+        _ input: inout InboundChannel.State, core: PoolCore, waitForAttachments: Bool, mayWait: Bool = true,
         sendLater: inout [any PoolWorker]
     ) {
         guard input.end == nil, !input.closed else { return }
         var read = true
         // What the worker wrote on its standard error before these answers goes out first.
-        var stderrForwarded = stderr == nil
+        var stderrForwarded = stderr == nil || !mayWait
         do {
             while true {
                 if input.framesOnSocket > 0 {
+                    guard mayWait else { return }
                     let handled: Void? = try input.socketReader.withNextFrame { bytes, attachments in
                         if !stderrForwarded {
                             stderr?.forwardBeforeAnswers()

@@ -35,6 +35,9 @@ final class InboundChannel: Sendable {
 
     /// The answers pipe (O_NONBLOCK): what the reader thread waits on.
     let descriptor: Int32
+    /// The requests socket, which the reader thread also waits on: a reader that must not wait
+    /// leaves it an answer announced in the pipe and still arriving there.
+    let socketDescriptor: Int32
     private let state: Mutex<State>
     /// Until when (monotonic nanoseconds) a caller is reading: the reader thread sleeps until then.
     private let callerReadsUntil = Atomic<UInt64>(0)
@@ -48,6 +51,7 @@ final class InboundChannel: Sendable {
     /// The channel of a worker whose messages are at most `maxMessageBytes` (the pool's setting).
     init(answers: Int32, socket: Int32, maxMessageBytes: Int) {
         self.descriptor = answers
+        self.socketDescriptor = socket
         self.state = Mutex(
             State(
                 reader: FrameReader(descriptor: answers, maximumFrameSize: maxMessageBytes),

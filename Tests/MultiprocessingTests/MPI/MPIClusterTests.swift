@@ -56,6 +56,15 @@ struct MPIClusterTests {
         }
     }
 
+    @Test("results too large for a worker's pipe come back from serving ranks, none reported lost")
+    func largeResults() async throws {
+        let (lines, status) = try await run(["large-results"])
+        #expect(status == 0, "\(lines)")
+        #expect(lines.contains("large results true"), "\(lines)")
+        #expect(lines.contains("next call true"), "\(lines)")
+        #expect(!lines.contains { $0.contains("is lost") }, "\(lines)")
+    }
+
     @Test("shared arrays on a rank that says it is on another host: copied there, its in-place writes seen by the caller")
     func sharedArraysCopiedToAnotherHost() async throws {
         // The test hook: rank 2 reports a machine of its own, so rank 0 sends it copies.

@@ -29,7 +29,7 @@ struct MPIServingRankReadsTests {
         #expect(reads.holding.isEmpty)
     }
 
-    @Test("a worker handed back is left to its reader thread until it holds no chunk, yet still woken")
+    @Test("a worker handed back is left to its reader thread until resumed or holding no chunk, yet still woken")
     func handedBack() {
         let a = Worker()
         var reads = ServingRankReads<Worker>()
@@ -37,7 +37,12 @@ struct MPIServingRankReadsTests {
         reads.dispatched(to: a)
         reads.handBack(a)
         #expect(reads.readable.isEmpty)
+        #expect(reads.handedBack.map(ObjectIdentifier.init) == [ObjectIdentifier(a)])
         #expect(reads.holding.map(ObjectIdentifier.init) == [ObjectIdentifier(a)])
+        reads.resume(a)
+        #expect(reads.readable.map(ObjectIdentifier.init) == [ObjectIdentifier(a)])
+        #expect(reads.handedBack.isEmpty)
+        reads.handBack(a)
         reads.dispatched(to: a)
         #expect(reads.readable.isEmpty)
         for _ in 0..<3 { reads.settled(a) }
