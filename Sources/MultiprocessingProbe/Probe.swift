@@ -237,7 +237,7 @@ struct Probe {
         _ = try await first.map(Tagged(), Array(0..<100))
         first.close()
         try await first.join()
-        let fdsBefore = openDescriptors()
+        let fdsBefore = settledDescriptors(atMost: nil)
         let descriptorsBefore = descriptorTargets()
         let childrenBefore = childPIDs().count
         let pool = try ProcessPool(processes: 2)
@@ -270,7 +270,7 @@ struct Probe {
         let rssAfterRun = residentKiB()
         pool.close()
         try await pool.join()
-        let fdsAfter = openDescriptors()
+        let fdsAfter = settledDescriptors(atMost: fdsBefore)
         // What a leak is, when there is one (the test prints this line on failure).
         let extra = descriptorTargets().subtracting(descriptorsBefore).sorted().joined(separator: " ")
         let childrenAfter = childPIDs().count
@@ -387,6 +387,23 @@ struct Probe {
             targets.insert("\(name)→\(target)")
         }
         return targets
+    }
+
+    /// The descriptors open once the stderr relay has closed the pipes of workers that ended:
+    /// it closes each at its end of file, on its own thread, so right after `join` one may still
+    /// be open. Waits (at most 2 seconds) until the count is at most `bound`, or, without a
+    /// bound, until it stops falling; a descriptor really left open still shows after that.
+    static func settledDescriptors(atMost bound: Int?) -> Int {
+        let deadline = ContinuousClock.now + .seconds(2)
+        var count = openDescriptors()
+        while ContinuousClock.now < deadline {
+            if let bound, count <= bound { break }
+            usleep(50_000)
+            let next = openDescriptors()
+            if bound == nil && next >= count { break }
+            count = next
+        }
+        return count
     }
 
     static func openDescriptors() -> Int {
