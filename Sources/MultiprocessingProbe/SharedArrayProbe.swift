@@ -28,7 +28,7 @@ extension Probe {
         // A first pool makes what the process keeps for every later pool (the standard error
         // relay's thread and its descriptors), so that "before" counts them.
         try await ProcessPool.with(processes: 2) { pool in _ = try await pool.map(IncrementSlice(), [SharedArray<UInt8>(count: 1)[0..<1]]) }
-        let before = openDescriptorsAndSharedMappings()
+        let before = (descriptors: settledDescriptors(atMost: nil), mappings: sharedMappings())
         var wrong = 0
         try await ProcessPool.with(processes: 2, maxTasksPerChild: 100) { pool in
             for _ in 0..<100 {
@@ -37,17 +37,12 @@ extension Probe {
                 if counts.count != 100 || !array.withUnsafeBufferPointer({ $0.allSatisfy { $0 == 1 } }) { wrong += 1 }
             }
         }
-        let after = openDescriptorsAndSharedMappings()
+        let after = (descriptors: settledDescriptors(atMost: before.descriptors), mappings: sharedMappings())
         print("shared-leaks \(wrong) \(before.descriptors) \(after.descriptors) \(before.mappings) \(after.mappings)")
     }
 
-    /// The number of this process's open descriptors and of its mappings of shared arrays.
-    private static func openDescriptorsAndSharedMappings() -> (descriptors: Int, mappings: Int) {
-        var descriptors = 0
-        if let directory = opendir("/proc/self/fd") {
-            while readdir(directory) != nil { descriptors += 1 }
-            closedir(directory)
-        }
+    /// The number of this process's mappings of shared arrays.
+    private static func sharedMappings() -> Int {
         var mappings = 0
         if let file = fopen("/proc/self/maps", "r") {
             var line = [CChar](repeating: 0, count: 4096)
@@ -57,6 +52,6 @@ extension Probe {
             }
             fclose(file)
         }
-        return (descriptors, mappings)
+        return mappings
     }
 }
