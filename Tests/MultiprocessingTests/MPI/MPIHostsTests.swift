@@ -35,25 +35,7 @@ extension MPIClusterTests {
         @Test("a map over ranks on 3 hosts gives the right results; each host's rank ran items, named after it")
         func mapOnThreeHosts() async throws {
             try await EmulatedHosts.with { hosts in
-                let (lines, status) = try await withDeadline(120) {
-                    try await offCooperativePool { () throws -> ([String], Int32?) in
-                        let run = try LauncherRun(["map"], on: hosts)
-                        let status = run.waitForExit(within: 90)
-                        run.stop()
-                        return (run.lines, status)
-                    }
-                }
-                if MPICluster.implementation == "MPICH" && status != 0
-                    && !lines.contains(where: { $0.hasPrefix("swift-multiprocessing: ") })
-                {
-                    // Nothing of ours went wrong (no rank lost, ours or the launcher's words), yet
-                    // the job failed: MPICH's own end, which a five-line C program shows too.
-                    withKnownIssue(Self.mpichFinalizeDeadlock, isIntermittent: true) {
-                        #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
-                    }
-                } else {
-                    #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
-                }
+                let lines = try await runToTheEnd(["map"], on: hosts)
                 #expect(lines.contains { $0.hasPrefix("map true processes ") }, "\(lines)")
                 let workers = try #require(lines.first { $0.hasPrefix("workers ") }, "\(lines)")
                 let names = workers.split(separator: " ").dropFirst()
@@ -74,23 +56,7 @@ extension MPIClusterTests {
             let hook = "MULTIPROCESSING_MPI_SEPARATE_HOST_RANKS"
             let forward = MPICluster.implementation == "MPICH" ? ["-genv", hook, "2,3"] : ["-x", "\(hook)=2,3"]
             try await EmulatedHosts.with { hosts in
-                let (lines, status) = try await withDeadline(120) {
-                    try await offCooperativePool { () throws -> ([String], Int32?) in
-                        let run = try LauncherRun(["shared"], on: hosts, launcherOptions: forward)
-                        let status = run.waitForExit(within: 90)
-                        run.stop()
-                        return (run.lines, status)
-                    }
-                }
-                if MPICluster.implementation == "MPICH" && status != 0
-                    && !lines.contains(where: { $0.hasPrefix("swift-multiprocessing: ") })
-                {
-                    withKnownIssue(Self.mpichFinalizeDeadlock, isIntermittent: true) {
-                        #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
-                    }
-                } else {
-                    #expect(status == 0, "launcher status \(String(describing: status)): \(lines)")
-                }
+                let lines = try await runToTheEnd(["shared"], on: hosts, launcherOptions: forward)
                 let inplace = try #require(lines.first { $0.hasPrefix("inplace ") }, "\(lines)")
                 #expect(inplace.hasPrefix("inplace true rank2 ") && !inplace.hasPrefix("inplace true rank2 0 "), "\(inplace)")
                 #expect(lines.contains { $0.hasPrefix("frozen sums true refused true ") && $0.hasSuffix(" unchanged true") }, "\(lines)")
@@ -135,6 +101,35 @@ extension MPIClusterTests {
                     "the pool did not go on with ranks 1 and 2: \(outcome.lines)")
                 await expectNothingLeft(on: hosts)
             }
+        }
+
+        /// Runs `scenario` on the hosts and expects the launcher to end with status 0 within 90
+        /// seconds; returns what it printed.
+        private func runToTheEnd(
+            _ scenario: [String], on hosts: EmulatedHosts, launcherOptions: [String] = [],
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> [String] {
+            let (lines, status) = try await withDeadline(120) {
+                try await offCooperativePool { () throws -> ([String], Int32?) in
+                    let run = try LauncherRun(scenario, on: hosts, launcherOptions: launcherOptions)
+                    let status = run.waitForExit(within: 90)
+                    run.stop()
+                    return (run.lines, status)
+                }
+            }
+            if MPICluster.implementation == "MPICH" && status != 0
+                && !lines.contains(where: { $0.hasPrefix("swift-multiprocessing: ") })
+            {
+                // Nothing of ours went wrong (no rank lost, ours or the launcher's words), yet
+                // the job failed: MPICH's own end, which a five-line C program shows too.
+                withKnownIssue(Self.mpichFinalizeDeadlock, isIntermittent: true) {
+                    #expect(
+                        status == 0, "launcher status \(String(describing: status)): \(lines)", sourceLocation: sourceLocation)
+                }
+            } else {
+                #expect(status == 0, "launcher status \(String(describing: status)): \(lines)", sourceLocation: sourceLocation)
+            }
+            return lines
         }
 
         /// What a run whose host was cut off showed.
