@@ -184,7 +184,7 @@ final class RankServer: ClusterRole {
                 guard message.count <= Int(Int32.max) else {
                     throw PoolError(
                         .messageTooLarge,
-                        "the chunk's results are too large to send back from another host (\(message.count) bytes, "
+                        "the chunk's results are too large to send back to rank 0 in one MPI message (\(message.count) bytes, "
                             + "more than \(Int32.max)); use smaller chunks or a smaller maxMessageBytes")
                 }
                 transport.send(to: 0, .result, message)
