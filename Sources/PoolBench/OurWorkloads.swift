@@ -17,6 +17,19 @@ struct Measurement: Sendable {
     }
 
     func detail(_ name: String) -> Double? { details.first(where: { $0.name == name })?.value }
+
+    /// MB/s of `buffers` buffers of `bytesEach` bytes that each went to a task and came back
+    /// (counted twice), in `seconds`: how `payload` and `shared-payload` are measured.
+    static func payloadThroughput(buffers: Int, bytesEach: Int, seconds: Double) -> Measurement {
+        let moved = 2 * buffers * bytesEach
+        return Measurement(
+            value: Double(moved) / seconds / 1e6,
+            details: [
+                .init(name: "buffers", value: Double(buffers)),
+                .init(name: "bytes_moved", value: Double(moved)),
+                .init(name: "seconds", value: seconds),
+            ])
+    }
 }
 
 /// Sizes of a run; `quick` shrinks them about 5x (the Python peer's `--quick` uses the same sizes).
@@ -291,14 +304,7 @@ nonisolated func oursPayload(setup: PoolSetup, sizes: Sizes) async throws -> Mea
             buffer.count == size && buffer.first == fill && buffer.last == fill && buffer[size / 2] == fill,
             "buffer \(i) came back changed")
     }
-    let moved = 2 * count * size
-    return Measurement(
-        value: Double(moved) / elapsed / 1e6,
-        details: [
-            .init(name: "buffers", value: Double(count)),
-            .init(name: "bytes_moved", value: Double(moved)),
-            .init(name: "seconds", value: elapsed),
-        ])
+    return .payloadThroughput(buffers: count, bytesEach: size, seconds: elapsed)
 }
 
 /// 6b. `payload`'s buffers as 1 MiB slices of one shared array, each incremented in place by a
@@ -327,14 +333,7 @@ nonisolated func oursSharedPayload(setup: PoolSetup, sizes: Sizes) async throws 
             array[i * size] == fill && array[(i + 1) * size - 1] == fill && array[i * size + size / 2] == fill,
             "slice \(i) was not incremented once")
     }
-    let moved = 2 * count * size
-    return Measurement(
-        value: Double(moved) / elapsed / 1e6,
-        details: [
-            .init(name: "buffers", value: Double(count)),
-            .init(name: "bytes_moved", value: Double(moved)),
-            .init(name: "seconds", value: elapsed),
-        ])
+    return .payloadThroughput(buffers: count, bytesEach: size, seconds: elapsed)
 }
 
 /// 7. Primes below 30 000 on each of 64 items: the pool's speedup over a serial loop in this
