@@ -68,12 +68,10 @@ int cmp_spawn(const char *path, char *const argv[], char *const envp[],
     // A worker must not read what the user types to the parent, as in Python's workers.
     rc = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (rc != 0) goto out_actions;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
     // Descriptors the parent inherited without close-on-exec (a shell's, say) would otherwise
     // pass into every worker and on to the processes its tasks start.
-    rc = posix_spawn_file_actions_addclosefrom_np(&actions, highest + 1);
+    rc = cmp_spawn_actions_close_from(&actions, highest + 1);
     if (rc != 0) goto out_actions;
-#endif
     rc = posix_spawnattr_init(&attr);
     if (rc != 0) goto out_actions;
     sigset_t empty, all;
