@@ -54,6 +54,23 @@ struct LifecycleTests {
         }
     }
 
+    @Test("calls after a closed pool's workers exited still throw poolNotRunning")
+    func callsAfterJoin() async throws {
+        try await withDeadline { () async throws in
+            let pool = try ProcessPool(processes: 2)
+            #expect(try await pool.map(Square(), [1, 2]) == [1, 4])
+            pool.close()
+            // The workers exit cleanly once told: the pool wound down, it did not fail.
+            try await pool.join()
+            let error = await #expect(throws: PoolError.self) { try await pool.map(Square(), [1]) }
+            #expect(error?.code == .poolNotRunning, "\(String(describing: error))")
+            let applyError = #expect(throws: PoolError.self) { try pool.applyAsync(Square(), 1) }
+            #expect(applyError?.code == .poolNotRunning)
+            let imapError = #expect(throws: PoolError.self) { try pool.imap(Square(), [1]) }
+            #expect(imapError?.code == .poolNotRunning)
+        }
+    }
+
     @Test("close() lets submitted work finish before the workers exit")
     func closeFinishesWork() async throws {
         try await withDeadline { () async throws in

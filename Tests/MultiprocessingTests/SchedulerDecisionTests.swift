@@ -117,6 +117,18 @@ struct SchedulerDecisionTests {
         #expect(other.inFlight.map(\.chunkID) == [2, 3, 4, 5])
     }
 
+    @Test("the last worker gone: a running pool or a closing one with work left fails; a closed idle one wound down")
+    func lastWorkerGone() {
+        var state = SchedulerState()
+        #expect(state.failsWithoutWorkers)
+        state.phase = .closing
+        #expect(!state.failsWithoutWorkers)
+        state.pending.append(chunk(1))
+        #expect(state.failsWithoutWorkers)
+        state.phase = .terminating
+        #expect(!state.failsWithoutWorkers)
+    }
+
     @Test("time limits: start-up, initializer and chunk limits call for SIGTERM, the grace period for SIGKILL")
     func timeLimits() {
         let limits = TimeLimits(killGrace: .milliseconds(500), startTimeout: .seconds(10), initializerTimeout: .seconds(2))

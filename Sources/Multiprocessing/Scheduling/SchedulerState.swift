@@ -75,6 +75,18 @@ struct SchedulerState {
         }
     }
 
+    /// Whether the pool fails once its last worker is gone and none will replace it: it was
+    /// running (calls to come would wait for ever), or it was closing with work left (chunks
+    /// pending, a group not drained, an `imap` still to submit). A closed pool whose work is done
+    /// has only wound down: calls after it throw `poolNotRunning`, not the last worker's exit.
+    var failsWithoutWorkers: Bool {
+        switch phase {
+        case .running: true
+        case .closing: !pending.isEmpty || !openStreams.isEmpty || !(group?.isDrained ?? true)
+        case .terminating: false
+        }
+    }
+
     /// Removes and returns every chunk waiting or in flight, when the pool gives up on them.
     mutating func takeUnfinishedWork() -> [ChunkWork] {
         var work = pending.removeAll()

@@ -62,7 +62,7 @@ extension PoolCore {
             // failed sees the replacement counted.
             if replace { metrics?.replacements.increment() }
             if state.workers.isEmpty && !replace {
-                if state.phase != .terminating {
+                if state.failsWithoutWorkers {
                     // Nothing is left to run what waits, nor to be replaced.
                     state.fatal =
                         state.fatal
