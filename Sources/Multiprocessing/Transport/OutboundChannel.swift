@@ -204,6 +204,9 @@ final class OutboundChannel: @unchecked Sendable {
     private func writerLoop() {
         condition.lock()
         defer {
+            // A write handed to this thread that it never took (stop() came first) is dropped
+            // with the queue: left set, `writing` would hold stop() for ever.
+            writing = false
             writerRunning = false
             condition.broadcast()
             condition.unlock()
