@@ -117,7 +117,9 @@ struct SchedulerDecisionTests {
         #expect(other.inFlight.map(\.chunkID) == [2, 3, 4, 5])
     }
 
-    @Test("the last worker gone: a running pool or a closing one with work left fails; a closed idle one wound down")
+    @Test(
+        "the last worker gone: a running pool or a closing one with work left fails; a closed idle one wound down; a replacement on its way counts"
+    )
     func lastWorkerGone() {
         var state = SchedulerState()
         #expect(state.failsWithoutWorkers)
@@ -127,6 +129,10 @@ struct SchedulerDecisionTests {
         #expect(state.failsWithoutWorkers)
         state.phase = .terminating
         #expect(!state.failsWithoutWorkers)
+        // A replacement being spawned is a worker to come: join() waits for it.
+        #expect(state.hasNoWorkers)
+        state.replacementsStarting = 1
+        #expect(!state.hasNoWorkers)
     }
 
     @Test("time limits: start-up, initializer and chunk limits call for SIGTERM, the grace period for SIGKILL")

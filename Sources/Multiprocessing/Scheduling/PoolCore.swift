@@ -54,13 +54,21 @@ final class PoolCore: Sendable {
         }
     }
 
-    /// Starts a worker, registers it and hands it what is pending.
-    func spawnWorker() throws(PoolError) {
+    /// Starts a worker, registers it and hands it what is pending. `replacing`: a replacement
+    /// counted in ``SchedulerState/replacementsStarting``, which its registration (or failure)
+    /// takes back.
+    func spawnWorker(replacing: Bool = false) throws(PoolError) {
         let key = state.withLock { state in
             defer { state.nextKey += 1 }
             return state.nextKey
         }
-        let worker = try LocalWorker.spawn(key: key, board: wakeBoard, settings: settings)
+        let worker: LocalWorker
+        do {
+            worker = try LocalWorker.spawn(key: key, board: wakeBoard, settings: settings)
+        } catch {
+            if replacing { state.withLock { $0.replacementsStarting -= 1 } }
+            throw error
+        }
         worker.enqueue([
             WireBytes(
                 ParentMessage.configure(
@@ -73,6 +81,7 @@ final class PoolCore: Sendable {
         ])
         let (toSend, isDoomed, toShutDown): ([any PoolWorker], Bool, [any PoolWorker]) = state.withLock { state in
             state.workers[worker.key] = TrackedWorker(worker: worker)
+            if replacing { state.replacementsStarting -= 1 }
             if state.phase == .terminating { return ([], true, []) }
             let (toSend, timed) = state.schedule(maxTasksPerChild: settings.maxTasksPerChild)
             if timed { pokeWatchdog() }
@@ -170,7 +179,7 @@ final class PoolCore: Sendable {
             if state.fatal == nil { state.fatal = error }
             state.phase = .terminating
             let failed = state.takeUnfinishedWork()
-            guard state.workers.isEmpty else { return (failed, []) }
+            guard state.hasNoWorkers else { return (failed, []) }
             return (failed, lastWorkerGone(&state))
         }
         for chunk in failed { finish(chunk, .failed(error)) }
@@ -192,12 +201,12 @@ final class PoolCore: Sendable {
             guard state.phase != .running else {
                 throw PoolError(.poolStillRunning, "join() needs close() or terminate() first")
             }
-            return !state.workers.isEmpty
+            return !state.hasNoWorkers
         }
         guard mustWait else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state in
-                if state.workers.isEmpty { return true }
+                if state.hasNoWorkers { return true }
                 state.joinWaiters.append(continuation)
                 return false
             }

@@ -53,6 +53,9 @@ struct SchedulerState {
     var startFailuresInARow = 0
     var nextKey = 0
     var shutdownSent = false
+    /// Replacements decided and not yet registered (their processes are being spawned): the
+    /// pool is not without workers while one is coming.
+    var replacementsStarting = 0
     var joinWaiters: [CheckedContinuation<Void, Never>] = []
     /// Smoothed time an item of each task type takes in a worker, for the pipelining depth.
     /// Per item, not per chunk: a call's default chunks shrink as it goes on.
@@ -74,6 +77,9 @@ struct SchedulerState {
             throw PoolError(.poolNotRunning, "the pool was closed or terminated; it takes no new work")
         }
     }
+
+    /// No worker is left and none is being started: `join()` has nothing to wait for.
+    var hasNoWorkers: Bool { workers.isEmpty && replacementsStarting == 0 }
 
     /// Whether the pool fails once its last worker is gone and none will replace it: it was
     /// running (calls to come would wait for ever), or it was closing with work left (chunks

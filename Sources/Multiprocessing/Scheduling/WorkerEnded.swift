@@ -60,8 +60,11 @@ extension PoolCore {
             }
             // Counted when decided, before the chunks it held are failed: whoever sees them
             // failed sees the replacement counted.
-            if replace { metrics?.replacements.increment() }
-            if state.workers.isEmpty && !replace {
+            if replace {
+                metrics?.replacements.increment()
+                state.replacementsStarting += 1
+            }
+            if state.hasNoWorkers {
                 if state.failsWithoutWorkers {
                     // Nothing is left to run what waits, nor to be replaced.
                     state.fatal =
@@ -90,7 +93,7 @@ extension PoolCore {
         for other in toShutDown { other.shutdownAfterQueued() }
         if replace {
             do {
-                try spawnWorker()
+                try spawnWorker(replacing: true)
             } catch {
                 failEverything(with: error)
             }
