@@ -105,9 +105,11 @@ final class HangGuard: Sendable {
         while true {
             // A polling interval, not synchronisation: the guard only looks at the clock.
             sleep(1)
-            let now = cmp_monotonic_ns()
-            let overdue = entries.withLock { state in
-                state.running.values.filter { Double(now - $0.started) / 1e9 > $0.seconds + Self.grace }
+            let (now, overdue) = entries.withLock { state in
+                // Read under the lock, where entries are registered: read before it, the clock
+                // could be older than an entry registered meanwhile, and `now - started` trap.
+                let now = cmp_monotonic_ns()
+                return (now, state.running.values.filter { Double(now - $0.started) / 1e9 > $0.seconds + Self.grace })
             }
             guard !overdue.isEmpty else { continue }
             var report = "\nHANG: the test process is stuck; withDeadline's own timer never ran.\n"
