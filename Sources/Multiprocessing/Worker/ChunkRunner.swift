@@ -45,6 +45,11 @@ struct ChunkRunner {
     /// Runs every item of a chunk; an item's error does not stop the others, nor does an
     /// input that cannot be decoded or an output that cannot be encoded.
     static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedItems) async -> WorkerChunkOutcome {
+        // Numbers are copied in and out as they are: this code is not specialised for the task,
+        // and the generic coder's type lookups cost more than the items of a small chunk.
+        if inputs.attachments.isEmpty, let items = PackedArrayPlacement.decoded(inputs.bytes, as: T.Input.self) {
+            return await runChunk(task, items: items)
+        }
         let items: [T.Input]
         do {
             items = try inputs.decode([T.Input].self)
@@ -58,16 +63,23 @@ struct ChunkRunner {
             }
             return .other(.mixed(await runEach(task, each)))
         }
+        return await runChunk(task, items: items)
+    }
+
+    /// Runs every item of a chunk, decoded; as `runChunk(_:inputs:)`.
+    private static func runChunk<T: PoolTask>(_ task: T, items: [T.Input]) async -> WorkerChunkOutcome {
         let run = await task._runItems(items)
         let outputs = run.outputs
-        let encoder = BinaryEncoder()
         guard let failure = run.failure else {
+            if let raw = PackedArrayPlacement.encoded(outputs) { return .encoded(raw) }
             do {
                 return .encoded(try EncodedItems.encode(outputs))
             } catch {
+                let encoder = BinaryEncoder()
                 return .other(.mixed(outputs.map { Self.encodeItem($0, encoder) }))
             }
         }
+        let encoder = BinaryEncoder()
         // Slow path: finish the chunk item by item and report each one.
         var results: [ItemOutcome] = []
         results.reserveCapacity(items.count)
