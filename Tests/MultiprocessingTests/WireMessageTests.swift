@@ -208,6 +208,22 @@ struct FrameReaderTests {
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }
 
+    @Test("a run's task is read as the last one when its bytes are the same, and anew otherwise")
+    func taskReusedOnlyWhenTheSame() throws {
+        let last = EncodedValue(typeName: "4Demo6SquareV", payload: [1, 2, 3])
+        let others = [
+            last, EncodedValue(typeName: "4Demo6SquareW", payload: [1, 2, 3]), EncodedValue(typeName: "4Demo6SquareV", payload: [1, 2]),
+            EncodedValue(typeName: "4Demo6Square", payload: [1, 2, 3]), EncodedValue(typeName: "", payload: []),
+        ]
+        for value in others {
+            let frame = ParentMessage.run(chunkID: 4, task: value, inputs: EncodedItems(bytes: [9, 9][...])).encodeFrame()
+            let message = try ParentMessage.decode(frame[4...], lastTask: last)
+            #expect(message == .run(chunkID: 4, task: value, inputs: EncodedItems(bytes: [9, 9][...])))
+        }
+        let frame = ParentMessage.run(chunkID: 4, task: last, inputs: EncodedItems(bytes: [9][...])).encodeFrame()
+        #expect(throws: (any Error).self) { try ParentMessage.decode(frame[4..<(frame.count - 3)], lastTask: last) }
+    }
+
     @Test("a success frame written into a kept writer is the success frame, again and again")
     func successFrameInWriter() throws {
         var writer = ByteWriter(capacity: 8)
