@@ -45,29 +45,25 @@ struct ChunkRunner {
     /// Runs every item of a chunk; an item's error does not stop the others, nor does an
     /// input that cannot be decoded or an output that cannot be encoded.
     static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedItems) async -> WorkerChunkOutcome {
+        let items: [T.Input]
         // Numbers are copied in and out as they are: this code is not specialised for the task,
         // and the generic coder's type lookups cost more than the items of a small chunk.
-        if inputs.attachments.isEmpty, let items = PackedArrayPlacement.decoded(inputs.bytes, as: T.Input.self) {
-            return await runChunk(task, items: items)
-        }
-        let items: [T.Input]
-        do {
-            items = try inputs.decode([T.Input].self)
-        } catch {
-            guard let each = inputs.decodeEach(T.Input.self) else {
-                return .other(
-                    .rejected(
-                        RemoteFailure(
-                            poolError: .decodingFailed,
-                            "the items could not be decoded as [\(T.Input.self)]: \(error)")))
+        if inputs.attachments.isEmpty, let numbers = PackedArrayPlacement.decoded(inputs.bytes, as: T.Input.self) {
+            items = numbers
+        } else {
+            do {
+                items = try inputs.decode([T.Input].self)
+            } catch {
+                guard let each = inputs.decodeEach(T.Input.self) else {
+                    return .other(
+                        .rejected(
+                            RemoteFailure(
+                                poolError: .decodingFailed,
+                                "the items could not be decoded as [\(T.Input.self)]: \(error)")))
+                }
+                return .other(.mixed(await runEach(task, each)))
             }
-            return .other(.mixed(await runEach(task, each)))
         }
-        return await runChunk(task, items: items)
-    }
-
-    /// Runs every item of a chunk, decoded; as `runChunk(_:inputs:)`.
-    private static func runChunk<T: PoolTask>(_ task: T, items: [T.Input]) async -> WorkerChunkOutcome {
         let run = await task._runItems(items)
         let outputs = run.outputs
         guard let failure = run.failure else {
