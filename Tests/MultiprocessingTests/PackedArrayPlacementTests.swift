@@ -37,4 +37,33 @@ struct PackedArrayPlacementTests {
         #expect(!done)
         #expect(buffer == [7, 7, 7])
     }
+
+    @Test("arrays of fixed-width numbers are encoded and decoded byte for byte as by the coder")
+    func encodesAndDecodesAsTheCoder() throws {
+        func expectAsTheCoder<Element: Codable & Equatable>(_ items: [Element], _ range: Range<Int>) throws {
+            let encoded = try #require(PackedArrayPlacement.encoded(items, range))
+            let byCoder = try EncodedItems.encode(Array(items[range]))
+            #expect(encoded == byCoder)
+            #expect(PackedArrayPlacement.decoded(byCoder.bytes, as: Element.self) == Array(items[range]))
+        }
+        let ints = Array(-300..<300)
+        try expectAsTheCoder(ints, 0..<1)
+        try expectAsTheCoder(ints, 17..<18)
+        try expectAsTheCoder(ints, 5..<5)
+        try expectAsTheCoder(ints, 0..<ints.count)
+        try expectAsTheCoder((0..<300).map { Double($0) / 7 }, 3..<200)
+        try expectAsTheCoder((0..<300).map { UInt16(truncatingIfNeeded: $0 * 311) }, 1..<299)
+        try expectAsTheCoder((0..<300).map { Int32($0 - 150) }, 299..<300)
+    }
+
+    @Test("other element types and damaged bytes are left to the coder")
+    func leavesOthersToTheCoder() throws {
+        #expect(PackedArrayPlacement.encoded((0..<10).map(String.init), 0..<2) == nil)
+        #expect(PackedArrayPlacement.encoded([true, false], 0..<2) == nil)
+        #expect(PackedArrayPlacement.decoded(try EncodedItems.encode(["a", "b"]).bytes, as: String.self) == nil)
+        var bytes = try EncodedItems.encode([1, 2, 3]).bytes
+        #expect(PackedArrayPlacement.decoded(bytes, as: Int32.self) == nil)
+        bytes.removeLast()
+        #expect(PackedArrayPlacement.decoded(bytes, as: Int.self) == nil)
+    }
 }

@@ -208,6 +208,34 @@ struct FrameReaderTests {
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }
 
+    @Test("a run's task is read as the last one when its bytes are the same, and anew otherwise")
+    func taskReusedOnlyWhenTheSame() throws {
+        let last = EncodedValue(typeName: "4Demo6SquareV", payload: [1, 2, 3])
+        let others = [
+            last, EncodedValue(typeName: "4Demo6SquareW", payload: [1, 2, 3]), EncodedValue(typeName: "4Demo6SquareV", payload: [1, 2]),
+            EncodedValue(typeName: "4Demo6Square", payload: [1, 2, 3]), EncodedValue(typeName: "", payload: []),
+        ]
+        for value in others {
+            let frame = ParentMessage.run(chunkID: 4, task: value, inputs: EncodedItems(bytes: [9, 9][...])).encodeFrame()
+            let message = try ParentMessage.decode(frame[4...], lastTask: last)
+            #expect(message == .run(chunkID: 4, task: value, inputs: EncodedItems(bytes: [9, 9][...])))
+        }
+        let frame = ParentMessage.run(chunkID: 4, task: last, inputs: EncodedItems(bytes: [9][...])).encodeFrame()
+        #expect(throws: (any Error).self) { try ParentMessage.decode(frame[4..<(frame.count - 3)], lastTask: last) }
+    }
+
+    @Test("a success frame written into a kept writer is the success frame, again and again")
+    func successFrameInWriter() throws {
+        var writer = ByteWriter(capacity: 8)
+        for (chunkID, outputs) in [(UInt64(1), [7]), (300, Array(0..<100)), (1 << 40, [])] {
+            let batch = try EncodedItems.encode(outputs)
+            writer.truncate(to: 0)
+            WorkerMessage.writeSuccessFrame(chunkID: chunkID, runNanoseconds: 12_345, outputs: batch.bytes, into: &writer)
+            let written = writer.withUnsafeBytes { Array($0) }
+            #expect(written == Array(WorkerMessage.encodeSuccessFrame(chunkID: chunkID, runNanoseconds: 12_345, outputs: batch).joined()))
+        }
+    }
+
     @Test("Data attachments are flagged in the frame and read into Data, whatever the buffer size", arguments: [16, 100, 64 * 1024])
     func dataAttachmentFrames(bufferSize: Int) throws {
         let items = [randomData(count: 200_000, seed: 7), Data([4, 5]), randomData(count: EncodedItems.attachmentThreshold, seed: 8)]

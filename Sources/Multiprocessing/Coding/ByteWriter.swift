@@ -31,6 +31,12 @@ struct ByteWriter: Sendable {
         count == storage.count ? storage : Array(storage[..<count])
     }
 
+    /// Calls `body` with the bytes written, where they are: a writer kept and reused for one
+    /// frame after another hands each one out without an allocation.
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try storage.withUnsafeBytes { raw in try body(UnsafeRawBufferPointer(rebasing: raw[..<count])) }
+    }
+
     /// Moves the bytes written out, trimmed (the allocation is kept, not copied), and leaves
     /// the writer empty.
     mutating func takeBytes() -> [UInt8] {

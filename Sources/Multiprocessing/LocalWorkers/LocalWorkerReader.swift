@@ -76,9 +76,18 @@ extension LocalWorker {
         var read = true
         // What the worker wrote on its standard error before these answers goes out first.
         var stderrForwarded = stderr == nil || !mayWait
+        // Chunk answers read and not yet handed over: they go to the scheduler together, before
+        // anything else is handled and before the buffer they are slices of is read into again.
+        var burst: [ReadAnswer] = []
+        func handOver() throws {
+            guard !burst.isEmpty else { return }
+            defer { burst.removeAll(keepingCapacity: true) }
+            try core.received(answers: burst, from: self, flushLater: &sendLater)
+        }
         do {
             while true {
                 if input.framesOnSocket > 0 {
+                    try handOver()
                     guard mayWait else { return }
                     let handled: Void? = try input.socketReader.withNextFrame { bytes, attachments in
                         if !stderrForwarded {
@@ -92,6 +101,8 @@ extension LocalWorker {
                     input.framesOnSocket -= 1
                     continue
                 }
+                // A frame not wholly buffered may make the reader read, or wait.
+                if !input.reader.hasBufferedFrame { try handOver() }
                 let available = try input.reader.withAvailableFrame(read: read, waitForAttachments: waitForAttachments) {
                     bytes, attachments -> Bool in
                     let message = try WorkerMessage.decode(bytes, attachments: attachments)
@@ -100,6 +111,12 @@ extension LocalWorker {
                         stderr?.forwardBeforeAnswers()
                         stderrForwarded = true
                     }
+                    if case .result(let chunkID, let nanoseconds, let outcome) = message {
+                        if burst.isEmpty { burst.reserveCapacity(16) }
+                        burst.append(ReadAnswer(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: outcome))
+                        return false
+                    }
+                    try handOver()
                     try core.received(message, from: self, flushLater: &sendLater)
                     return false
                 }
@@ -107,18 +124,24 @@ extension LocalWorker {
                 case .frame(let announcesSocketFrame):
                     if announcesSocketFrame { input.framesOnSocket += 1 }
                     read = false  // read again only if the last read filled its room
-                case .notYet: return
+                case .notYet:
+                    try handOver()
+                    return
                 case .ended:
+                    try handOver()
                     input.end = .clean
                     return
                 }
             }
         } catch {
-            input.end = .failed(error)
+            // The answers read before what failed were sent before it: they count.
+            var failure = error
+            do { try handOver() } catch { failure = error }
+            input.end = .failed(failure)
             // A worker that sent something it should not cannot be trusted; killing it also
             // makes the pipe readable (EOF), so the reader thread wakes to handle its end even
             // when a caller of apply read the bad frame.
-            if !Self.isOrdinaryEnd(error) { kill() }
+            if !Self.isOrdinaryEnd(failure) { kill() }
         }
     }
 

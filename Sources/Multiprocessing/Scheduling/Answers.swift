@@ -37,35 +37,9 @@ extension PoolCore {
             // brings a replacement.
             if retires { worker.shutdownAfterQueued() }
         case .result(let chunkID, let nanoseconds, let outcome):
-            let match: AnswerMatch = state.withLock { state in
-                guard let slot = state.workers[worker.key] else { return .unknown }
-                // In send order for a worker that runs one chunk at a time; by id among those
-                // running for one that runs several, and among all it holds for one whose own
-                // pool decides the order.
-                let candidates = worker.managesItsChunks ? slot.inFlight.count : worker.capacity
-                guard let position = slot.inFlight.prefix(candidates).firstIndex(where: { $0.chunkID == chunkID }) else {
-                    return groupAnswer(chunkID, nanoseconds: nanoseconds, from: worker, &state)
-                }
-                let answered = slot.inFlight.remove(at: position)
-                if position == 0, let next = slot.inFlight.first {
-                    slot.headStarted = .now
-                    if next.timeLimit != nil { pokeWatchdog() }
-                }
-                state.record(nanoseconds, of: answered)
-                return .chunk(
-                    AnsweredChunk(
-                        chunk: answered, toSend: schedule(&state), toShutDown: state.shutdownIfIdle(), ranFor: nanoseconds))
-            }
-            let answered: AnsweredChunk
-            switch match {
-            case .chunk(let chunk): answered = chunk
-            case .ignored: return
-            case .unknown: throw ProtocolViolation(description: "\(worker.label.name) answered task \(chunkID), which it was not running")
-            }
-            let chunk = answered.chunk
-            for other in answered.toSend where !flushLater.contains(where: { $0 === other }) { flushLater.append(other) }
-            for other in answered.toShutDown { other.shutdownAfterQueued() }
-            finish(chunk, .answered(outcome, by: answeredBy ?? worker.label), ranFor: answered.ranFor)
+            try received(
+                answers: [ReadAnswer(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: outcome)], from: worker,
+                answeredBy: answeredBy, flushLater: &flushLater)
         }
     }
 

@@ -71,7 +71,11 @@ extension ChunkCompletion {
 }
 
 /// One unit of dispatch: some consecutive items of one call, already encoded as a run frame.
-struct ChunkWork: Sendable {
+///
+/// A final class of constants: the scheduler copies a chunk between its queues and the lists of
+/// what a worker holds for every chunk it hands out and every answer, and a reference is one
+/// count to keep, where the struct's copy kept a count on each of its frame, sink and metrics.
+final class ChunkWork: Sendable {
     /// Unique in the process; the worker echoes it in its result.
     let chunkID: UInt64
     /// The task's type, which keys the scheduler's estimate of chunk run time.
@@ -92,7 +96,23 @@ struct ChunkWork: Sendable {
     /// Where the outcome goes.
     let sink: any ChunkSink
     /// The task type's metrics; nil when the pool records none.
-    var metrics: TaskMetrics? = nil
+    let metrics: TaskMetrics?
+
+    init(
+        chunkID: UInt64, taskType: ObjectIdentifier, frame: [WireBytes], frameBytes: Int, index: Int, firstItem: Int,
+        itemCount: Int, timeLimit: Duration?, sink: any ChunkSink, metrics: TaskMetrics? = nil
+    ) {
+        self.chunkID = chunkID
+        self.taskType = taskType
+        self.frame = frame
+        self.frameBytes = frameBytes
+        self.index = index
+        self.firstItem = firstItem
+        self.itemCount = itemCount
+        self.timeLimit = timeLimit
+        self.sink = sink
+        self.metrics = metrics
+    }
 }
 
 /// A FIFO of chunks with O(1) removal at the front and re-insertion of requeued work there.

@@ -58,6 +58,15 @@ final class MapJob<Output: Codable & Sendable, Value: Sendable>: CallJob {
                 reporter.finish(at: items)
             }
         }
+        if case .pending = outcome { return }
+        complete(outcome)
+    }
+
+    /// Fulfills the result once the call is over. Apart, and not inlined: the type of the result
+    /// it makes is looked up at the runtime where this code runs, and in `chunkFinished` that
+    /// lookup was made for every chunk.
+    @inline(never)
+    private func complete(_ outcome: MapProgress.Outcome) {
         switch outcome {
         case .pending:
             break

@@ -367,7 +367,7 @@ func makeChunk<Input: Encodable & Sendable>(
     }
     let inputs: EncodedItems
     do {
-        inputs = try EncodedItems.encode(range == items.indices ? items : Array(items[range]))
+        inputs = try PackedArrayPlacement.encoded(items, range) ?? EncodedItems.encode(range == items.indices ? items : Array(items[range]))
     } catch {
         throw PoolError(.encodingFailed, "items \(firstItem)..<\(firstItem + range.count) could not be encoded: \(error)")
     }

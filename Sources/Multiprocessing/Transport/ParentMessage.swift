@@ -112,7 +112,9 @@ enum ParentMessage: Sendable, Equatable {
     }
 
     /// Decodes a frame's message; only a run frame may come with attachments.
-    static func decode(_ bytes: ArraySlice<UInt8>, attachments: [WireBytes] = []) throws -> ParentMessage {
+    static func decode(
+        _ bytes: ArraySlice<UInt8>, attachments: [WireBytes] = [], lastTask: EncodedValue? = nil
+    ) throws -> ParentMessage {
         var reader = ByteReader(bytes)
         let kind = Kind(rawValue: try reader.readByte())
         guard attachments.isEmpty || kind == .run || kind == .runTraced else {
@@ -134,7 +136,7 @@ enum ParentMessage: Sendable, Equatable {
                     maxMemoryPerChild: maxMemoryPerChild))
         case .run:
             let chunkID = try reader.readVarint()
-            let task = try EncodedValue.read(from: &reader)
+            let task = try EncodedValue.read(from: &reader, reusing: lastTask)
             let inputs = try reader.readLengthPrefixed()
             return .run(chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments))
         case .runTraced:
@@ -148,7 +150,7 @@ enum ParentMessage: Sendable, Equatable {
                 let key = try reader.readString()
                 carrier[key] = try reader.readString()
             }
-            let task = try EncodedValue.read(from: &reader)
+            let task = try EncodedValue.read(from: &reader, reusing: lastTask)
             let inputs = try reader.readLengthPrefixed()
             return .run(
                 chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments), traceCarrier: carrier)

@@ -42,6 +42,23 @@ enum WorkerMessage: Sendable, Equatable {
         }
     }
 
+    /// Writes a successful result frame whose outputs are all in `outputs` (no attachments) into
+    /// `writer`: the same bytes as `encodeSuccessFrame`, built where the worker keeps its next
+    /// frame instead of in new arrays.
+    static func writeSuccessFrame(
+        chunkID: UInt64, runNanoseconds: UInt64, outputs: ArraySlice<UInt8>, into writer: inout ByteWriter
+    ) {
+        let lengthOffset = writer.reserveFixed32()
+        let messageStart = writer.count
+        writer.writeByte(Kind.result.rawValue)
+        writer.writeVarint(chunkID)
+        writer.writeVarint(runNanoseconds)
+        writer.writeByte(OutcomeKind.allSucceeded.rawValue)
+        writer.writeVarint(UInt64(outputs.count))
+        writer.writeBytes(outputs)
+        writer.patchFixed32(at: lengthOffset, UInt32(truncatingIfNeeded: writer.count - messageStart))
+    }
+
     /// The message as one frame, length prefix included.
     func encodeFrame() -> [UInt8] {
         switch self {

@@ -46,28 +46,36 @@ struct ChunkRunner {
     /// input that cannot be decoded or an output that cannot be encoded.
     static func runChunk<T: PoolTask>(_ task: T, inputs: EncodedItems) async -> WorkerChunkOutcome {
         let items: [T.Input]
-        do {
-            items = try inputs.decode([T.Input].self)
-        } catch {
-            guard let each = inputs.decodeEach(T.Input.self) else {
-                return .other(
-                    .rejected(
-                        RemoteFailure(
-                            poolError: .decodingFailed,
-                            "the items could not be decoded as [\(T.Input.self)]: \(error)")))
+        // Numbers are copied in and out as they are: this code is not specialised for the task,
+        // and the generic coder's type lookups cost more than the items of a small chunk.
+        if inputs.attachments.isEmpty, let numbers = PackedArrayPlacement.decoded(inputs.bytes, as: T.Input.self) {
+            items = numbers
+        } else {
+            do {
+                items = try inputs.decode([T.Input].self)
+            } catch {
+                guard let each = inputs.decodeEach(T.Input.self) else {
+                    return .other(
+                        .rejected(
+                            RemoteFailure(
+                                poolError: .decodingFailed,
+                                "the items could not be decoded as [\(T.Input.self)]: \(error)")))
+                }
+                return .other(.mixed(await runEach(task, each)))
             }
-            return .other(.mixed(await runEach(task, each)))
         }
         let run = await task._runItems(items)
         let outputs = run.outputs
-        let encoder = BinaryEncoder()
         guard let failure = run.failure else {
+            if let raw = PackedArrayPlacement.encoded(outputs) { return .encoded(raw) }
             do {
                 return .encoded(try EncodedItems.encode(outputs))
             } catch {
+                let encoder = BinaryEncoder()
                 return .other(.mixed(outputs.map { Self.encodeItem($0, encoder) }))
             }
         }
+        let encoder = BinaryEncoder()
         // Slow path: finish the chunk item by item and report each one.
         var results: [ItemOutcome] = []
         results.reserveCapacity(items.count)

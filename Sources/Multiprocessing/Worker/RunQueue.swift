@@ -28,7 +28,8 @@ private struct ArrivingGroup {
 /// Named structs, not tuples: the serve loop's profile showed the runtime's generic tuple
 /// copy and destroy functions on every chunk.
 struct RunQueue {
-    private var runs: [QueuedRun] = []
+    /// Optional so that a run is moved out when taken, not copied (and its parts retained).
+    private var runs: [QueuedRun?] = []
     private var head = 0
     private var cancelled: Set<UInt64> = []
     private var arriving: ArrivingGroup?
@@ -64,7 +65,7 @@ struct RunQueue {
     /// The next chunk, marked to be skipped if its call was cancelled.
     mutating func next() -> QueuedRun? {
         guard head < runs.count else { return nil }
-        var run = runs[head]
+        var run = runs[head].take()!
         head += 1
         if head == runs.count {
             runs.removeAll(keepingCapacity: true)

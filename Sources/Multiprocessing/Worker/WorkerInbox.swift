@@ -12,6 +12,8 @@ struct WorkerInbox: ~Copyable {
     private var idle: WorkerIdleWait
     /// When the socket was last polled while chunks ran (monotonic nanoseconds).
     private var lastPoll = cmp_monotonic_ns()
+    /// The task of the last run received, which the next run's decoding reuses when it is the same.
+    private var lastTask: EncodedValue?
 
     /// An inbox over `reader`, the requests socket's, read from here on; a worker with a slot
     /// on `wakeBoard` sleeps there when idle.
@@ -37,7 +39,7 @@ struct WorkerInbox: ~Copyable {
             let idle = self.idle
             try idle.spin(startedAt: waitStarted) {
                 switch try reader.withAvailableFrame(
-                    read: true, waitForAttachments: true, { try ParentMessage.decode($0, attachments: $1) })
+                    read: true, waitForAttachments: true, { try Self.decode($0, $1, lastTask: &lastTask) })
                 {
                 case .frame(let message):
                     queue.receive(message)
@@ -84,8 +86,18 @@ struct WorkerInbox: ~Copyable {
     /// Reads the next message, waiting for it, and queues what it says; false at the end of
     /// the stream.
     private mutating func receiveNext() throws -> Bool {
-        guard let message = try reader.withNextFrame({ try ParentMessage.decode($0, attachments: $1) }) else { return false }
+        guard let message = try reader.withNextFrame({ try Self.decode($0, $1, lastTask: &lastTask) }) else { return false }
         queue.receive(message)
         return true
+    }
+
+    /// Decodes a message from the parent; a run's task is the last one's own value when its bytes
+    /// are the same.
+    private static func decode(
+        _ bytes: ArraySlice<UInt8>, _ attachments: [WireBytes], lastTask: inout EncodedValue?
+    ) throws -> ParentMessage {
+        let message = try ParentMessage.decode(bytes, attachments: attachments, lastTask: lastTask)
+        if case .run(_, let task, _, _) = message { lastTask = task }
+        return message
     }
 }

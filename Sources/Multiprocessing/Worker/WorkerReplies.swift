@@ -23,6 +23,8 @@ struct WorkerReplies {
     /// every frame written.
     let logs: WorkerLogOutbox?
     private var held = HeldAnswers()
+    /// Where a small successful result frame is built, kept from one answer to the next.
+    private var frameWriter = ByteWriter(capacity: 256)
 
     init(requests: Int32, answers: Int32, maxMessageBytes: Int, logs: WorkerLogOutbox? = nil) {
         self.requests = requests
@@ -69,6 +71,22 @@ struct WorkerReplies {
     /// past the last chunk of a group, ends it.
     mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
         sendLogs()
+        if run.claim == nil, case .encoded(let outputs) = outcome, outputs.attachments.isEmpty,
+            outputs.bytes.count <= min(Self.largestPipedFrame, maxMessageBytes) - 64
+        {
+            // The common answer: written from the kept buffer, after what is held.
+            sendHeld()
+            frameWriter.truncate(to: 0)
+            WorkerMessage.writeSuccessFrame(
+                chunkID: run.chunkID, runNanoseconds: nanoseconds, outputs: outputs.bytes, into: &frameWriter)
+            let frame = frameWriter
+            if let logs {
+                logs.writeLock.withLock { _ in frame.withUnsafeBytes { writeNow($0, to: answers) } }
+            } else {
+                frame.withUnsafeBytes { writeNow($0, to: answers) }
+            }
+            return
+        }
         let pieces = Self.resultFrame(run.chunkID, outcome, ranFor: nanoseconds, maxMessageBytes: maxMessageBytes)
         let finished = cmp_monotonic_ns()
         if run.claim != nil, held.hold(pieces, ranFor: nanoseconds, now: finished) {
@@ -175,22 +193,25 @@ struct WorkerReplies {
 
     /// Blocking write of a piece of a frame, from where its bytes are stored.
     private func writeFrameNow(_ frame: WireBytes, to descriptor: Int32) {
-        frame.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let sent =
-                    descriptor == requests
-                    ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
-                    : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if sent < 0 {
-                    let error = cmp_errno()
-                    if error == EINTR { continue }
-                    // A descriptor that is no longer the channel: the task closed it.
-                    if error == EBADF || error == ENOTSOCK { exit(WorkerExitCode.channelClosed.rawValue) }
-                    exit(WorkerExitCode.finished.rawValue)  // the parent is gone (SIGPIPE is ignored in workers)
-                }
-                offset += sent
+        frame.withUnsafeBytes { raw in writeNow(raw, to: descriptor) }
+    }
+
+    /// Blocking write of `raw`, whole.
+    private func writeNow(_ raw: UnsafeRawBufferPointer, to descriptor: Int32) {
+        var offset = 0
+        while offset < raw.count {
+            let sent =
+                descriptor == requests
+                ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
+                : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+            if sent < 0 {
+                let error = cmp_errno()
+                if error == EINTR { continue }
+                // A descriptor that is no longer the channel: the task closed it.
+                if error == EBADF || error == ENOTSOCK { exit(WorkerExitCode.channelClosed.rawValue) }
+                exit(WorkerExitCode.finished.rawValue)  // the parent is gone (SIGPIPE is ignored in workers)
             }
+            offset += sent
         }
     }
 }
