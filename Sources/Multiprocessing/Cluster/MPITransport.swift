@@ -124,13 +124,17 @@ final class MPITransport: @unchecked Sendable {
         send([(destination, tag, bytes)])
     }
 
-    /// Queues messages, in order, and sends them at once if the turn is free; any thread.
+    /// Queues messages, in order; any thread. On rank 0 they leave at once if the turn is free.
     func send(_ messages: [Outgoing]) {
         guard !messages.isEmpty else { return }
         condition.withLock { outbox.append(contentsOf: messages) }
         // The holder sends what it queued itself before it lets go of the turn.
         if turnOwner.load(ordering: .relaxed) == UInt(pthread_self()) { return }
-        if sharedTurns && takeTurn() {
+        // On rank 0 the caller's chunks leave without a hand-off (a call's chunks for a rank are
+        // queued together, so they still leave as one batch). On a serving rank what other
+        // threads queue is answers read one at a time by the workers' reader threads: the
+        // transport's thread sends them together, as one batch, rather than one message each.
+        if sharedTurns && rank == 0 && takeTurn() {
             if !finalized { _ = sendQueued() }
             releaseTurn()
             return
