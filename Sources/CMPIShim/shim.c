@@ -23,10 +23,11 @@ int cmp_mpi_implementation(void) {
 #endif
 }
 
-int cmp_mpi_init(int *rank, int *size) {
+int cmp_mpi_init(int *rank, int *size, int *serialized) {
     int provided = 0;
-    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+    int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_SERIALIZED, &provided);
     if (rc != MPI_SUCCESS) return rc;
+    *serialized = provided >= MPI_THREAD_SERIALIZED;
     // A failed call must come back as an error, never end the process behind the pool's back.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     rc = MPI_Comm_rank(MPI_COMM_WORLD, rank);
@@ -101,7 +102,7 @@ int cmp_mpi_finalize(void) {
 // Built without the MPI trait: the functions exist so that nothing else needs a condition, and
 // say there is no MPI.
 int cmp_mpi_implementation(void) { return 0; }
-int cmp_mpi_init(int *rank, int *size) { (void)rank; (void)size; return -1; }
+int cmp_mpi_init(int *rank, int *size, int *serialized) { (void)rank; (void)size; (void)serialized; return -1; }
 void cmp_mpi_processor_name(char *name, int capacity) { if (capacity > 0) name[0] = '\0'; }
 int cmp_mpi_probe_any(int *source, int *tag, int *bytes) { (void)source; (void)tag; (void)bytes; return -1; }
 int cmp_mpi_receive(void *buffer, int bytes, int source, int tag) { (void)buffer; (void)bytes; (void)source; (void)tag; return -1; }

@@ -6,15 +6,17 @@
 
 // The few MPI calls the cluster backend makes, with plain C types: MPI's handle types and
 // constants differ between Open MPI and MPICH and do not import into Swift. Every function is
-// called from one thread, the one that called cmp_mpi_init (MPI_THREAD_FUNNELED). Functions
+// called by one thread at a time (MPI_THREAD_SERIALIZED; with only MPI_THREAD_FUNNELED, by the
+// one that called cmp_mpi_init). Functions
 // return 0 or an MPI error code unless they say otherwise. Built empty without the package's MPI
 // trait.
 
 /// Which MPI the shim was built against: 1 Open MPI, 2 MPICH, 3 another, 0 none (no trait).
 int cmp_mpi_implementation(void);
 
-/// MPI_Init_thread (FUNNELED) with errors returned, not fatal; the rank and the world's size.
-int cmp_mpi_init(int *rank, int *size);
+/// MPI_Init_thread (SERIALIZED) with errors returned, not fatal; the rank and the world's size,
+/// and whether threads other than the calling one may make MPI calls (one at a time).
+int cmp_mpi_init(int *rank, int *size, int *serialized);
 
 /// MPI_Get_processor_name into `name` (at most `capacity` bytes, NUL-terminated).
 void cmp_mpi_processor_name(char *name, int capacity);

@@ -9,8 +9,8 @@ import Glibc
 import Musl
 #endif
 
-/// The one thread of a process that talks MPI (`MPI_THREAD_FUNNELED`): it starts MPI, sends
-/// what other threads queue, receives whatever any rank sends, and keeps each peer's liveness.
+/// The thread of a process that talks MPI: it starts MPI, sends what other threads queue,
+/// receives whatever any rank sends, and keeps each peer's liveness.
 ///
 /// It never blocks on one rank: it probes for a message from any rank, starts sends without
 /// waiting for them, and tests them later. Neither Open MPI nor MPICH reports a rank that died
@@ -22,8 +22,15 @@ import Musl
 /// idle rank does not burn a core.
 /// What is queued for one rank while the thread is busy leaves as one MPI message (a batch).
 ///
+/// MPI runs `MPI_THREAD_SERIALIZED`: whichever thread holds the turn makes the MPI calls. A
+/// thread that queues messages and finds the turn free sends them itself, and a caller of
+/// `apply` waiting actively for its answer receives it itself (``lookForAnswers()``), as it
+/// reads a local worker's pipe: no hand-off to this thread and back, and this thread waits
+/// rather than spins meanwhile, leaving the CPUs to the threads on the answer's path.
+///
 /// `@unchecked Sendable`: `outbox`, `jobs`, `stopping` and `finished` are only touched with
-/// `condition` locked; everything else only on the thread itself.
+/// `condition` locked; everything else (the MPI state) only by the thread holding the turn
+/// (`turnHeld`, taken with acquiring and released with releasing ordering).
 final class MPITransport: @unchecked Sendable {
     /// A message queued: where it goes, what it is, its bytes.
     typealias Outgoing = (destination: Int32, tag: ClusterTag, bytes: [UInt8])
@@ -50,27 +57,44 @@ final class MPITransport: @unchecked Sendable {
     private var stopping = false
     private var finished = false
 
+    /// Whether threads other than the transport's may take the turn (the MPI provides
+    /// `MPI_THREAD_SERIALIZED`).
+    private let sharedTurns: Bool
+    /// Set while a thread makes MPI calls.
+    private let turnHeld = Atomic<Bool>(false)
+    /// The thread holding the turn (`pthread_self`), 0 when none: what it queues it sends
+    /// before it lets go.
+    private let turnOwner = Atomic<UInt>(0)
+    /// When a caller last looked for its answer itself: this thread waits rather than looks
+    /// meanwhile.
+    private let callerLookedAt = Atomic<UInt64>(0)
+    /// MPI is finalized: nobody calls it again.
+    private var finalized = false
+
     private var receiver: (any ClusterRole)?
     private var sends: [(request: UnsafeMutableRawPointer, buffer: UnsafeMutableRawBufferPointer)] = []
     private var lastHeard: [Int32: UInt64] = [:]
     private var lastSent: [Int32: UInt64] = [:]
     private var silent: Set<Int32> = []
 
-    private init(rank: Int32, size: Int32, host: String) {
+    private init(rank: Int32, size: Int32, host: String, sharedTurns: Bool) {
         self.rank = rank
         self.size = size
         self.host = host
+        self.sharedTurns = sharedTurns
     }
 
     /// Starts MPI on a thread of its own and returns once it is up. `receiver` gets every
-    /// message, the end of every burst of them, and every peer that fell silent, on that thread.
+    /// message, the end of every burst of them, and every peer that fell silent, on the thread
+    /// holding the turn.
     static func start(receiver: any ClusterRole) throws(PoolError) -> MPITransport {
         let started = Mutex<Result<MPITransport, PoolError>?>(nil)
         let ready = Condition()
         try NativeThread.detach(name: "mp-mpi") {
             var rank: Int32 = 0
             var size: Int32 = 0
-            let rc = cmp_mpi_init(&rank, &size)
+            var serialized: Int32 = 0
+            let rc = cmp_mpi_init(&rank, &size, &serialized)
             let outcome: Result<MPITransport, PoolError>
             if rc != 0 {
                 outcome = .failure(PoolError(.spawnFailed, "MPI_Init_thread failed (MPI error \(rc))"))
@@ -78,7 +102,7 @@ final class MPITransport: @unchecked Sendable {
                 var name = [CChar](repeating: 0, count: 256)
                 cmp_mpi_processor_name(&name, Int32(name.count))
                 let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                let transport = MPITransport(rank: rank, size: size, host: host)
+                let transport = MPITransport(rank: rank, size: size, host: host, sharedTurns: serialized != 0)
                 transport.receiver = receiver
                 outcome = .success(transport)
             }
@@ -97,19 +121,47 @@ final class MPITransport: @unchecked Sendable {
 
     /// Queues a message for `destination`; any thread.
     func send(to destination: Int32, _ tag: ClusterTag, _ bytes: [UInt8]) {
-        condition.withLock {
-            outbox.append((destination, tag, bytes))
-            condition.signal()
-        }
+        send([(destination, tag, bytes)])
     }
 
-    /// Queues messages, in order; any thread.
+    /// Queues messages, in order; any thread. On rank 0 they leave at once if the turn is free.
     func send(_ messages: [Outgoing]) {
         guard !messages.isEmpty else { return }
-        condition.withLock {
-            outbox.append(contentsOf: messages)
-            condition.signal()
+        condition.withLock { outbox.append(contentsOf: messages) }
+        // The holder sends what it queued itself before it lets go of the turn.
+        if turnOwner.load(ordering: .relaxed) == UInt(pthread_self()) { return }
+        // On rank 0 the caller's chunks leave without a hand-off (a call's chunks for a rank are
+        // queued together, so they still leave as one batch). On a serving rank what other
+        // threads queue is answers read one at a time by the workers' reader threads: the
+        // transport's thread sends them together, as one batch, rather than one message each.
+        if sharedTurns && rank == 0 && takeTurn() {
+            if !finalized { _ = sendQueued() }
+            releaseTurn()
+            return
         }
+        condition.withLock { condition.signal() }
+    }
+
+    /// For a caller waiting actively for an answer: sends what is queued and receives what has
+    /// come, on the calling thread, unless another thread holds the turn. Meanwhile the
+    /// transport's thread waits instead of looking.
+    func lookForAnswers() {
+        guard sharedTurns else { return }
+        callerLookedAt.store(cmp_monotonic_ns(), ordering: .relaxed)
+        guard takeTurn() else { return }
+        if !finalized {
+            _ = sendQueued()
+            testSends()
+            _ = receiveAvailable()
+        }
+        releaseTurn()
+    }
+
+    /// A caller stopped looking for its answer: the transport's thread looks again at once.
+    func callerStoppedLooking() {
+        guard sharedTurns else { return }
+        callerLookedAt.store(0, ordering: .relaxed)
+        condition.withLock { condition.signal() }
     }
 
     /// Runs `job` on the transport's thread, after what is queued.
@@ -138,6 +190,43 @@ final class MPITransport: @unchecked Sendable {
 
     private var peers: [Int32] { rank == 0 ? Array(1..<size) : [0] }
 
+    /// Takes the turn if no thread holds it; whether it did.
+    private func takeTurn() -> Bool {
+        guard turnHeld.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        turnOwner.store(UInt(pthread_self()), ordering: .relaxed)
+        return true
+    }
+
+    /// Sends what was queued while the turn was held, and lets go of it.
+    private func releaseTurn() {
+        if !finalized { _ = sendQueued() }
+        turnOwner.store(0, ordering: .relaxed)
+        turnHeld.store(false, ordering: .releasing)
+    }
+
+    /// Starts the sends of what is queued (the turn held); whether there was any.
+    private func sendQueued() -> Bool {
+        let outgoing = condition.withLock { () -> [Outgoing] in
+            defer { outbox.removeAll(keepingCapacity: true) }
+            return outbox
+        }
+        startSends(outgoing)
+        return !outgoing.isEmpty
+    }
+
+    /// Whether a caller looked for its answer itself within the last ``activeWait``.
+    private func callerIsLooking(now: UInt64) -> Bool {
+        let at = callerLookedAt.load(ordering: .relaxed)
+        return at != 0 && now &- at < UInt64(Self.activeWait)
+    }
+
+    /// Waits on the condition for at most `nanoseconds`, unless there is something to do.
+    private func waitForWork(nanoseconds: Int64) {
+        condition.withLock {
+            if outbox.isEmpty && jobs.isEmpty && !stopping { condition.wait(nanoseconds: nanoseconds) }
+        }
+    }
+
     private func run() {
         cmp_mpi_precise_timers()
         let start = cmp_monotonic_ns()
@@ -152,25 +241,31 @@ final class MPITransport: @unchecked Sendable {
         var looking = true
         while true {
             let turnStarted = cmp_monotonic_ns()
-            let (outgoing, work, stop) = condition.withLock {
-                () -> ([Outgoing], [@Sendable () -> Void], Bool) in
-                defer {
-                    outbox.removeAll(keepingCapacity: true)
-                    jobs.removeAll(keepingCapacity: true)
+            guard takeTurn() else {
+                // Another thread holds the turn: a caller looking for its answer, which receives
+                // meanwhile (this thread keeps off the CPUs), or one sending, which lets go at once.
+                if callerIsLooking(now: turnStarted) {
+                    waitForWork(nanoseconds: Int64(Self.activeWait))
+                } else {
+                    sched_yield()
                 }
-                return (outbox, jobs, stopping)
+                continue
             }
-            var active = !outgoing.isEmpty || !work.isEmpty
-            startSends(outgoing)
+            let (work, stop) = condition.withLock { () -> ([@Sendable () -> Void], Bool) in
+                defer { jobs.removeAll(keepingCapacity: true) }
+                return (jobs, stopping)
+            }
+            var active = sendQueued() || !work.isEmpty
             for job in work { job() }
             if stop {
                 finalize()
+                releaseTurn()
                 return
             }
             testSends()
             active = receiveAvailable() || active
             // While messages flow, the role reads its own workers' answers here; what they
-            // answer leaves at the top of the next turn, without a yield between.
+            // answer leaves when the turn ends, without a yield between.
             if looking || active { active = receiver?.pollWhileActive() == true || active }
             let now = cmp_monotonic_ns()
             // A turn that took long was this thread's stall, not the peers' silence: what they
@@ -179,6 +274,8 @@ final class MPITransport: @unchecked Sendable {
             let judge = now &- turnStarted < Self.heartbeatInterval || !judgedLastTime
             keepPeersInformed(now: now, judgingSilence: judge)
             judgedLastTime = judge
+            let sending = !sends.isEmpty
+            releaseTurn()
             if active {
                 lastActivity = now
                 nap = 50_000
@@ -186,22 +283,25 @@ final class MPITransport: @unchecked Sendable {
                 continue
             }
             if now &- lastActivity < Self.activeWindow {
+                if callerIsLooking(now: now) {
+                    // The caller receives its answer itself: this thread keeps off the CPUs.
+                    waitForWork(nanoseconds: Int64(Self.activeWait))
+                    continue
+                }
                 // A role that can wait without delaying an answer (a serving rank for its own
                 // workers, where the kernel wakes it the moment one answers) waits rather than
                 // yields: a thread that yields still takes its share of CPUs it shares with the
                 // very processes it waits for. Not while sends are under way or queued, which
                 // that wait does not watch.
-                let sending = !sends.isEmpty || condition.withLock { !outbox.isEmpty || !jobs.isEmpty }
-                if sending || receiver?.waitWhileActive(nanoseconds: Self.activeWait) != true { sched_yield() }
+                let queued = sending || condition.withLock { !outbox.isEmpty || !jobs.isEmpty }
+                if queued || receiver?.waitWhileActive(nanoseconds: Self.activeWait) != true { sched_yield() }
                 continue
             }
             if looking {
                 looking = false
                 receiver?.transportWillSleep()
             }
-            condition.withLock {
-                if outbox.isEmpty && jobs.isEmpty && !stopping { condition.wait(nanoseconds: nap) }
-            }
+            waitForWork(nanoseconds: nap)
             nap = min(nap * 2, 1_000_000)
         }
     }
@@ -322,6 +422,7 @@ final class MPITransport: @unchecked Sendable {
         for send in sends { cmp_mpi_abandon(send.request) }
         sends.removeAll()
         _ = cmp_mpi_finalize()
+        finalized = true
         condition.withLock {
             finished = true
             condition.signal()

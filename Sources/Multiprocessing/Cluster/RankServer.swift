@@ -266,8 +266,16 @@ final class RelaySink: ChunkSink {
     }
 
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion) {
+        chunkFinished(chunk, completion, ranFor: nil)
+    }
+
+    /// Rank 0 is told the worker's own measure of the run, not the time since the chunk was
+    /// dispatched: that includes its wait in the worker's queue, which would make rank 0's
+    /// scheduler judge the task slow and keep fewer chunks in flight to this rank, so its
+    /// workers would run dry between round trips.
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion, ranFor: UInt64?) {
         guard let started = claimFinish() else { return }
-        let nanoseconds = cmp_monotonic_ns() &- started
+        let nanoseconds = ranFor ?? (cmp_monotonic_ns() &- started)
         switch completion {
         case .answered(.allSucceeded(let outputs), let worker):
             server.answer(

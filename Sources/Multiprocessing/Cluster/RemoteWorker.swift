@@ -122,6 +122,18 @@ final class RemoteWorker: PoolWorker {
         core.send(to: toSend)
     }
 
+    /// For a caller of `apply` waiting actively for `call`'s answer, which this rank runs: takes
+    /// the transport's turn to receive it, if free. Returns whether the call has its answer.
+    func readAnswer(for call: ApplyCall) -> Bool {
+        coordinator.transport.lookForAnswers()
+        return call.isAnswered
+    }
+
+    /// The caller of `apply` stopped looking for its answer itself.
+    func stopReading() {
+        coordinator.transport.callerStoppedLooking()
+    }
+
     /// The rank stopped answering.
     func lost(_ description: String) {
         end(WorkerEnd(status: nil, lost: description))

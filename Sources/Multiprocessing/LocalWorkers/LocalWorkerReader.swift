@@ -177,6 +177,9 @@ extension PoolCore {
     /// chunk, when that is a local worker. Returns whether the call has its answer.
     func readAnswer(for call: ApplyCall) -> Bool {
         if call.isAnswered { return true }
+        #if MPI
+        if let remote = call.worker as? RemoteWorker { return remote.readAnswer(for: call) }
+        #endif
         guard let worker = call.worker as? LocalWorker else { return false }
         return worker.readAnswer(for: call, core: self)
     }
@@ -184,6 +187,12 @@ extension PoolCore {
     /// A caller that read its worker's answers stopped (answered or not): if it has no answer,
     /// the reader thread must take over now rather than when it next looks.
     func stopReading(for call: ApplyCall) {
+        #if MPI
+        if let remote = call.worker as? RemoteWorker {
+            if !call.isAnswered { remote.stopReading() }
+            return
+        }
+        #endif
         guard call.readsItself, !call.isAnswered, let worker = call.worker as? LocalWorker else { return }
         worker.inbound.wakeReader()
     }

@@ -24,6 +24,11 @@ final class AnswerSpin: Sendable {
     /// The wait before any round trip was measured.
     static let initialNanoseconds: UInt64 = maximumNanoseconds / 4
     private static let budget = SpinBudget(maximum: maximumNanoseconds, initial: initialNanoseconds)
+    /// The longest busy-wait for a worker that relays its chunks (a serving rank of an MPI job):
+    /// its round trip has more hops, and while it lasts the transport's thread would look for
+    /// the answer anyway if the caller did not.
+    static let relayedMaximumNanoseconds: UInt64 = 1_000_000
+    private static let relayedBudget = SpinBudget(maximum: relayedMaximumNanoseconds, initial: maximumNanoseconds)
 
     /// Recent round trips, an exponential moving average in nanoseconds (0: none yet).
     private let typicalRoundTrip = Atomic<UInt64>(0)
@@ -31,11 +36,12 @@ final class AnswerSpin: Sendable {
     /// With one CPU the worker cannot run while the caller spins: never spin there.
     private let enabled = cmp_available_cpus() >= 2
 
-    /// Calls `isAnswered` until it returns true or the budget runs out. Returns at once on a
-    /// reader thread or while another caller waits so.
-    func wait(startedAt start: UInt64, until isAnswered: () -> Bool) {
+    /// Calls `isAnswered` until it returns true or the budget runs out (the longer one when the
+    /// chunk went to a worker that relays it). Returns at once on a reader thread or while
+    /// another caller waits so.
+    func wait(startedAt start: UInt64, relayed: Bool = false, until isAnswered: () -> Bool) {
         guard enabled, cmp_thread_reader_jobs() == nil else { return }
-        let budget = Self.budget.nanoseconds(typical: typicalRoundTrip.load(ordering: .relaxed))
+        let budget = (relayed ? Self.relayedBudget : Self.budget).nanoseconds(typical: typicalRoundTrip.load(ordering: .relaxed))
         guard budget > 0 else { return }
         guard occupied.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         defer { occupied.store(false, ordering: .releasing) }

@@ -6,6 +6,11 @@ protocol ChunkSink: AnyObject, Sendable {
     /// ``ChunkCompletion/detachedFromReadBuffer()``.
     func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion)
 
+    /// ``chunkFinished(_:_:)`` with the worker's own measure of the chunk's run when it answered
+    /// (nil otherwise): what a sink that passes outcomes on reports as the run time, rather than
+    /// the time the chunk also waited in the worker's queue.
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion, ranFor nanoseconds: UInt64?)
+
     /// True once the call needs no more results (it failed early or was cancelled): its
     /// waiting chunks are dropped instead of run.
     var isFinished: Bool { get }
@@ -15,6 +20,11 @@ protocol ChunkSink: AnyObject, Sendable {
 }
 
 extension ChunkSink {
+    /// Most calls do not need the run time.
+    func chunkFinished(_ chunk: ChunkWork, _ completion: ChunkCompletion, ranFor nanoseconds: UInt64?) {
+        chunkFinished(chunk, completion)
+    }
+
     /// Most calls do not need to know where their chunks go.
     func dispatched(to worker: any PoolWorker) {}
 }

@@ -37,7 +37,7 @@ final class PoolCore: Sendable {
     /// measure of its run, when it answered.
     func finish(_ chunk: ChunkWork, _ completion: ChunkCompletion, ranFor nanoseconds: UInt64? = nil) {
         chunk.metrics?.record(completion, itemCount: chunk.itemCount, ranFor: nanoseconds)
-        chunk.sink.chunkFinished(chunk, completion)
+        chunk.sink.chunkFinished(chunk, completion, ranFor: nanoseconds)
     }
 
     // MARK: - Life cycle
