@@ -26,6 +26,9 @@ final class PoolCore: Sendable {
     let metrics: PoolMetrics?
     /// The tracer bootstrapped when the pool was made; nil for none.
     let tracer: (any Tracer)?
+    /// Test hook: runs on the thread starting a replacement, before its process is spawned, so
+    /// that a test can hold the pool in the moment a replacement is counted but not registered.
+    let beforeReplacementSpawn = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(settings: SchedulerSettings) {
         self.settings = settings
@@ -55,20 +58,16 @@ final class PoolCore: Sendable {
     }
 
     /// Starts a worker, registers it and hands it what is pending. `replacing`: a replacement
-    /// counted in ``SchedulerState/replacementsStarting``, which its registration (or failure)
-    /// takes back.
+    /// counted in ``SchedulerState/replacementsStarting``, which its registration takes back; if
+    /// it fails to spawn, the caller takes it back with
+    /// `failEverything(with:replacementFailed: true)`, under the same lock as the failure.
     func spawnWorker(replacing: Bool = false) throws(PoolError) {
         let key = state.withLock { state in
             defer { state.nextKey += 1 }
             return state.nextKey
         }
-        let worker: LocalWorker
-        do {
-            worker = try LocalWorker.spawn(key: key, board: wakeBoard, settings: settings)
-        } catch {
-            if replacing { state.withLock { $0.replacementsStarting -= 1 } }
-            throw error
-        }
+        if replacing, let hook = beforeReplacementSpawn.withLock({ $0 }) { hook() }
+        let worker = try LocalWorker.spawn(key: key, board: wakeBoard, settings: settings)
         worker.enqueue([
             WireBytes(
                 ParentMessage.configure(
@@ -173,9 +172,13 @@ final class PoolCore: Sendable {
         for chunk in failed { finish(chunk, .failed(error)) }
     }
 
-    /// A replacement could not be started: the pool cannot go on.
-    func failEverything(with error: PoolError) {
+    /// A replacement could not be started: the pool cannot go on. `replacementFailed`: the
+    /// replacement counted in ``SchedulerState/replacementsStarting`` is taken back here, in the
+    /// same lock as `fatal` is set, so that `join()` never sees the pool without workers before
+    /// it sees the failure.
+    func failEverything(with error: PoolError, replacementFailed: Bool = false) {
         let (failed, waiters): ([ChunkWork], [CheckedContinuation<Void, Never>]) = state.withLock { state in
+            if replacementFailed { state.replacementsStarting -= 1 }
             if state.fatal == nil { state.fatal = error }
             state.phase = .terminating
             let failed = state.takeUnfinishedWork()

@@ -95,7 +95,7 @@ extension PoolCore {
             do {
                 try spawnWorker(replacing: true)
             } catch {
-                failEverything(with: error)
+                failEverything(with: error, replacementFailed: true)
             }
         }
         for waiter in waiters { waiter.resume() }
