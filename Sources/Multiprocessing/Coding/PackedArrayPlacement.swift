@@ -9,11 +9,8 @@ enum PackedArrayPlacement {
     static func place<Element>(_ bytes: ArraySlice<UInt8>, into destination: UnsafeMutableBufferPointer<Element>) -> Bool {
         #if _endian(little)
         guard isRaw(Element.self) else { return false }
-        let stride = MemoryLayout<Element>.stride
-        var reader = ByteReader(bytes)
-        guard let length = try? reader.readFixed(UInt32.self), Int(length) == reader.remaining,
-            let count = try? reader.readCount(minimumElementSize: stride), count == destination.count,
-            reader.remaining == count * stride, let raw = try? reader.readBytes(count: count * stride)
+        guard let (count, raw) = elementBytes(bytes, stride: MemoryLayout<Element>.stride),
+            count == destination.count
         else { return false }
         raw.withUnsafeBytes { UnsafeMutableRawBufferPointer(destination).copyMemory(from: $0) }
         return true
@@ -70,12 +67,7 @@ enum PackedArrayPlacement {
 
     private static func decodedRaw<Element>(_ bytes: ArraySlice<UInt8>, as _: Element.Type) -> [Element]? {
         #if _endian(little)
-        let stride = MemoryLayout<Element>.stride
-        var reader = ByteReader(bytes)
-        guard let length = try? reader.readFixed(UInt32.self), Int(length) == reader.remaining,
-            let count = try? reader.readCount(minimumElementSize: stride), reader.remaining == count * stride,
-            let raw = try? reader.readBytes(count: count * stride)
-        else { return nil }
+        guard let (count, raw) = elementBytes(bytes, stride: MemoryLayout<Element>.stride) else { return nil }
         return [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
             raw.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
             initialized = count
@@ -83,6 +75,17 @@ enum PackedArrayPlacement {
         #else
         return nil
         #endif
+    }
+
+    /// The count and the elements' bytes of an array encoded in `bytes` (its length, its count,
+    /// then exactly `count * stride` bytes); nil for bytes that are not exactly that.
+    private static func elementBytes(_ bytes: ArraySlice<UInt8>, stride: Int) -> (Int, ArraySlice<UInt8>)? {
+        var reader = ByteReader(bytes)
+        guard let length = try? reader.readFixed(UInt32.self), Int(length) == reader.remaining,
+            let count = try? reader.readCount(minimumElementSize: stride), reader.remaining == count * stride,
+            let raw = try? reader.readBytes(count: count * stride)
+        else { return nil }
+        return (count, raw)
     }
 
     /// The element types whose arrays the coder writes as raw bytes (on a little-endian machine).

@@ -35,6 +35,8 @@ enum WorkerMessage: Sendable, Equatable {
     /// the frame. Same bytes as `.result(..., .allSucceeded(outputs))`.
     static func encodeSuccessFrame(chunkID: UInt64, runNanoseconds: UInt64, outputs: EncodedItems) -> [WireBytes] {
         framePieces(headerCapacity: 32, tail: outputs) { writer in
+            // `writeSuccessFrame` writes this same header by hand: a change here goes there too
+            // (WireMessageTests checks that both make the same bytes).
             writer.writeByte(Kind.result.rawValue)
             writer.writeVarint(chunkID)
             writer.writeVarint(runNanoseconds)
