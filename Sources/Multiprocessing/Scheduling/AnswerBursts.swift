@@ -100,8 +100,7 @@ struct SettledAnswers {
     var unknown: UInt64?
 }
 
-/// A chunk answered in a burst. A struct, not a tuple: the runtime's generic tuple code showed
-/// in the readers' profile.
+/// A chunk answered in a burst. A struct, not a tuple: no generic tuple copies.
 struct SettledChunk {
     let chunk: ChunkWork
     /// The position of its answer in the burst.

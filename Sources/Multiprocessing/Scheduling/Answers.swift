@@ -70,14 +70,12 @@ enum AnswerMatch {
     case unknown
 }
 
-/// What handling an answer under the lock leaves to do after it. A struct, not a tuple: the
-/// runtime's generic tuple code showed in the readers' profile.
+/// What handling an answer under the lock leaves to do after it. A struct, not a tuple: no
+/// generic tuple copies.
 struct AnsweredChunk {
     let chunk: ChunkWork
     let toSend: [any PoolWorker]
     let toShutDown: [any PoolWorker]
-    /// The worker's measure of the chunk's run.
-    let ranFor: UInt64
 }
 
 /// A message from a worker that breaks the protocol; the worker is ended for it.

@@ -65,7 +65,7 @@ extension PoolCore {
         state.record(nanoseconds, of: chunk)
         if !group.isDrained { recordGauges(state) }
         let end = afterSettling(group, &state)
-        return .chunk(AnsweredChunk(chunk: chunk, toSend: end.toSend, toShutDown: end.toShutDown, ranFor: nanoseconds))
+        return .chunk(AnsweredChunk(chunk: chunk, toSend: end.toSend, toShutDown: end.toShutDown))
     }
 
     /// Once the group is drained its workers may take other work; once over it is gone, and
