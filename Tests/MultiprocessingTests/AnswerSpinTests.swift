@@ -45,6 +45,36 @@ struct AnswerSpinTests {
         #expect(checks == 0)
     }
 
+    @Test("relayed and local round trips keep separate averages")
+    func separateAverages() throws {
+        try #require(cmp_available_cpus() >= 2, "no spinning on one CPU")
+        let spin = AnswerSpin()
+        spin.record(5 * AnswerSpin.relayedMaximumNanoseconds, relayed: true)
+        var relayedChecks = 0
+        spin.wait(startedAt: Self.now(), relayed: true) {
+            relayedChecks += 1
+            return false
+        }
+        // Slow relayed calls stop relayed spins, not local ones.
+        #expect(relayedChecks == 0)
+        var localChecks = 0
+        spin.wait(startedAt: Self.now()) {
+            localChecks += 1
+            return true
+        }
+        #expect(localChecks == 1)
+        // And slow local calls (slow enough to stop relayed spins too, were it one average) do
+        // not stop relayed spins.
+        let other = AnswerSpin()
+        other.record(5 * AnswerSpin.relayedMaximumNanoseconds)
+        var otherRelayedChecks = 0
+        other.wait(startedAt: Self.now(), relayed: true) {
+            otherRelayedChecks += 1
+            return true
+        }
+        #expect(otherRelayedChecks == 1)
+    }
+
     @Test("only one caller spins at a time")
     func oneSpinnerAtATime() throws {
         try #require(cmp_available_cpus() >= 2, "no spinning on one CPU")

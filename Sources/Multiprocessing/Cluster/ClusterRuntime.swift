@@ -50,7 +50,8 @@ final class ClusterRuntime: Sendable {
     }
 }
 
-/// What a rank does with what the transport receives, on the transport's thread.
+/// What a rank does with what the transport receives, on the thread holding the transport's
+/// turn (one at a time).
 protocol ClusterRole: AnyObject, Sendable {
     /// One message from `source`.
     func received(_ source: Int32, _ tag: ClusterTag, _ bytes: ArraySlice<UInt8>)

@@ -65,6 +65,9 @@ final class MPITransport: @unchecked Sendable {
     /// The thread holding the turn (`pthread_self`), 0 when none: what it queues it sends
     /// before it lets go.
     private let turnOwner = Atomic<UInt>(0)
+    /// How many messages a caller looking for its answer receives at most per look: it must not
+    /// stay to deliver a burst of other calls' traffic (a map running alongside).
+    static let callerReceiveLimit = 8
     /// When a caller last looked for its answer itself: this thread waits rather than looks
     /// meanwhile.
     private let callerLookedAt = Atomic<UInt64>(0)
@@ -82,6 +85,13 @@ final class MPITransport: @unchecked Sendable {
         self.size = size
         self.host = host
         self.sharedTurns = sharedTurns
+        // Filled before `start` publishes the transport: once it is, only the turn's holder
+        // touches them.
+        let now = cmp_monotonic_ns()
+        for peer in rank == 0 ? Array(1..<size) : [0] {
+            lastHeard[peer] = now
+            lastSent[peer] = now
+        }
     }
 
     /// Starts MPI on a thread of its own and returns once it is up. `receiver` gets every
@@ -129,7 +139,7 @@ final class MPITransport: @unchecked Sendable {
         guard !messages.isEmpty else { return }
         condition.withLock { outbox.append(contentsOf: messages) }
         // The holder sends what it queued itself before it lets go of the turn.
-        if turnOwner.load(ordering: .relaxed) == UInt(pthread_self()) { return }
+        if turnOwner.load(ordering: .relaxed) == Self.currentThread { return }
         // On rank 0 the caller's chunks leave without a hand-off (a call's chunks for a rank are
         // queued together, so they still leave as one batch). On a serving rank what other
         // threads queue is answers read one at a time by the workers' reader threads: the
@@ -143,16 +153,17 @@ final class MPITransport: @unchecked Sendable {
     }
 
     /// For a caller waiting actively for an answer: sends what is queued and receives what has
-    /// come, on the calling thread, unless another thread holds the turn. Meanwhile the
-    /// transport's thread waits instead of looking.
-    func lookForAnswers() {
+    /// come, on the calling thread, unless another thread holds the turn; it stops once
+    /// `isAnswered` or after ``callerReceiveLimit`` messages, the rest left to the transport's
+    /// thread or the next look. Meanwhile the transport's thread waits instead of looking.
+    func lookForAnswers(until isAnswered: () -> Bool) {
         guard sharedTurns else { return }
         callerLookedAt.store(cmp_monotonic_ns(), ordering: .relaxed)
         guard takeTurn() else { return }
         if !finalized {
             _ = sendQueued()
             testSends()
-            _ = receiveAvailable()
+            _ = receiveAvailable(atMost: Self.callerReceiveLimit, until: isAnswered)
         }
         releaseTurn()
     }
@@ -190,10 +201,19 @@ final class MPITransport: @unchecked Sendable {
 
     private var peers: [Int32] { rank == 0 ? Array(1..<size) : [0] }
 
+    /// The calling thread's `pthread_self` as a number (`pthread_t` is a pointer on Musl).
+    private static var currentThread: UInt {
+        #if canImport(Musl)
+        UInt(bitPattern: pthread_self())
+        #else
+        UInt(pthread_self())
+        #endif
+    }
+
     /// Takes the turn if no thread holds it; whether it did.
     private func takeTurn() -> Bool {
         guard turnHeld.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
-        turnOwner.store(UInt(pthread_self()), ordering: .relaxed)
+        turnOwner.store(Self.currentThread, ordering: .relaxed)
         return true
     }
 
@@ -220,21 +240,20 @@ final class MPITransport: @unchecked Sendable {
         return at != 0 && now &- at < UInt64(Self.activeWait)
     }
 
-    /// Waits on the condition for at most `nanoseconds`, unless there is something to do.
-    private func waitForWork(nanoseconds: Int64) {
+    /// Waits on the condition for at most `nanoseconds`, unless there is something to do;
+    /// whether it waited.
+    @discardableResult
+    private func waitForWork(nanoseconds: Int64) -> Bool {
         condition.withLock {
-            if outbox.isEmpty && jobs.isEmpty && !stopping { condition.wait(nanoseconds: nanoseconds) }
+            guard outbox.isEmpty && jobs.isEmpty && !stopping else { return false }
+            condition.wait(nanoseconds: nanoseconds)
+            return true
         }
     }
 
     private func run() {
         cmp_mpi_precise_timers()
-        let start = cmp_monotonic_ns()
-        for peer in peers {
-            lastHeard[peer] = start
-            lastSent[peer] = start
-        }
-        var lastActivity = start
+        var lastActivity = cmp_monotonic_ns()
         var nap: Int64 = 50_000
         var judgedLastTime = true
         // Whether the thread is in its active window (not back from a nap with nothing new).
@@ -244,9 +263,9 @@ final class MPITransport: @unchecked Sendable {
             guard takeTurn() else {
                 // Another thread holds the turn: a caller looking for its answer, which receives
                 // meanwhile (this thread keeps off the CPUs), or one sending, which lets go at once.
-                if callerIsLooking(now: turnStarted) {
-                    waitForWork(nanoseconds: Int64(Self.activeWait))
-                } else {
+                // The wait returns at once while messages are queued (the holder sends them when it
+                // lets go): this thread then yields rather than spins.
+                if !callerIsLooking(now: turnStarted) || !waitForWork(nanoseconds: Int64(Self.activeWait)) {
                     sched_yield()
                 }
                 continue
@@ -365,12 +384,13 @@ final class MPITransport: @unchecked Sendable {
         }
     }
 
-    /// Receives every message that is there, then tells the receiver the burst ended; whether
-    /// there was one.
-    private func receiveAvailable() -> Bool {
+    /// Receives the messages that are there (at most `limit`, and none once `isAnswered`), then
+    /// tells the receiver the burst ended; whether there was one.
+    private func receiveAvailable(atMost limit: Int = .max, until isAnswered: () -> Bool = { false }) -> Bool {
         var delivered = false
         var any = false
-        while true {
+        var received = 0
+        while received < limit && !isAnswered() {
             var source: Int32 = 0
             var tagValue: Int32 = 0
             var bytes: Int32 = 0
@@ -378,6 +398,7 @@ final class MPITransport: @unchecked Sendable {
             var buffer = [UInt8](repeating: 0, count: Int(bytes))
             let rc = buffer.withUnsafeMutableBytes { cmp_mpi_receive($0.baseAddress, bytes, source, tagValue) }
             any = true
+            received += 1
             guard rc == 0 else { continue }
             lastHeard[source] = cmp_monotonic_ns()
             if tagValue == ClusterTag.batch.rawValue {

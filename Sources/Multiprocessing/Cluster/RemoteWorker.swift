@@ -91,7 +91,7 @@ final class RemoteWorker: PoolWorker {
         return (rank, .chunk, bytes)
     }
 
-    /// A result from the rank, on the transport's thread. What it frees room for is sent by
+    /// A result from the rank, on the thread holding the transport's turn (one at a time). What it frees room for is sent by
     /// ``sendFreedRoom()``, once per delivery.
     func received(_ result: ClusterResult) {
         do {
@@ -125,7 +125,7 @@ final class RemoteWorker: PoolWorker {
     /// For a caller of `apply` waiting actively for `call`'s answer, which this rank runs: takes
     /// the transport's turn to receive it, if free. Returns whether the call has its answer.
     func readAnswer(for call: ApplyCall) -> Bool {
-        coordinator.transport.lookForAnswers()
+        coordinator.transport.lookForAnswers { call.isAnswered }
         return call.isAnswered
     }
 

@@ -185,11 +185,13 @@ extension PoolCore {
     }
 
     /// A caller that read its worker's answers stopped (answered or not): if it has no answer,
-    /// the reader thread must take over now rather than when it next looks.
+    /// the reader thread must take over now rather than when it next looks; for a remote worker,
+    /// the transport's thread looks again at once, answered or not.
     func stopReading(for call: ApplyCall) {
         #if MPI
         if let remote = call.worker as? RemoteWorker {
-            if !call.isAnswered { remote.stopReading() }
+            // Else the transport's thread waits for the caller to look again, not woken by MPI.
+            remote.stopReading()
             return
         }
         #endif

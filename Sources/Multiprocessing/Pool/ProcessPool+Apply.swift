@@ -5,8 +5,9 @@ extension ProcessPool {
     ///
     /// Called on an actor (the main actor, say), `apply` runs on it throughout: it encodes,
     /// waits and decodes there, and resumes there directly when it had to suspend. A caller whose
-    /// recent calls were quick first waits actively for a moment (at most 100 µs; 1 ms for a
-    /// serving rank of an MPI job), which then occupies its actor.
+    /// recent calls were quick first waits actively for a moment (at most
+    /// `AnswerSpin.maximumNanoseconds`, or `AnswerSpin.relayedMaximumNanoseconds` for a call
+    /// whose chunk went to a serving rank), which then occupies its actor.
     ///
     /// - Parameters:
     ///   - task: What to run; its stored properties travel with it.
@@ -59,7 +60,8 @@ extension ProcessPool {
             call: core.observation(of: taskType, task))
         let started = cmp_monotonic_ns()
         try core.submit([chunk])
-        core.answerSpin.wait(startedAt: started, relayed: call.worker?.managesItsChunks == true) { core.readAnswer(for: call) }
+        let relayed = call.worker?.managesItsChunks == true
+        core.answerSpin.wait(startedAt: started, relayed: relayed) { core.readAnswer(for: call) }
         core.stopReading(for: call)
         // Both take the caller's isolation (`#isolation`, here `actor`): neither leaves it.
         let completion = await withTaskCancellationHandler {
@@ -68,7 +70,7 @@ extension ProcessPool {
             call.cancel()
             core.cancel(call)
         }
-        core.answerSpin.record(cmp_monotonic_ns() &- started)
+        core.answerSpin.record(cmp_monotonic_ns() &- started, relayed: relayed)
         guard let completion else { throw CancellationError() }
         return try SingleAnswer(chunk, completion)
     }

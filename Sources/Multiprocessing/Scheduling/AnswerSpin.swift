@@ -30,8 +30,12 @@ final class AnswerSpin: Sendable {
     static let relayedMaximumNanoseconds: UInt64 = 1_000_000
     private static let relayedBudget = SpinBudget(maximum: relayedMaximumNanoseconds, initial: maximumNanoseconds)
 
-    /// Recent round trips, an exponential moving average in nanoseconds (0: none yet).
+    /// Recent round trips to local workers, an exponential moving average in nanoseconds (0:
+    /// none yet).
     private let typicalRoundTrip = Atomic<UInt64>(0)
+    /// The same for relayed chunks, kept apart: in a pool with both kinds of workers, each
+    /// kind's round trips would otherwise distort the other's budget.
+    private let typicalRelayedRoundTrip = Atomic<UInt64>(0)
     private let occupied = Atomic<Bool>(false)
     /// With one CPU the worker cannot run while the caller spins: never spin there.
     private let enabled = cmp_available_cpus() >= 2
@@ -41,7 +45,7 @@ final class AnswerSpin: Sendable {
     /// another caller waits so.
     func wait(startedAt start: UInt64, relayed: Bool = false, until isAnswered: () -> Bool) {
         guard enabled, cmp_thread_reader_jobs() == nil else { return }
-        let budget = (relayed ? Self.relayedBudget : Self.budget).nanoseconds(typical: typicalRoundTrip.load(ordering: .relaxed))
+        let budget = (relayed ? Self.relayedBudget : Self.budget).nanoseconds(typical: typical(relayed: relayed))
         guard budget > 0 else { return }
         guard occupied.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         defer { occupied.store(false, ordering: .releasing) }
@@ -56,9 +60,19 @@ final class AnswerSpin: Sendable {
         }
     }
 
-    /// Records a round trip that took `nanoseconds`.
-    func record(_ nanoseconds: UInt64) {
-        let old = typicalRoundTrip.load(ordering: .relaxed)
-        typicalRoundTrip.store(SpinBudget.average(old, adding: nanoseconds), ordering: .relaxed)
+    /// Records a round trip that took `nanoseconds`, into the average of its kind (`relayed`
+    /// as given to ``wait(startedAt:relayed:until:)``).
+    func record(_ nanoseconds: UInt64, relayed: Bool = false) {
+        let new = SpinBudget.average(typical(relayed: relayed), adding: nanoseconds)
+        if relayed {
+            typicalRelayedRoundTrip.store(new, ordering: .relaxed)
+        } else {
+            typicalRoundTrip.store(new, ordering: .relaxed)
+        }
+    }
+
+    /// The moving average of round trips of this kind.
+    private func typical(relayed: Bool) -> UInt64 {
+        relayed ? typicalRelayedRoundTrip.load(ordering: .relaxed) : typicalRoundTrip.load(ordering: .relaxed)
     }
 }
