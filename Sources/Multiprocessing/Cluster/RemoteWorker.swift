@@ -91,8 +91,8 @@ final class RemoteWorker: PoolWorker {
         return (rank, .chunk, bytes)
     }
 
-    /// A result from the rank, on the thread holding the transport's turn (one at a time). What it frees room for is sent by
-    /// ``sendFreedRoom()``, once per delivery.
+    /// A result from the rank, on the thread holding the transport's turn (one at a time). What
+    /// it frees room for is sent by ``sendFreedRoom()``, once per delivery.
     func received(_ result: ClusterResult) {
         do {
             let (message, attachments) = try FrameSplitting.split(result.frame)
