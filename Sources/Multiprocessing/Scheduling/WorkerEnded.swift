@@ -156,9 +156,12 @@ struct DeadWorkerDecision {
 
     /// How many of a dead worker's chunks in flight it had taken to run: those before the
     /// others, in send order. Without a count, those it could have been running (its capacity)
-    /// are taken to have started.
+    /// are taken to have started; for a worker that manages its chunks (a rank, which runs them
+    /// in any order) that is all of them: requeued, the one that killed it would kill the next.
     static func startedChunks(of slot: TrackedWorker, taken: UInt32?) -> Int {
-        guard let taken else { return min(slot.worker.capacity, slot.inFlight.count) }
+        guard let taken else {
+            return slot.worker.managesItsChunks ? slot.inFlight.count : min(slot.worker.capacity, slot.inFlight.count)
+        }
         let answered = slot.sentChunks - slot.inFlight.count
         return min(max(0, Int(taken) - answered), slot.inFlight.count)
     }
