@@ -464,6 +464,19 @@ int cmp_wake_board_is_asleep(void *board, int slot) {
 void cmp_wake_board_reset(void *board, int slot) {
     __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_STATE + slot), 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(board_word(board, CMP_WAKE_BOARD_FIRST_TAKEN + slot), 0, __ATOMIC_SEQ_CST);
+    cmp_shelf_set_length(cmp_wake_board_shelf(board, slot), 0);
+}
+
+void *cmp_wake_board_shelf(void *board, int slot) {
+    return (char *)board + CMP_WAKE_BOARD_FIRST_SHELF_BYTE + (size_t)slot * CMP_WAKE_BOARD_SHELF_BYTES;
+}
+
+uint32_t cmp_shelf_length(const void *shelf) {
+    return __atomic_load_n((const uint32_t *)shelf, __ATOMIC_ACQUIRE);
+}
+
+void cmp_shelf_set_length(void *shelf, uint32_t length) {
+    __atomic_store_n((uint32_t *)shelf, length, __ATOMIC_RELEASE);
 }
 
 void cmp_wake_board_count_taken(void *board, int slot) {

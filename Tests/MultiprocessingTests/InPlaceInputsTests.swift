@@ -46,7 +46,7 @@ struct InPlaceInputsTests {
     func decodes() throws {
         let items = Array(0..<10_000)
         let frame = try #require(inPlaceFrame(items, 2_000..<10_000))
-        guard case .run(let chunkID, let decodedTask, let inputs, _) = try ParentMessage.decode(frame.bytes[4...]) else {
+        guard case .run(let chunkID, let decodedTask, let inputs, _, _) = try ParentMessage.decode(frame.bytes[4...]) else {
             Issue.record("not a run frame")
             return
         }

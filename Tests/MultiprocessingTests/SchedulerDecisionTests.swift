@@ -16,6 +16,7 @@ private final class FakeWorker: PoolWorker {
     }
     var label: WorkerLabel { WorkerLabel(name: "FakeWorker-\(key)", pid: Int32(1000 + key)) }
     var groupClaimant: UInt32? { nil }
+    var chunksTaken: UInt32? { nil }
     var framesQueued: Int { frames.withLock { $0 } }
     func enqueue(_ frame: [WireBytes]) { frames.withLock { $0 += 1 } }
     func enqueue(_ chunk: ChunkWork) { frames.withLock { $0 += 1 } }
@@ -214,6 +215,19 @@ struct SchedulerDecisionTests {
         slot.killedChunkID = 3
         let timedOut = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(15), chunksTaken: 3), label: label)
         #expect(timedOut.failed.first?.error.code == .taskTimedOut)
+    }
+
+    @Test("the chunk a worker runs is past those whose answers it holds back, by its count of chunks taken")
+    func runningIndex() {
+        let slot = TrackedWorker(worker: FakeWorker(key: 0))
+        #expect(slot.runningIndex(taken: 3) == 0)
+        slot.inFlight = [chunk(1), chunk(2), chunk(3), chunk(4)]
+        slot.sentChunks = 6  // two answered
+        #expect(slot.runningIndex(taken: nil) == 0)
+        #expect(slot.runningIndex(taken: 2) == 0)  // it has not taken the first yet
+        #expect(slot.runningIndex(taken: 3) == 0)
+        #expect(slot.runningIndex(taken: 5) == 2)  // 1 and 2 done, their answers held
+        #expect(slot.runningIndex(taken: 9) == 3)
     }
 
     @Test("chunks in flight keep send order through removals at the front and in the middle")

@@ -30,6 +30,9 @@ struct WireMessageTests {
             .configure(WorkerConfiguration(workerName: "w", logLevel: nil, initializer: nil, maxTasksPerChild: 0, maxMessageBytes: 4096)),
             .run(chunkID: 1 << 40, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedItems(bytes: [9, 8, 7])),
             .run(
+                chunkID: 6, task: EncodedValue(typeName: "4Demo6SquareV", payload: []), inputs: EncodedItems(bytes: [2]),
+                mayHoldAnswer: true),
+            .run(
                 chunkID: 5, task: EncodedValue(typeName: "4Demo6SquareV", payload: [3]), inputs: EncodedItems(bytes: [1]),
                 traceCarrier: ["traceparent": "00-abc-def-01", "tracestate": ""]),
             .group(id: 1 << 33, firstClaim: 1024, count: 12),
@@ -203,7 +206,7 @@ struct FrameReaderTests {
         }
         #expect(
             messages == [.run(chunkID: 1, task: task, inputs: first), .cancel(chunkIDs: [4]), .run(chunkID: 2, task: task, inputs: second)])
-        guard case .run(_, _, let inputs, _) = messages[0] else { return }
+        guard case .run(_, _, let inputs, _, _) = messages[0] else { return }
         #expect(try inputs.decode([[UInt8]].self) == EncodedItemsTests.cases[2])
         #expect(try reader.withNextFrame { _, _ in 0 } == nil)
     }

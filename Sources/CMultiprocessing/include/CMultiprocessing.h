@@ -141,7 +141,7 @@ int cmp_program_entry_kind(void);
 int cmp_is_test_runner(void);
 
 
-// The wake board: four shared pages per pool. An idle worker sleeps on a futex in them instead
+// The wake board: shared pages per pool. An idle worker sleeps on a futex in them instead
 // of in `poll` on its socket, so the parent can send several workers their chunks and then wake
 // them all with one system call (see `WakeBoard.swift`). Word 0 is the futex, counting rings;
 // word CMP_WAKE_BOARD_FIRST_STATE + s is slot s's state, 1 while its worker sleeps; word
@@ -149,7 +149,9 @@ int cmp_is_test_runner(void);
 // on are claim words: 0 while a chunk offered to several workers is free, then the claimant's
 // slot + 1 (see `ChunkGroup.swift`). Word CMP_WAKE_BOARD_FIRST_TAKEN + s counts the chunks slot
 // s's worker has taken to run (a group's excepted): the parent tells from it, after the
-// worker's death, the chunks it had started from those it never read.
+// worker's death, the chunks it had started from those it never read. Past the words, each slot
+// has a shelf of CMP_WAKE_BOARD_SHELF_BYTES where its worker keeps the answers it holds back
+// (see `AnswerShelf.swift`): a 32-bit length, then that many bytes of answer frames from byte 8.
 
 /// How many worker slots a board has.
 #define CMP_WAKE_BOARD_SLOTS 1000
@@ -158,7 +160,9 @@ int cmp_is_test_runner(void);
 #define CMP_WAKE_BOARD_FIRST_CLAIM 2048
 #define CMP_WAKE_BOARD_CLAIMS 2048
 #define CMP_WAKE_BOARD_FIRST_TAKEN 4096
-#define CMP_WAKE_BOARD_BYTES 20480
+#define CMP_WAKE_BOARD_FIRST_SHELF_BYTE 20480
+#define CMP_WAKE_BOARD_SHELF_BYTES 4096
+#define CMP_WAKE_BOARD_BYTES (CMP_WAKE_BOARD_FIRST_SHELF_BYTE + CMP_WAKE_BOARD_SLOTS * CMP_WAKE_BOARD_SHELF_BYTES)
 /// The claim a parent takes to withdraw a chunk (no slot has it).
 #define CMP_WAKE_BOARD_PARENT_CLAIM 0xFFFFFFFFu
 
@@ -235,6 +239,15 @@ uint32_t cmp_wake_board_rings(void *board, int slot);
 
 /// For slot `slot`'s worker: counts one more chunk taken to run (or skip), before it starts.
 void cmp_wake_board_count_taken(void *board, int slot);
+
+/// Slot `slot`'s shelf: its length word, then its bytes from byte 8.
+void *cmp_wake_board_shelf(void *board, int slot);
+
+/// How many bytes a shelf holds (acquire: its bytes are visible).
+uint32_t cmp_shelf_length(const void *shelf);
+
+/// Sets how many bytes a shelf holds (release: its bytes are written first).
+void cmp_shelf_set_length(void *shelf, uint32_t length);
 
 /// How many chunks slot `slot`'s worker has taken since the slot was reset.
 uint32_t cmp_wake_board_taken(void *board, int slot);

@@ -120,7 +120,8 @@ final class RankServer: ClusterRole {
             let chunk = try ClusterChunk.decode(bytes)
             let (message, attachments) = try FrameSplitting.split(chunk.frame)
             guard
-                case .run(let chunkID, let task, let inputs, let traceCarrier) = try ParentMessage.decode(message, attachments: attachments)
+                case .run(let chunkID, let task, let inputs, let traceCarrier, _) = try ParentMessage.decode(
+                    message, attachments: attachments)
             else {
                 return
             }

@@ -12,6 +12,7 @@ final class RemoteWorker: PoolWorker {
     let capacity: Int
     var groupClaimant: UInt32? { nil }
     var managesItsChunks: Bool { true }
+    var chunksTaken: UInt32? { nil }
 
     private let core: PoolCore
     private let coordinator: ClusterCoordinator

@@ -63,6 +63,7 @@ final class LocalWorker: PoolWorker {
     var capacity: Int { 1 }
     var groupClaimant: UInt32? { wake?.claimant }
     var managesItsChunks: Bool { false }
+    var chunksTaken: UInt32? { wake?.chunksTaken }
 
     func enqueue(_ frame: [WireBytes]) {
         for piece in frame { outbound.enqueue(piece) }
@@ -85,18 +86,19 @@ final class LocalWorker: PoolWorker {
     func kill() { process.send(signal: SIGKILL) }
 
     /// Reaps the process and releases the channel, the pidfd and the wake-board slot: how it
-    /// ended, for the scheduler.
-    func finish(violation: String?) -> WorkerEnd {
+    /// ended, for the scheduler, and the answer frames it left on its shelf (``AnswerShelf``).
+    func finish(violation: String?) -> (end: WorkerEnd, shelfLeftovers: [UInt8]) {
         let status = process.reap(graceMilliseconds: exitGraceMilliseconds)
         // Final now that the worker is gone; read before its slot goes back to the board.
         let chunksTaken = wake?.chunksTaken
+        let leftovers = wake?.shelfLeftovers() ?? []
         release()
         // What it printed as it died (a fatal error's message) is in the pipe by now. A clean
         // exit (a retirement) fails nothing, so its tail is not worth waiting for: a process the
         // task left holding the pipe would delay the replacement by the whole wait.
         let drain = status == .exited(0) ? 0 : Self.stderrDrainMilliseconds
         let tail = stderr?.tail.text(waitingForEndMilliseconds: drain)
-        return WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken, stderrTail: tail)
+        return (WorkerEnd(status: status, violation: violation, chunksTaken: chunksTaken, stderrTail: tail), leftovers)
     }
 
     /// Kills and releases a worker the pool could not start reading.

@@ -54,7 +54,25 @@ extension LocalWorker {
         }
         var violation: String?
         if case .failed(let error) = end, !Self.isOrdinaryEnd(error) { violation = "\(error)" }
-        core.workerEnded(self, finish(violation: violation))
+        let (ending, leftovers) = finish(violation: violation)
+        if !leftovers.isEmpty { settleLeftovers(leftovers, core: core) }
+        core.workerEnded(self, ending)
+    }
+
+    /// Settles the answers a worker that ended left on its shelf, those the scheduler has not
+    /// had: their chunks finished, whatever killed the worker after them.
+    private func settleLeftovers(_ frames: [UInt8], core: PoolCore) {
+        var answers: [ReadAnswer] = []
+        var reader = ByteReader(frames[...])
+        while !reader.isAtEnd {
+            guard let length = try? reader.readFixed(UInt32.self), let body = try? reader.readBytes(count: Int(length)),
+                case .result(let chunkID, let nanoseconds, let outcome)? = try? WorkerMessage.decode(body)
+            else { break }
+            answers.append(ReadAnswer(chunkID: chunkID, runNanoseconds: nanoseconds, outcome: outcome))
+        }
+        var toSend: [any PoolWorker] = []
+        core.receivedLeftovers(answers, from: self, flushLater: &toSend)
+        core.send(to: toSend)
     }
 
     /// Handles every frame the channel has now, reading what the pipe holds without waiting;

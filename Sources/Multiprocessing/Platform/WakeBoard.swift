@@ -7,8 +7,8 @@ import Glibc
 import Musl
 #endif
 
-/// Memory shared by a pool and its workers (five pages of a memfd), where idle workers sleep on
-/// a Linux futex.
+/// Memory shared by a pool and its workers (five pages of a memfd, then a shelf per slot), where
+/// idle workers sleep on a Linux futex and keep the answers they hold back (``AnswerShelf``).
 ///
 /// A worker with nothing to do used to sleep in `poll` on its socket, so each chunk sent to an
 /// idle worker woke it then and there. At the start of a `map` the thread handing out chunks
@@ -109,6 +109,10 @@ final class WakeBoard: @unchecked Sendable {
         cmp_wake_board_taken(page, slot)
     }
 
+    fileprivate func shelfLeftovers(_ slot: Int32) -> [UInt8] {
+        AnswerShelf.takeLeftovers(cmp_wake_board_shelf(page, slot))
+    }
+
     /// How many claim words the board has.
     static let claimCapacity = Int(CMP_WAKE_BOARD_CLAIMS)
     /// What the parent writes in a claim word it withdraws.
@@ -151,6 +155,10 @@ struct WakeTarget: Sendable {
 
     /// How many chunks (of groups excepted) the worker has taken to run; final once it is gone.
     var chunksTaken: UInt32 { board.chunksTaken(slot) }
+
+    /// The answers the worker held back on its shelf (``AnswerShelf``) and had not written when
+    /// it ended: its frames, back to back. Read once the worker is gone, before the slot goes back.
+    func shelfLeftovers() -> [UInt8] { board.shelfLeftovers(slot) }
 }
 
 /// The worker's side of the board: its mapping of the page and its slot.
@@ -185,6 +193,11 @@ final class WorkerWakeBoard: @unchecked Sendable {
     /// Takes claim word `index` for this worker if it is free: whether it got it.
     func claim(_ index: Int32) -> Bool {
         cmp_wake_board_claim(page, index, WakeBoard.claimant(slot: slot)) != 0
+    }
+
+    /// The worker's shelf, where it holds back answers to write up `answers` (see ``AnswerShelf``).
+    func shelf(answers: Int32, logs: WorkerLogOutbox?) -> AnswerShelf {
+        AnswerShelf(cmp_wake_board_shelf(page, slot), answers: answers, logs: logs)
     }
 
     /// Counts a chunk taken to run or skip, before it starts: if the worker dies, the parent

@@ -30,6 +30,15 @@ extension PoolCore {
         }
     }
 
+    /// Handles the answers a worker that ended left unsent (``AnswerShelf``), those to chunks it
+    /// still holds: it may have died after writing them and before emptying its shelf.
+    func receivedLeftovers(_ answers: [ReadAnswer], from worker: any PoolWorker, flushLater: inout [any PoolWorker]) {
+        let fresh = state.withLock { state in
+            answers.filter { answer in state.workers[worker.key]?.inFlight.contains { $0.chunkID == answer.chunkID } == true }
+        }
+        try? received(answers: fresh, from: worker, flushLater: &flushLater)
+    }
+
     /// Matches `answers` to the chunks `worker` holds, in order, and hands out the places they
     /// freed; stops at an answer to a chunk it does not hold. Called with the lock held.
     func settle(_ answers: [ReadAnswer], from worker: any PoolWorker, _ state: inout SchedulerState) -> SettledAnswers {

@@ -32,15 +32,19 @@ extension PoolCore {
                     }
                     continue
                 }
-                // Chunks sent but not started: ask the worker to skip them.
-                let queued = slot.inFlight.dropFirst().filter { $0.sink === sink }.map(\.chunkID)
+                // Chunks sent but not started: ask the worker to skip them. Those before the one it
+                // runs are done, their answers held back or on their way.
+                guard !slot.inFlight.isEmpty else { continue }
+                let running = slot.runningIndex(taken: slot.worker.chunksTaken)
+                let queued = slot.inFlight.dropFirst(running + 1).filter { $0.sink === sink }.map(\.chunkID)
                 if !queued.isEmpty {
                     slot.worker.enqueueSkip(queued)
                     toSend.append(slot.worker)
                 }
-                guard killRunning, let head = slot.inFlight.first, head.sink === sink, slot.killReason == nil else { continue }
+                let current = slot.inFlight[running]
+                guard killRunning, current.sink === sink, slot.killReason == nil else { continue }
                 slot.killReason = .cancelled
-                slot.killedChunkID = head.chunkID
+                slot.killedChunkID = current.chunkID
                 slot.killSent = true
                 toKill.append(slot.worker)
             }

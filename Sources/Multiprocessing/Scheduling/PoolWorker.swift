@@ -21,6 +21,10 @@ protocol PoolWorker: AnyObject, Sendable {
     /// their time limits and cancellation and reports them as failed items. Otherwise the
     /// scheduler ends a worker whose running chunk is over its limit or cancelled.
     var managesItsChunks: Bool { get }
+    /// How many chunks (of groups excepted) it has taken to run so far, when it can tell: a
+    /// local worker with a wake-board slot, which runs its chunks in order and may hold the
+    /// answers of the quick ones back (``AnswerShelf``) while it runs the next.
+    var chunksTaken: UInt32? { get }
 
     /// Queues a chunk to send; cheap, so the scheduler calls it under its lock.
     func enqueue(_ chunk: ChunkWork)

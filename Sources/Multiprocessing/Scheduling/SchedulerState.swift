@@ -19,9 +19,19 @@ final class TrackedWorker {
         self.worker = worker
         self.spawnedAt = spawnedAt
     }
-    /// Chunks sent and not answered, in send order: the first one is running.
+    /// Chunks sent and not answered, in send order: the first one is running, unless the worker
+    /// holds answers back (see ``runningIndex(taken:)``).
     var inFlight = InFlightChunks()
     var sentChunks = 0
+
+    /// The position in ``inFlight`` of the chunk the worker is on, given how many chunks it has
+    /// taken (``PoolWorker/chunksTaken``): those before it are done, their answers held back or
+    /// on their way; the first when it cannot tell.
+    func runningIndex(taken: UInt32?) -> Int {
+        guard let taken, !inFlight.isEmpty else { return 0 }
+        let answered = sentChunks - inFlight.count
+        return min(max(0, Int(taken) - answered - 1), inFlight.count - 1)
+    }
     var isReady = false
     /// When it was spawned, and when it said it runs the initializer: its start-up clocks.
     let spawnedAt: ContinuousClock.Instant

@@ -385,7 +385,8 @@ func makeChunk(
 ) throws(PoolError) -> ChunkWork {
     let chunkID = ChunkIDs.next()
     let frame = ParentMessage.encodeRunFrame(
-        chunkID: chunkID, task: task, inputs: inputs, inputsBody: inputsBody, traceCarrier: call?.traceCarrier)
+        chunkID: chunkID, task: task, inputs: inputs, inputsBody: inputsBody, traceCarrier: call?.traceCarrier,
+        mayHoldAnswer: timeLimit == nil)
     let size = frame.reduce(0) { $0 + $1.count } - 4
     guard size <= maxMessageBytes else {
         throw PoolError(

@@ -27,8 +27,12 @@ enum ParentMessage: Sendable, Equatable {
     /// The first message a worker reads: who it is and what it runs first.
     case configure(WorkerConfiguration)
     /// Run `task` over the items encoded in `inputs` (an encoded `[Input]`), in order.
-    /// `traceCarrier` is the caller's trace context, when a tracer injected one.
-    case run(chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, traceCarrier: [String: String]? = nil)
+    /// `traceCarrier` is the caller's trace context, when a tracer injected one. With
+    /// `mayHoldAnswer` (a chunk without a time limit) the worker may hold its answer back on its
+    /// shelf while it runs the next chunks (see ``AnswerShelf``).
+    case run(
+        chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, traceCarrier: [String: String]? = nil,
+        mayHoldAnswer: Bool = false)
     /// Skip these chunks if they have not started: their call was cancelled. The worker still
     /// answers each one (as cancelled), so answers stay in send order.
     case cancel(chunkIDs: [UInt64])
@@ -39,7 +43,7 @@ enum ParentMessage: Sendable, Equatable {
 
     /// `runTraced` is `run` with a trace carrier before the task: a chunk without one is framed
     /// as before, byte for byte.
-    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3, group = 4, runTraced = 5 }
+    private enum Kind: UInt8 { case configure = 1, run = 2, cancel = 3, group = 4, runTraced = 5, runMayHold = 6 }
 
     /// The message as one frame, length prefix included.
     func encodeFrame() -> [UInt8] {
@@ -60,9 +64,11 @@ enum ParentMessage: Sendable, Equatable {
                 writer.writeVarint(UInt64(configuration.forwardedLogRecords))
                 writer.writeVarint(UInt64(configuration.maxMemoryPerChild))
             }
-        case .run(let chunkID, let task, let inputs, let traceCarrier):
+        case .run(let chunkID, let task, let inputs, let traceCarrier, let mayHoldAnswer):
             return Array(
-                ParentMessage.encodeRunFrame(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: traceCarrier).joined())
+                ParentMessage.encodeRunFrame(
+                    chunkID: chunkID, task: task, inputs: inputs, traceCarrier: traceCarrier, mayHoldAnswer: mayHoldAnswer
+                ).joined())
         case .cancel(let chunkIDs):
             return makeFrame { writer in
                 writer.writeByte(Kind.cancel.rawValue)
@@ -81,16 +87,17 @@ enum ParentMessage: Sendable, Equatable {
 
     /// The run frame built straight from its parts (the hot path: no intermediate enum), as
     /// the pieces to send in order: large inputs go as pieces of their own, not copied. An
-    /// `inputsBody` continues the bytes of `inputs` (see ``InPlaceInputs``).
+    /// `inputsBody` continues the bytes of `inputs` (see ``InPlaceInputs``). A traced run's answer
+    /// is never held.
     static func encodeRunFrame(
         chunkID: UInt64, task: EncodedValue, inputs: EncodedItems, inputsBody: WireBytes? = nil,
-        traceCarrier: [String: String]? = nil
+        traceCarrier: [String: String]? = nil, mayHoldAnswer: Bool = false
     ) -> [WireBytes] {
         guard let traceCarrier else {
             return framePieces(
                 headerCapacity: 32 + task.typeName.utf8.count + task.payload.count, tail: inputs, tailBody: inputsBody
             ) { writer in
-                writer.writeByte(Kind.run.rawValue)
+                writer.writeByte(mayHoldAnswer ? Kind.runMayHold.rawValue : Kind.run.rawValue)
                 writer.writeVarint(chunkID)
                 task.write(to: &writer)
             }
@@ -117,7 +124,7 @@ enum ParentMessage: Sendable, Equatable {
     ) throws -> ParentMessage {
         var reader = ByteReader(bytes)
         let kind = Kind(rawValue: try reader.readByte())
-        guard attachments.isEmpty || kind == .run || kind == .runTraced else {
+        guard attachments.isEmpty || kind == .run || kind == .runMayHold || kind == .runTraced else {
             throw BinaryCodingError.invalidData("attachments on a message that cannot have them")
         }
         switch kind {
@@ -134,11 +141,13 @@ enum ParentMessage: Sendable, Equatable {
                     workerName: name, logLevel: level, initializer: initializer, maxTasksPerChild: maxTasksPerChild,
                     maxMessageBytes: maxMessageBytes, forwardedLogRecords: forwardedLogRecords,
                     maxMemoryPerChild: maxMemoryPerChild))
-        case .run:
+        case .run, .runMayHold:
             let chunkID = try reader.readVarint()
             let task = try EncodedValue.read(from: &reader, reusing: lastTask)
             let inputs = try reader.readLengthPrefixed()
-            return .run(chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments))
+            return .run(
+                chunkID: chunkID, task: task, inputs: EncodedItems(bytes: inputs, attachments: attachments),
+                mayHoldAnswer: kind == .runMayHold)
         case .runTraced:
             let chunkID = try reader.readVarint()
             let count = Int(clamping: try reader.readVarint())

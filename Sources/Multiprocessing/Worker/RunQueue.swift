@@ -8,6 +8,8 @@ struct QueuedRun {
     let inputs: EncodedItems
     /// The caller's trace context, to run the chunk in.
     var traceCarrier: [String: String]? = nil
+    /// Its answer may wait on the worker's shelf while the next chunks run (no time limit).
+    var mayHoldAnswer = false
     /// The parent asked to skip it (its call was cancelled).
     var skip = false
     /// In a ``ChunkGroup``: the claim word to take before running it.
@@ -41,8 +43,9 @@ struct RunQueue {
     /// skip, or the group the next runs belong to.
     mutating func receive(_ message: ParentMessage) {
         switch message {
-        case .run(let chunkID, let task, let inputs, let traceCarrier):
-            var run = QueuedRun(chunkID: chunkID, task: task, inputs: inputs, traceCarrier: traceCarrier)
+        case .run(let chunkID, let task, let inputs, let traceCarrier, let mayHoldAnswer):
+            var run = QueuedRun(
+                chunkID: chunkID, task: task, inputs: inputs, traceCarrier: traceCarrier, mayHoldAnswer: mayHoldAnswer)
             if var group = arriving {
                 run.claim = group.nextClaim
                 group.nextClaim += 1

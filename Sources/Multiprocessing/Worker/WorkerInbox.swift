@@ -97,7 +97,7 @@ struct WorkerInbox: ~Copyable {
         _ bytes: ArraySlice<UInt8>, _ attachments: [WireBytes], lastTask: inout EncodedValue?
     ) throws -> ParentMessage {
         let message = try ParentMessage.decode(bytes, attachments: attachments, lastTask: lastTask)
-        if case .run(_, let task, _, _) = message { lastTask = task }
+        if case .run(_, let task, _, _, _) = message { lastTask = task }
         return message
     }
 }

@@ -6,8 +6,9 @@ import Glibc
 import Musl
 #endif
 
-/// The worker's answers to the parent: a chunk's result frame, sent at once or held back with
-/// a group's (``HeldAnswers``), and the worker's own messages.
+/// The worker's answers to the parent: a chunk's result frame, sent at once, held back on the
+/// worker's shelf (``AnswerShelf``) or with a group's (``HeldAnswers``), and the worker's own
+/// messages.
 ///
 /// A small frame goes up the answers pipe; a large one down the requests socket, announced in
 /// the pipe (see `send(_:)`). Writes block: the parent reads on its own thread, so this cannot
@@ -23,14 +24,17 @@ struct WorkerReplies {
     /// every frame written.
     let logs: WorkerLogOutbox?
     private var held = HeldAnswers()
+    /// Where quick chunks' answers wait, when the worker has a slot on the wake board.
+    private let shelf: AnswerShelf?
     /// Where a small successful result frame is built, kept from one answer to the next.
     private var frameWriter = ByteWriter(capacity: 256)
 
-    init(requests: Int32, answers: Int32, maxMessageBytes: Int, logs: WorkerLogOutbox? = nil) {
+    init(requests: Int32, answers: Int32, maxMessageBytes: Int, logs: WorkerLogOutbox? = nil, shelf: AnswerShelf? = nil) {
         self.requests = requests
         self.answers = answers
         self.maxMessageBytes = maxMessageBytes
         self.logs = logs
+        self.shelf = shelf
     }
 
     /// Sends the log records waiting, if any, ahead of whatever is written next: what a chunk
@@ -66,19 +70,28 @@ struct WorkerReplies {
         }
     }
 
-    /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held if it is in a
-    /// group and small and quick enough to hold, sent at once otherwise (after what is held);
-    /// past the last chunk of a group, ends it.
+    /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held on the shelf if it
+    /// may wait and ran quickly, held with its group's if it is in one and small and quick
+    /// enough, sent at once otherwise (after what is held); past the last chunk of a group,
+    /// ends it.
     mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
+        // What the chunk logged goes before its answer, after the answers before it.
+        if logs?.hasWaiting == true { sendShelf() }
         sendLogs()
         if run.claim == nil, case .encoded(let outputs) = outcome, outputs.attachments.isEmpty,
             outputs.bytes.count <= min(Self.largestPipedFrame, maxMessageBytes) - 64
         {
-            // The common answer: written from the kept buffer, after what is held.
-            sendHeld()
+            // The common answer: built in the kept buffer, then held on the shelf or written
+            // from the buffer, after what is held.
             frameWriter.truncate(to: 0)
             WorkerMessage.writeSuccessFrame(
                 chunkID: run.chunkID, runNanoseconds: nanoseconds, outputs: outputs.bytes, into: &frameWriter)
+            if run.mayHoldAnswer && nanoseconds < AnswerShelf.quickNanoseconds && held.isEmpty, let shelf,
+                frameWriter.withUnsafeBytes({ shelf.hold($0) })
+            {
+                return
+            }
+            sendHeld()
             let frame = frameWriter
             if let logs {
                 logs.writeLock.withLock { _ in frame.withUnsafeBytes { writeNow($0, to: answers) } }
@@ -164,9 +177,15 @@ struct WorkerReplies {
         writeFrameNow(WireBytes(joined), to: answers)
     }
 
-    /// Sends the answers held, if any, in one write.
+    /// Sends the answers held, if any: the shelf's in one write, then a group's in another.
     mutating func sendHeld() {
+        sendShelf()
         if !held.isEmpty { writeFrame(held.take(), to: answers) }
+    }
+
+    /// Writes the answers on the shelf, if any, in one write, and empties it.
+    func sendShelf() {
+        shelf?.write()
     }
 
     /// Past the last chunk of a group: says so, then sends the answers held, in one write. The
@@ -198,10 +217,16 @@ struct WorkerReplies {
 
     /// Blocking write of `raw`, whole.
     private func writeNow(_ raw: UnsafeRawBufferPointer, to descriptor: Int32) {
+        Self.writeWhole(raw, to: descriptor, isSocket: descriptor == requests)
+    }
+
+    /// Blocking write of `raw`, whole, to the requests socket or the answers pipe; exits the
+    /// worker if the parent is gone.
+    static func writeWhole(_ raw: UnsafeRawBufferPointer, to descriptor: Int32, isSocket: Bool) {
         var offset = 0
         while offset < raw.count {
             let sent =
-                descriptor == requests
+                isSocket
                 ? cmp_send(descriptor, raw.baseAddress! + offset, raw.count - offset, 0)
                 : write(descriptor, raw.baseAddress! + offset, raw.count - offset)
             if sent < 0 {

@@ -31,7 +31,8 @@ struct WorkerServeLoop {
             let logs = configure(configuration)
             let replies = WorkerReplies(
                 requests: requests, answers: answers,
-                maxMessageBytes: configuration.maxMessageBytes, logs: logs)
+                maxMessageBytes: configuration.maxMessageBytes, logs: logs,
+                shelf: wakeBoard?.shelf(answers: answers, logs: logs))
             if let logs { startSendingLogs(logs, maxMessageBytes: configuration.maxMessageBytes) }
             // What the worker logged last leaves before it exits.
             defer { replies.sendLogs() }
@@ -48,7 +49,9 @@ struct WorkerServeLoop {
             var state = ServeLoopState(
                 inbox: WorkerInbox(reader: reader, wakeBoard: wakeBoard), replies: replies,
                 maxTasksPerChild: configuration.maxTasksPerChild, maxMemoryPerChild: configuration.maxMemoryPerChild)
-            return try await serveChunks(&state)
+            let exitCode = try await serveChunks(&state)
+            state.replies.sendHeld()
+            return exitCode
         } catch FrameReader.Failure.readFailed(let error) where error == EBADF || error == ENOTSOCK {
             return .channelClosed
         } catch {
@@ -84,6 +87,8 @@ struct WorkerServeLoop {
                 if closedAfterRetiring { return .finished }
                 continue
             }
+            // An answer that may not wait must not wait behind held ones either.
+            if !run.mayHoldAnswer || run.claim != nil { state.replies.sendShelf() }
             if let claim = run.claim, wakeBoard?.claim(claim) != true {
                 // Another worker took this chunk of the group.
                 if let group = run.endsGroup { state.replies.endGroup(group) }

@@ -1,0 +1,90 @@
+import CMultiprocessing
+import Testing
+
+@testable import Multiprocessing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+@Suite("answers held back on a worker's shelf")
+struct AnswerShelfTests {
+    @Test("the shelf is written when full or after its hold time, and what it holds is readable from its memory")
+    func shelf() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { for fd in fds { close(fd) } }
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: Int(CMP_WAKE_BOARD_SHELF_BYTES), alignment: 8)
+        defer { memory.deallocate() }
+        memory.storeBytes(of: UInt32(0), as: UInt32.self)
+        let shelf = AnswerShelf(memory, answers: fds[1], logs: nil)
+        let frame: [UInt8] = [1, 2, 3, 4, 5]
+        // Held: nothing in the pipe, everything in the shared memory.
+        for _ in 0..<3 { #expect(frame.withUnsafeBytes { shelf.hold($0) }) }
+        #expect(cmp_poll_readable(fds[0], 0) == 0)
+        #expect(cmp_shelf_length(memory) == 15)
+        // Left alone, the shelf's thread writes it within its hold time.
+        #expect(cmp_poll_readable(fds[0], 5_000) == 1)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        #expect(read(fds[0], &buffer, buffer.count) == 15)
+        #expect(Array(buffer.prefix(5)) == frame)
+        #expect(cmp_shelf_length(memory) == 0)
+        // A full shelf is written at once, in one write.
+        for _ in 0..<AnswerShelf.maximumAnswers { #expect(frame.withUnsafeBytes { shelf.hold($0) }) }
+        #expect(cmp_poll_readable(fds[0], 0) == 1)
+        #expect(read(fds[0], &buffer, buffer.count) == 5 * AnswerShelf.maximumAnswers)
+        // A frame larger than the shelf is the caller's to write.
+        let large = [UInt8](repeating: 7, count: AnswerShelf.capacity + 1)
+        #expect(!large.withUnsafeBytes { shelf.hold($0) })
+        // What a worker leaves when it ends, as its parent reads it.
+        #expect(frame.withUnsafeBytes { shelf.hold($0) })
+        let leftovers = [UInt8](UnsafeRawBufferPointer(start: memory + 8, count: Int(cmp_shelf_length(memory))))
+        #expect(leftovers == frame)
+        // Emptied before the memory and the pipe go: the shelf's thread outlives the test.
+        shelf.write()
+        #expect(read(fds[0], &buffer, buffer.count) == 5)
+        #expect(AnswerShelf.takeLeftovers(memory).isEmpty)
+    }
+
+    @Test("a worker killed after quick items: their answers held on its shelf still arrive; only the item that killed it fails")
+    func killedAfterQuickItems() async throws {
+        try await withDeadline { () async throws in
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                let count = 400
+                let outputs = try pool.imap(DieOn(fatal: [300], way: .kill), Array(0..<count), chunksize: 1)
+                var succeeded: [Int] = []
+                var failures: [String] = []
+                for try await result in outputs.results {
+                    switch result {
+                    case .success(let value): succeeded.append(value)
+                    case .failure(let error): failures.append("\(error)")
+                    }
+                }
+                #expect(failures.count == 1, "\(failures)")
+                #expect(failures.first?.contains("item 300") == true, "\(failures)")
+                #expect(succeeded == Array(0..<300) + Array(301..<count))
+            }
+        }
+    }
+
+    @Test("a long item after quick ones does not keep their answers from the caller")
+    func longItemAfterQuickOnes() async throws {
+        try await withDeadline { () async throws in
+            let gate = Gate.make()
+            defer { gate.remove() }
+            try await ProcessPool.with(processes: 1) { (pool: ProcessPool) async throws in
+                let outputs = try pool.imap(GatedEcho(gate: gate, gated: [200]), Array(0..<201), chunksize: 1)
+                var seen: [Int] = []
+                for try await result in outputs.results {
+                    let value = try result.get()
+                    seen.append(value)
+                    // Item 200 waits at the gate until the 200 before it have arrived.
+                    if value == 199 { gate.open() }
+                }
+                #expect(seen == Array(0..<201))
+            }
+        }
+    }
+}
