@@ -71,10 +71,11 @@ struct WorkerReplies {
     }
 
     /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held on the shelf if it
-    /// may wait and ran quickly, held with its group's if it is in one and small and quick
-    /// enough, sent at once otherwise (after what is held); past the last chunk of a group,
-    /// ends it.
-    mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64) {
+    /// may wait, ran quickly and has `moreQueued` runs behind it (alone, it would be written
+    /// before the worker waits anyway), held with its group's if it is in one and small and quick
+    /// enough, sent at once otherwise (after what is held); past the last chunk of a group, ends
+    /// it.
+    mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64, moreQueued: Bool) {
         // What the chunk logged goes before its answer, after the answers before it.
         if logs?.hasWaiting == true { sendShelf() }
         sendLogs()
@@ -86,7 +87,7 @@ struct WorkerReplies {
             frameWriter.truncate(to: 0)
             WorkerMessage.writeSuccessFrame(
                 chunkID: run.chunkID, runNanoseconds: nanoseconds, outputs: outputs.bytes, into: &frameWriter)
-            if run.mayHoldAnswer && nanoseconds < AnswerShelf.quickNanoseconds && held.isEmpty, let shelf,
+            if moreQueued && run.mayHoldAnswer && nanoseconds < AnswerShelf.quickNanoseconds && held.isEmpty, let shelf,
                 frameWriter.withUnsafeBytes({ shelf.hold($0) })
             {
                 return

@@ -103,7 +103,7 @@ struct WorkerServeLoop {
                 outcome = await TraceCarrier.run(in: run.traceCarrier) { await runner.run(run) }
                 state.runner = runner
             }
-            state.replies.reply(to: run, outcome, ranFor: cmp_monotonic_ns() &- started)
+            state.replies.reply(to: run, outcome, ranFor: cmp_monotonic_ns() &- started, moreQueued: !state.inbox.isEmpty)
             state.completed += 1
             if state.maxTasksPerChild > 0 && state.completed >= state.maxTasksPerChild {
                 state.replies.sendHeld()
