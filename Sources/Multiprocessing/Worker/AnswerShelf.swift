@@ -43,6 +43,8 @@ final class AnswerShelf: @unchecked Sendable {
     private let answers: Int32
     /// The worker's log records, whose lock is taken around every frame written, if any.
     private let logs: WorkerLogOutbox?
+    /// ``maximumHoldNanoseconds``, unless a test asks for another.
+    private let maximumHold: Int64
     private let condition = Condition()
     private var length = 0
     private var held = 0
@@ -54,10 +56,13 @@ final class AnswerShelf: @unchecked Sendable {
     /// Set if the thread could not start: nothing waits then.
     private var disabled = false
 
-    init(_ shelf: UnsafeMutableRawPointer, answers: Int32, logs: WorkerLogOutbox?) {
+    init(
+        _ shelf: UnsafeMutableRawPointer, answers: Int32, logs: WorkerLogOutbox?, maximumHold: Int64 = maximumHoldNanoseconds
+    ) {
         self.shelf = shelf
         self.answers = answers
         self.logs = logs
+        self.maximumHold = maximumHold
     }
 
     /// Holds an answer frame if it fits beside what is held (writing the shelf first if it
@@ -119,7 +124,7 @@ final class AnswerShelf: @unchecked Sendable {
                         continue
                     }
                     let seen = burst
-                    condition.wait(nanoseconds: Self.maximumHoldNanoseconds)
+                    condition.wait(nanoseconds: maximumHold)
                     if burst == seen { writeLocked() }
                 }
             }
