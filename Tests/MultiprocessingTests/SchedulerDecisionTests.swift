@@ -215,6 +215,12 @@ struct SchedulerDecisionTests {
         slot.killedChunkID = 3
         let timedOut = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(15), chunksTaken: 3), label: label)
         #expect(timedOut.failed.first?.error.code == .taskTimedOut)
+        // Killed for a chunk whose answer came from its shelf after all: the next was never taken.
+        slot.killReason = .cancelled
+        slot.killedChunkID = 2
+        let answeredAfterAll = DeadWorkerDecision(slot: slot, end: WorkerEnd(status: .signaled(9), chunksTaken: 2), label: label)
+        #expect(answeredAfterAll.failed.isEmpty)
+        #expect(answeredAfterAll.requeued.map(\.chunkID) == [3, 4, 5])
     }
 
     @Test("the chunk a worker runs is past those whose answers it holds back, by its count of chunks taken")

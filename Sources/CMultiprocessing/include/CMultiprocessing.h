@@ -227,7 +227,8 @@ int cmp_wake_board_sleep_until_readable(void *board, int slot, int fd, int timeo
 /// before the call is visible to a worker that marks itself asleep after it).
 int cmp_wake_board_is_asleep(void *board, int slot);
 
-/// Marks slot `slot` awake with no chunk taken (a new worker takes a slot left by a dead one).
+/// Marks slot `slot` awake with no chunk taken and an empty shelf (a new worker takes a slot
+/// left by a dead one).
 void cmp_wake_board_reset(void *board, int slot);
 
 /// Wakes the workers of these slots, counting a ring for each: one system call for them all

@@ -31,10 +31,13 @@ extension PoolCore {
     }
 
     /// Handles the answers a worker that ended left unsent (``AnswerShelf``), those to chunks it
-    /// still holds: it may have died after writing them and before emptying its shelf.
+    /// still holds: it may have died after writing them and before emptying its shelf. The places
+    /// they free get no chunks: the worker is gone.
     func receivedLeftovers(_ answers: [ReadAnswer], from worker: any PoolWorker, flushLater: inout [any PoolWorker]) {
         let fresh = state.withLock { state in
-            answers.filter { answer in state.workers[worker.key]?.inFlight.contains { $0.chunkID == answer.chunkID } == true }
+            guard let slot = state.workers[worker.key] else { return [ReadAnswer]() }
+            slot.retiring = true
+            return answers.filter { answer in slot.inFlight.contains { $0.chunkID == answer.chunkID } }
         }
         try? received(answers: fresh, from: worker, flushLater: &flushLater)
     }

@@ -145,8 +145,12 @@ struct DeadWorkerDecision {
         }
         var started = Self.startedChunks(of: slot, taken: end.chunksTaken)
         // A chunk the pool ended the worker for, or the one running when it broke the
-        // protocol, was running whatever the count says.
-        if slot.killReason != nil || end.violation != nil { started = max(started, min(1, slot.inFlight.count)) }
+        // protocol, was running whatever the count says; unless the chunk it was ended for was
+        // answered after all (from its shelf): the next was not taken.
+        let killedChunkAnswered = slot.killedChunkID.map { id in !slot.inFlight.contains { $0.chunkID == id } } ?? false
+        if (slot.killReason != nil && !killedChunkAnswered) || end.violation != nil {
+            started = max(started, min(1, slot.inFlight.count))
+        }
         for running in slot.inFlight.prefix(started) {
             let reason = slot.killedChunkID == running.chunkID ? slot.killReason : nil
             failed.append((running, WorkerFailures.runningChunk(running, label: label, end: end, reason: reason)))

@@ -14,19 +14,23 @@ import Musl
 /// answer on its shelf instead, and writes the whole shelf in one write (at most `PIPE_BUF`
 /// bytes, so all or nothing of it reaches the pipe) when it holds ``maximumAnswers``, before it
 /// runs a chunk whose answer may not wait (one with a time limit, a traced one, one of a group),
-/// before it sends anything else, and before it waits for work. The parent keeps its pipelining
-/// depth of chunks in flight, so the worker does not wait for the answers it holds.
+/// before its serve loop sends any other answer or message (log records sent by the log thread
+/// may overtake held answers: they are not matched to chunks), and before it waits for work.
+/// An answer is held only with runs queued behind it, or answers before it on the shelf.
 ///
 /// A chunk that runs long after quick ones must not keep their answers from the caller: a
-/// thread of the worker's own writes a shelf that has held the same answers for
-/// ``maximumHoldNanoseconds``. It sleeps while the shelf is empty.
+/// thread of the worker's own writes a shelf that has held the same burst of answers for
+/// ``maximumHoldNanoseconds`` (up to twice that when bursts follow each other). It sleeps while
+/// the shelf is empty.
 ///
 /// Because the shelf is shared, answers held when the worker dies are not lost: the parent
 /// reads the shelf of a worker that ended and settles the answers it had not had (a worker that
-/// died after writing its shelf and before emptying it leaves answers the parent already read).
+/// died after writing its shelf and before emptying it leaves answers the parent already read;
+/// one that died while copying an answer onto it loses that answer, whose chunk fails with it).
 ///
 /// `@unchecked Sendable`: the shelf's memory and every stored property are only touched with
-/// `condition` locked.
+/// `condition` locked, in this process; the parent touches the memory only while no worker uses
+/// the slot (``takeLeftovers(_:)`` after the worker's end, `cmp_wake_board_reset` before the next).
 final class AnswerShelf: @unchecked Sendable {
     /// The shelf's bytes past its length word.
     static let capacity = Int(CMP_WAKE_BOARD_SHELF_BYTES) - 8
@@ -88,6 +92,13 @@ final class AnswerShelf: @unchecked Sendable {
         cmp_shelf_set_length(shelf, UInt32(length))
         if held >= Self.maximumAnswers { writeLocked() }
         return true
+    }
+
+    /// Whether the shelf holds nothing.
+    var isEmpty: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return length == 0
     }
 
     /// Writes what the shelf holds, if anything, in one write, and empties it.

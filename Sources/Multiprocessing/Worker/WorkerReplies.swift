@@ -71,10 +71,11 @@ struct WorkerReplies {
     }
 
     /// Answers `run`, whose chunk ran for `nanoseconds` with `outcome`: held on the shelf if it
-    /// may wait, ran quickly and has `moreQueued` runs behind it (alone, it would be written
-    /// before the worker waits anyway), held with its group's if it is in one and small and quick
-    /// enough, sent at once otherwise (after what is held); past the last chunk of a group, ends
-    /// it.
+    /// may wait, ran quickly and has `moreQueued` runs behind it or answers on the shelf before
+    /// it (alone, it is written at once, and the shelf's thread is not woken for it; last of a
+    /// burst, it leaves with the burst, in the one write before the worker waits), held with its
+    /// group's if it is in one and small and quick enough, sent at once otherwise (after what is
+    /// held); past the last chunk of a group, ends it.
     mutating func reply(to run: QueuedRun, _ outcome: WorkerChunkOutcome, ranFor nanoseconds: UInt64, moreQueued: Bool) {
         // What the chunk logged goes before its answer, after the answers before it.
         if logs?.hasWaiting == true { sendShelf() }
@@ -87,7 +88,8 @@ struct WorkerReplies {
             frameWriter.truncate(to: 0)
             WorkerMessage.writeSuccessFrame(
                 chunkID: run.chunkID, runNanoseconds: nanoseconds, outputs: outputs.bytes, into: &frameWriter)
-            if moreQueued && run.mayHoldAnswer && nanoseconds < AnswerShelf.quickNanoseconds && held.isEmpty, let shelf,
+            if run.mayHoldAnswer && nanoseconds < AnswerShelf.quickNanoseconds && held.isEmpty, let shelf,
+                moreQueued || !shelf.isEmpty,
                 frameWriter.withUnsafeBytes({ shelf.hold($0) })
             {
                 return
