@@ -1,4 +1,5 @@
 import CMultiprocessing
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,8 @@ final class LocalWorker: PoolWorker {
     let exitGraceMilliseconds: Int32
     /// Its standard error, if the relay reads it.
     let stderr: StderrPipe?
+    /// Set once its pidfd is closed (after it was reaped): it is not signalled after that.
+    private let handleClosed = Mutex(false)
     /// How long its end waits for the relay to read its standard error to the end of file,
     /// which comes with its exit unless a process it started holds the pipe open.
     static let stderrDrainMilliseconds: Int64 = 500
@@ -82,8 +85,17 @@ final class LocalWorker: PoolWorker {
     }
 
     func shutdownAfterQueued() { outbound.shutdownAfterQueued() }
-    func terminate() { process.send(signal: SIGTERM) }
-    func kill() { process.send(signal: SIGKILL) }
+    func terminate() { signal(SIGTERM) }
+    func kill() { signal(SIGKILL) }
+
+    /// Signals the process unless its pidfd is closed: the scheduler may still end a worker it
+    /// has not yet heard is gone, and the closed descriptor's number may by then name another
+    /// worker's pidfd.
+    private func signal(_ signal: Int32) {
+        handleClosed.withLock { closed in
+            if !closed { process.send(signal: signal) }
+        }
+    }
 
     /// Reaps the process and releases the channel, the pidfd and the wake-board slot: how it
     /// ended, for the scheduler, and the answer frames it left on its shelf (``AnswerShelf``).
@@ -113,7 +125,10 @@ final class LocalWorker: PoolWorker {
         inbound.markClosed()
         close(outbound.descriptor)
         close(inbound.descriptor)
-        process.closeHandle()
+        handleClosed.withLock { closed in
+            process.closeHandle()
+            closed = true
+        }
         if let wake { wake.board.returnSlot(wake) }
     }
 }
