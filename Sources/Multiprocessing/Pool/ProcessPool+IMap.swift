@@ -1,6 +1,8 @@
 extension ProcessPool {
     /// Runs `task` on the items lazily and yields each output in input order as soon as it and
-    /// those before it are done: Python's `pool.imap(func, iterable, chunksize=1)`.
+    /// those before it are done: Python's `pool.imap(func, iterable, chunksize=1)`. (A chunk that
+    /// ran in microseconds may reach the parent with the next ones, a millisecond or two later
+    /// at most: workers write quick answers in bursts.)
     ///
     /// Work starts at once. `timeout` is each item's time limit (overrides the pool's
     /// `taskTimeout`). Cancelling the iterating task cancels the call's remaining items, and so
