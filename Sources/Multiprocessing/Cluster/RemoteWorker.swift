@@ -130,9 +130,9 @@ final class RemoteWorker: PoolWorker {
         return call.isAnswered
     }
 
-    /// The caller of `apply` stopped looking for its answer itself.
-    func stopReading() {
-        coordinator.transport.callerStoppedLooking()
+    /// The caller of `apply` stopped looking for its answer itself, with it or not.
+    func stopReading(answered: Bool) {
+        coordinator.transport.callerStoppedLooking(answered: answered)
     }
 
     /// The rank stopped answering.

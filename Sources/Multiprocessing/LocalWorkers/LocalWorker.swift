@@ -51,7 +51,8 @@ final class LocalWorker: PoolWorker {
         let wake = board?.takeSlot()
         let launched: LaunchedWorker
         do {
-            launched = try WorkerLauncher.launch(batchScheduling: settings.workerScheduling == .batch, wake: wake)
+            launched = try WorkerLauncher.launch(
+                batchScheduling: settings.workerScheduling == .batch, waitsOnSocket: settings.workersWaitOnSocket, wake: wake)
         } catch {
             if let wake { board?.returnSlot(wake) }
             throw error

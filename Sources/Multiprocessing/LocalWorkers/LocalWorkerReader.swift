@@ -204,12 +204,12 @@ extension PoolCore {
 
     /// A caller that read its worker's answers stopped (answered or not): if it has no answer,
     /// the reader thread must take over now rather than when it next looks; for a remote worker,
-    /// the transport's thread looks again at once, answered or not.
+    /// the transport's thread looks again, at once if the call has no answer.
     func stopReading(for call: ApplyCall) {
         #if MPI
         if let remote = call.worker as? RemoteWorker {
-            // Else the transport's thread waits for the caller to look again, not woken by MPI.
-            remote.stopReading()
+            // The transport's thread waits while the caller looks: MPI does not wake it.
+            remote.stopReading(answered: call.isAnswered)
             return
         }
         #endif

@@ -19,6 +19,9 @@ enum WorkerEnvironment {
     static let requestsDescriptor: Int32 = 3
     /// The descriptor number of the write end of the worker's answers pipe (worker to parent).
     static let answersDescriptor: Int32 = 4
+    /// Present (value `socket`) when the worker must wait for its chunks on its socket at once,
+    /// without a moment of active reading first or the wake board (see ``WorkerIdleWait``).
+    static let idleWait = "SWIFT_MULTIPROCESSING_IDLE_WAIT"
     /// The worker's slot on its pool's ``WakeBoard``; absent when the pool has none for it.
     static let wakeSlot = "SWIFT_MULTIPROCESSING_WAKE_SLOT"
     /// The descriptor number of the pool's wake board (a memfd) in a worker that has a slot.
@@ -49,8 +52,9 @@ struct LaunchedWorker: Sendable {
 /// start method. A bare `fork()` of a process that has used Dispatch or Swift concurrency hangs
 /// in the child, so there is no fork path.
 enum WorkerLauncher {
-    /// Spawns a worker; `wake` is its slot on the pool's board, if it has one.
-    static func launch(batchScheduling: Bool, wake: WakeTarget?) throws(PoolError) -> LaunchedWorker {
+    /// Spawns a worker; `wake` is its slot on the pool's board, if it has one. With
+    /// `waitsOnSocket` it waits for its chunks as ``WorkerIdleWait/waitsOnSocket`` says.
+    static func launch(batchScheduling: Bool, waitsOnSocket: Bool = false, wake: WakeTarget?) throws(PoolError) -> LaunchedWorker {
         let result: Result<LaunchedWorker, PoolError> = SpawnThread.shared.run {
             var sockets: [Int32] = [-1, -1]
             let socketRC = cmp_socketpair(&sockets)
@@ -85,7 +89,11 @@ enum WorkerLauncher {
             defer { if let board { close(board) } }
             var pid: pid_t = 0
             let spawnRC = withCStrings(arguments()) { argv in
-                withCStrings(environment(batchScheduling: batchScheduling, wakeSlot: board == nil ? nil : wake?.slot)) { envp in
+                withCStrings(
+                    environment(
+                        batchScheduling: batchScheduling, waitsOnSocket: waitsOnSocket,
+                        wakeSlot: board == nil ? nil : wake?.slot)
+                ) { envp in
                     cmp_spawn("/proc/self/exe", argv, envp, given, targets, Int32(given.count), &pid)
                 }
             }
@@ -117,7 +125,7 @@ enum WorkerLauncher {
     /// The parent's environment plus the worker's variables. Swift's crash backtracer delays a
     /// crashed worker's death (and so its replacement), so it is off in workers unless the user
     /// set it.
-    private static func environment(batchScheduling: Bool, wakeSlot: Int32?) -> [String] {
+    static func environment(batchScheduling: Bool, waitsOnSocket: Bool = false, wakeSlot: Int32?) -> [String] {
         var result: [String] = []
         var sawBacktrace = false
         var cursor = environ
@@ -126,7 +134,7 @@ enum WorkerLauncher {
             cursor += 1
             if [
                 WorkerEnvironment.marker, WorkerEnvironment.parentPID, WorkerEnvironment.scheduling, WorkerEnvironment.wakeSlot,
-                WorkerEnvironment.start,
+                WorkerEnvironment.start, WorkerEnvironment.idleWait,
             ]
             .contains(where: { text.hasPrefix($0 + "=") }) {
                 continue
@@ -139,6 +147,7 @@ enum WorkerLauncher {
         result.append("\(WorkerEnvironment.parentPID)=\(getpid())")
         result.append("\(WorkerEnvironment.start)=\(WorkerStartPoint.forNewWorkers.rawValue)")
         if batchScheduling { result.append("\(WorkerEnvironment.scheduling)=batch") }
+        if waitsOnSocket { result.append("\(WorkerEnvironment.idleWait)=socket") }
         if let wakeSlot { result.append("\(WorkerEnvironment.wakeSlot)=\(wakeSlot)") }
         return result
     }

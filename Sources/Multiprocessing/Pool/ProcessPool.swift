@@ -54,9 +54,10 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
     }
 
     /// A pool of `localProcesses` child processes and the workers `adopting` makes for its core
-    /// (hosts of a cluster), which run `otherCapacity` chunks at once between them.
+    /// (hosts of a cluster), which run `otherCapacity` chunks at once between them. With
+    /// `workersWaitOnSocket` its child processes wait for chunks as a serving rank's do.
     init(
-        _ configuration: Configuration, localProcesses: Int, otherCapacity: Int,
+        _ configuration: Configuration, localProcesses: Int, otherCapacity: Int, workersWaitOnSocket: Bool = false,
         adopting makeWorkers: (PoolCore) throws(PoolError) -> [any PoolWorker]
     ) throws(PoolError) {
         try configuration.validate()
@@ -65,10 +66,11 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
         }
         self.configuration = configuration
         self.processes = localProcesses + otherCapacity
-        self.core = PoolCore(
-            settings: SchedulerSettings(
-                configuration, processes: localProcesses, initializer: encodedInitializer,
-                logLevel: Self.workerLogLevel(configuration.workerLogs)?.rawValue))
+        var settings = SchedulerSettings(
+            configuration, processes: localProcesses, initializer: encodedInitializer,
+            logLevel: Self.workerLogLevel(configuration.workerLogs)?.rawValue)
+        settings.workersWaitOnSocket = workersWaitOnSocket
+        self.core = PoolCore(settings: settings)
         try core.start()
         do {
             for worker in try makeWorkers(core) { core.adopt(worker) }

@@ -15,6 +15,9 @@ struct SchedulerSettings: Sendable {
     let maxStartFailures: Int
     /// How long a worker that closed its channel may take to exit before SIGKILL.
     let exitGraceMilliseconds: Int32
+    /// Whether the workers wait for their chunks on their sockets at once (a serving rank's:
+    /// see ``WorkerIdleWait/waitsOnSocket``).
+    var workersWaitOnSocket = false
 
     init(_ configuration: ProcessPool.Configuration, processes: Int, initializer: EncodedValue?, logLevel: String?) {
         self.configuration = configuration

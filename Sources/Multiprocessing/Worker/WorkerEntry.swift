@@ -22,11 +22,13 @@ enum WorkerProcess {
         let parentPID = getenv(WorkerEnvironment.parentPID).flatMap { Int32(String(cString: $0)) }
         let batchScheduling = getenv(WorkerEnvironment.scheduling).map { String(cString: $0) == "batch" } ?? false
         let wakeSlot = getenv(WorkerEnvironment.wakeSlot).flatMap { Int32(String(cString: $0)) }
+        let waitsOnSocket = getenv(WorkerEnvironment.idleWait).map { String(cString: $0) == "socket" } ?? false
         // A worker's own children (a nested pool, a subprocess) must not think they are workers.
         unsetenv(WorkerEnvironment.marker)
         unsetenv(WorkerEnvironment.parentPID)
         unsetenv(WorkerEnvironment.scheduling)
         unsetenv(WorkerEnvironment.wakeSlot)
+        unsetenv(WorkerEnvironment.idleWait)
         unsetenv(WorkerEnvironment.start)
         // Before the serve loop starts the threads that inherit it (see `WorkerScheduling`).
         // If the kernel refuses (a seccomp filter, say), the worker keeps the inherited policy:
@@ -53,7 +55,9 @@ enum WorkerProcess {
         answersDescriptor.store(answers, ordering: .relaxed)
         let board = wakeSlot.flatMap { WorkerWakeBoard(descriptor: WorkerEnvironment.wakeBoardDescriptor, slot: $0) }
         Task.detached {
-            let status = await WorkerServeLoop(requests: requests, answers: answers, wakeBoard: board).serve()
+            let status = await WorkerServeLoop(
+                requests: requests, answers: answers, wakeBoard: board, waitsOnSocket: waitsOnSocket
+            ).serve()
             exit(status.rawValue)
         }
         while true { pause() }

@@ -15,11 +15,11 @@ struct WorkerInbox: ~Copyable {
     /// The task of the last run received, which the next run's decoding reuses when it is the same.
     private var lastTask: EncodedValue?
 
-    /// An inbox over `reader`, the requests socket's, read from here on; a worker with a slot
-    /// on `wakeBoard` sleeps there when idle.
-    init(reader: consuming FrameReader, wakeBoard: WorkerWakeBoard?) {
+    /// An inbox over `reader`, the requests socket's, read from here on, that waits for the
+    /// parent's messages as `idle` says.
+    init(reader: consuming FrameReader, idle: WorkerIdleWait) {
         self.reader = reader
-        self.idle = WorkerIdleWait(board: wakeBoard)
+        self.idle = idle
     }
 
     /// No run is queued.

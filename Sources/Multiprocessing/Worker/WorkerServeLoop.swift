@@ -19,6 +19,8 @@ struct WorkerServeLoop {
     let answers: Int32
     /// Where the worker sleeps when idle, if the pool gave it a slot (see ``WakeBoard``).
     let wakeBoard: WorkerWakeBoard?
+    /// Whether it waits for chunks on `requests` at once (see ``WorkerIdleWait/waitsOnSocket``).
+    var waitsOnSocket = false
     /// Frames from the parent are trusted to this size (a run frame carries a chunk's inputs).
     static let maximumFrameSize = Int(UInt32.max)
 
@@ -47,7 +49,7 @@ struct WorkerServeLoop {
             }
             replies.send(.ready(pid: getpid()))
             var state = ServeLoopState(
-                inbox: WorkerInbox(reader: reader, wakeBoard: wakeBoard), replies: replies,
+                inbox: WorkerInbox(reader: reader, idle: WorkerIdleWait(board: wakeBoard, waitsOnSocket: waitsOnSocket)), replies: replies,
                 maxTasksPerChild: configuration.maxTasksPerChild, maxMemoryPerChild: configuration.maxMemoryPerChild)
             let exitCode = try await serveChunks(&state)
             state.replies.sendHeld()
