@@ -20,7 +20,9 @@ from there. Diagnostics go to stderr; any failure (a wrong result included) exit
 
 is the floor beside them, without mpi4py.futures: 8-byte MPI_Send/MPI_Recv round trips between
 ranks 0 and 1 of a job of the same size (the others wait without spinning); rank 0 prints the
-p50 in the same JSON line.
+p50 in the same JSON line. The same job then measures the relay floor (`relay_p50_us`): the
+same round trips with rank 1 passing each message through a child process (`cat`, over two
+pipes) before it answers, the least a rank that runs its tasks in worker processes can add.
 
     python3 mpi_pool_bench.py --check
 
@@ -174,28 +176,52 @@ def floor_pingpong(args):
     buf = bytearray(8)
     message = [buf, MPI.BYTE]
     comm.Barrier()
-    samples = []
-    if rank == 0:
-        for i in range(warmup + n):
-            t0 = time.perf_counter()
-            comm.Send(message, dest=1, tag=7)
-            comm.Recv(message, source=1, tag=7)
-            if i >= warmup:
-                samples.append(time.perf_counter() - t0)
-    elif rank == 1:
-        for _ in range(warmup + n):
-            comm.Recv(message, source=0, tag=7)
-            comm.Send(message, dest=0, tag=7)
-    # The other ranks wait as an idle serving rank does, asleep: an MPI barrier would spin
-    # and take a core from the two that measure.
-    done = comm.Ibarrier()
-    while not done.Test():
-        time.sleep(0.001)
+
+    def round_trips(relay):
+        samples = []
+        if rank == 0:
+            for i in range(warmup + n):
+                t0 = time.perf_counter()
+                comm.Send(message, dest=1, tag=7)
+                comm.Recv(message, source=1, tag=7)
+                if i >= warmup:
+                    samples.append(time.perf_counter() - t0)
+        elif rank == 1:
+            for _ in range(warmup + n):
+                comm.Recv(message, source=0, tag=7)
+                if relay is not None:
+                    os.write(relay.stdin.fileno(), buf)
+                    got = 0
+                    while got < len(buf):
+                        got += len(os.read(relay.stdout.fileno(), len(buf) - got))
+                comm.Send(message, dest=0, tag=7)
+        # The other ranks wait as an idle serving rank does, asleep: an MPI barrier would spin
+        # and take a core from the two that measure.
+        done = comm.Ibarrier()
+        while not done.Test():
+            time.sleep(0.001)
+        return samples
+
+    plain = round_trips(None)
+    relay = None
+    if rank == 1:
+        import subprocess
+        # `cat` writes back each read at once: a worker process doing nothing, in C.
+        relay = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    try:
+        relayed = round_trips(relay)
+    finally:
+        if relay is not None:
+            relay.stdin.close()
+            relay.wait()
     if rank != 0:
         return None
-    p50 = statistics.median(samples) * 1e6
-    mean = statistics.fmean(samples) * 1e6
-    return result(p50, "us", p50_us=p50, mean_us=mean, n=n)
+    p50 = statistics.median(plain) * 1e6
+    mean = statistics.fmean(plain) * 1e6
+    relay_p50 = statistics.median(relayed) * 1e6
+    relay_mean = statistics.fmean(relayed) * 1e6
+    return result(p50, "us", p50_us=p50, mean_us=mean, n=n,
+                  relay_p50_us=relay_p50, relay_mean_us=relay_mean)
 
 
 WORKLOADS = {

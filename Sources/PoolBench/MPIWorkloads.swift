@@ -145,7 +145,8 @@ func mpi4pyJob(_ workload: String, options: Options, quick: Bool) -> Result<Meas
 }
 
 /// `mpi-apply`'s floor: 8-byte MPI_Send/MPI_Recv round trips between ranks 0 and 1 of a job of
-/// the same size under the same launcher (mpi4py, without its futures), p50 in microseconds.
+/// the same size under the same launcher (mpi4py, without its futures), p50 in microseconds;
+/// its `relay_p50_us` detail, the same round trips through a child process of rank 1's.
 func mpiPingPongFloor(options: Options, quick: Bool) throws -> Measurement {
     let script = options.mpi.pythonScript ?? mpiPythonScript()
     try MPI4PyCheck.shared.status(python: options.python, script: script).map { _ in () }.get()
@@ -228,6 +229,14 @@ func describeMPIRow(_ row: inout Row, options: Options) {
         ),
         ("python_task_processes", jsonNumber(pythonProcesses)),
     ]
+    if let relayFloor = row.detailMedian(row.floor, "relay_p50_us") {
+        // The least a round trip through a worker process can take here, and the ratio to
+        // mpi4py's that a round trip at it would print.
+        row.fields += [
+            ("relay_floor", jsonNumber(relayFloor)),
+            ("ratio_at_relay_floor", jsonNumber(row.pythonMedian.map { $0 / relayFloor })),
+        ]
+    }
     func count(_ value: Double?) -> String { value.map { String(Int($0.rounded())) } ?? "null" }
     var said = ["\(options.mpi.ranks) ranks under \(launcher)"]
     let serving = options.mpi.ranks - 1
