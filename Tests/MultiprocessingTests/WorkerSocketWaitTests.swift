@@ -3,12 +3,6 @@ import Testing
 
 @testable import Multiprocessing
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// A serving rank's workers wait for their chunks in `poll` on their sockets at once
 /// (`WorkerIdleWait.waitsOnSocket`); other pools' workers read actively for a moment, then sleep
 /// on the wake board.
@@ -72,12 +66,5 @@ private func isPollWait(_ channel: String) -> Bool {
 
 /// Where each thread of process `pid` sleeps in the kernel (`/proc/PID/task/TID/wchan`).
 private func threadWaitChannels(of pid: Int32) -> [String] {
-    guard let directory = opendir("/proc/\(pid)/task") else { return [] }
-    defer { closedir(directory) }
-    var channels: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if Int32(name) != nil { channels.append(readProcFile("/proc/\(pid)/task/\(name)/wchan")) }
-    }
-    return channels
+    threadIDs(of: String(pid)).map { readProcFile("/proc/\(pid)/task/\($0)/wchan") }
 }

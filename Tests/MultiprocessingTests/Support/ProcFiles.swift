@@ -17,9 +17,9 @@ func readProcFile(_ path: String) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// The ids of this process's threads, from `/proc/self/task`.
-func threadIDs() -> [pid_t] {
-    guard let directory = opendir("/proc/self/task") else { return [] }
+/// The ids of a process's threads (this one's by default), from `/proc/PID/task`.
+func threadIDs(of process: String = "self") -> [pid_t] {
+    guard let directory = opendir("/proc/\(process)/task") else { return [] }
     defer { closedir(directory) }
     var ids: [pid_t] = []
     while let entry = readdir(directory) {
