@@ -170,8 +170,8 @@ final class MPITransport: @unchecked Sendable {
 
     /// A caller stopped looking for its answer: unless it has it, the transport's thread looks
     /// again at once. An answered caller leaves the thread's wait to end on its own (within
-    /// ``activeWait``): woken now, the thread would take a CPU on the path of the caller's next
-    /// call, which looks for its answer itself again.
+    /// ``activeWait``, or its nap, at most 1 ms): woken now, the thread would take a CPU on the
+    /// path of the caller's next call, which looks for its answer itself again.
     func callerStoppedLooking(answered: Bool) {
         guard sharedTurns else { return }
         callerLookedAt.store(0, ordering: .relaxed)

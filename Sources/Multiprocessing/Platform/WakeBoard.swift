@@ -22,7 +22,8 @@ import Musl
 /// the CPUs busy.
 ///
 /// Each worker has a slot (at most `CMP_WAKE_BOARD_SLOTS` at a time; past that a worker waits
-/// in `poll` as before) and a wake-up bit, its slot modulo 32: workers sharing a bit only wake
+/// in `poll` as before, as a serving rank's workers always do: `WorkerIdleWait.waitsOnSocket`)
+/// and a wake-up bit, its slot modulo 32: workers sharing a bit only wake
 /// each other for nothing. See `cmp_wake_board_sleep_until_readable` for the protocol.
 ///
 /// The board also holds the claim words of a ``ChunkGroup``: chunks offered to every worker at

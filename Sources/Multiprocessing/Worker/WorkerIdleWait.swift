@@ -25,7 +25,8 @@ struct WorkerIdleWait {
     /// Recent waits for a chunk, a moving average in nanoseconds (0: none yet).
     private var typicalWait: UInt64 = 0
     private let enabled = cmp_available_cpus() >= 2
-    /// Where the worker sleeps when nothing came (see ``WakeBoard``); nil: in `poll`.
+    /// Where the worker sleeps when nothing came (see ``WakeBoard``); nil, or with
+    /// ``waitsOnSocket``: in `poll`.
     private let board: WorkerWakeBoard?
     /// Whether the worker waits in `poll` on its socket at once: neither reading actively nor on
     /// the board. For a serving rank's workers, whose chunks come from the rank's transport

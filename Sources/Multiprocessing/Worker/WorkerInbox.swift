@@ -3,7 +3,8 @@ import CMultiprocessing
 /// The worker's receiving side: reads the parent's frames from the requests socket and queues
 /// the runs they carry.
 ///
-/// With nothing queued, it waits (``WorkerIdleWait``: a moment of active reading, then sleep).
+/// With nothing queued, it waits as its ``WorkerIdleWait`` says (usually a moment of active
+/// reading, then sleep).
 /// While chunks run, it takes the frames already read before each one, so that a cancel can
 /// overtake the chunks it names, and looks at the socket at most once a millisecond.
 struct WorkerInbox: ~Copyable {
@@ -29,8 +30,8 @@ struct WorkerInbox: ~Copyable {
     mutating func next() -> QueuedRun? { queue.next() }
 
     /// Waits for the parent's next message, with nothing queued, and receives it: reads the
-    /// socket actively for a moment, then sleeps until it is readable. Returns false when the
-    /// parent closed the channel.
+    /// socket actively for a moment, then sleeps until it is readable (at once in `poll` for a
+    /// worker that waits on its socket). Returns false when the parent closed the channel.
     mutating func waitForRequest() throws -> Bool {
         let waitStarted = cmp_monotonic_ns()
         var ended = false

@@ -17,7 +17,8 @@ struct WorkerServeLoop {
     let requests: Int32
     /// The pipe answers go up; large ones go down `requests` instead (see `WorkerReplies.send`).
     let answers: Int32
-    /// Where the worker sleeps when idle, if the pool gave it a slot (see ``WakeBoard``).
+    /// The worker's slot, if the pool gave it one (see ``WakeBoard``): where it sleeps when idle,
+    /// unless it waits on its socket, and its answer shelf.
     let wakeBoard: WorkerWakeBoard?
     /// Whether it waits for chunks on `requests` at once (see ``WorkerIdleWait/waitsOnSocket``).
     var waitsOnSocket = false
