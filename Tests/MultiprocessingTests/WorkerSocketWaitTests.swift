@@ -36,10 +36,7 @@ struct WorkerSocketWaitTests {
     func sleepsInPoll() async throws {
         try await withDeadline(60) { () async throws in
             for waitsOnSocket in [true, false] {
-                let pool = try ProcessPool(
-                    ProcessPool.Configuration(processes: 1), localProcesses: 1, otherCapacity: 0,
-                    workersWaitOnSocket: waitsOnSocket
-                ) { _ in [] }
+                let pool = try ProcessPool(ProcessPool.Configuration(processes: 1), workersWaitOnSocket: waitsOnSocket)
                 for i in 0..<200 { #expect(try await pool.apply(Square(), i) == i * i) }
                 #expect(try await pool.map(Square(), Array(0..<1_000), chunksize: 1) == (0..<1_000).map { $0 * $0 })
                 let pid = try await pool.apply(WhoAmI(), 0).pid

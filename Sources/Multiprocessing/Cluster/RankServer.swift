@@ -31,14 +31,7 @@ final class RankServer: ClusterRole {
         WorkerNumbering.suffix.withLock { $0 = "@rank\(transport.rank)" + (host.isEmpty ? "" : ".\(host)") }
         label = WorkerLabel(name: "rank \(transport.rank) on \(host)", pid: getpid())
         // Its workers wait for chunks on their sockets (`WorkerIdleWait.waitsOnSocket`).
-        WorkerProcess.startIfWorker()
-        let configuration = ProcessPool.Configuration(processes: processes)
-        guard configuration.resolvedProcesses >= 1 else {
-            throw PoolError(.invalidArgument, "processes must be at least 1, got \(configuration.resolvedProcesses)")
-        }
-        pool = try ProcessPool(
-            configuration, localProcesses: configuration.resolvedProcesses, otherCapacity: 0, workersWaitOnSocket: true
-        ) { _ in [] }
+        pool = try ProcessPool(ProcessPool.Configuration(processes: processes), workersWaitOnSocket: true)
         let hello = ClusterHello(
             capacity: pool.processes, pid: getpid(), host: host, machine: SeparateHostHook.machine(rank: transport.rank))
         transport.send(to: 0, .hello, hello.encode())

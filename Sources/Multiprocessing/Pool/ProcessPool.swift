@@ -44,13 +44,21 @@ public final class ProcessPool: Sendable, CustomDebugStringConvertible {
     ///   initializer type that a worker cannot find, ``PoolError/Code-swift.struct/spawnFailed``
     ///   if a worker cannot be started.
     public convenience init(_ configuration: Configuration) throws(PoolError) {
+        try self.init(configuration, workersWaitOnSocket: false)
+    }
+
+    /// ``init(_:)``, with the workers waiting for chunks as a serving rank's do when
+    /// `workersWaitOnSocket`.
+    convenience init(_ configuration: Configuration, workersWaitOnSocket: Bool) throws(PoolError) {
         // A worker whose run of `main` got here first starts serving here (see `bootstrap()`).
         WorkerProcess.startIfWorker()
         let count = configuration.resolvedProcesses
         guard count >= 1 else {
             throw PoolError(.invalidArgument, "processes must be at least 1, got \(count)")
         }
-        try self.init(configuration, localProcesses: count, otherCapacity: 0) { _ in [] }
+        try self.init(
+            configuration, localProcesses: count, otherCapacity: 0, workersWaitOnSocket: workersWaitOnSocket
+        ) { _ in [] }
     }
 
     /// A pool of `localProcesses` child processes and the workers `adopting` makes for its core
